@@ -1,0 +1,25 @@
+//! oss-direct-upload: hand browsers and mobile apps short-lived, least-privilege
+//! permission to upload straight to Alibaba Cloud OSS, from a Function Compute
+//! custom runtime.
+//!
+//! Data flows one way: request → [`auth`] → scope/policy → signer ([`oss`], [`sts`]) → response ([`api`]).
+//! Each concern lives in one module:
+//! - [`runtime`]: the FC custom-runtime contract (HTTP server, `Context`, lifecycle hooks, logs).
+//! - [`config`]: environment variables, validated at start.
+//! - [`auth`]: who the caller is.
+//! - [`sts`]: AssumeRole (signing, client, credential cache, session policy).
+//! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
+//! - [`api`]: routes and JSON shapes.
+//! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod credentials;
+pub mod log;
+pub mod oss;
+pub mod runtime;
+pub mod sts;
+
+#[cfg(feature = "local")]
+pub mod local;

@@ -1,0 +1,1 @@
+//! STS AssumeRole: request signing, client, credential cache, session policy.
