@@ -1,1 +1,729 @@
-//! TODO
+//! Configuration from environment variables, validated once at start.
+//!
+//! Every problem is collected and reported by variable name with what to set,
+//! so an operator fixes a broken deployment in one pass. A dangerous
+//! configuration (no `AUTH_MODE`, a wildcard CORS origin with real
+//! authentication, a missing role) is refused, never silently defaulted.
+
+use std::fmt;
+
+/// Which OSS signature the function produces for URLs and POST policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureVersion {
+    /// `OSS4-HMAC-SHA256`, the current scheme. The default.
+    V4,
+    /// HMAC-SHA1, for clients and SDKs that predate V4.
+    V1,
+}
+
+impl SignatureVersion {
+    /// Parses `v1` / `v4` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v4" | "4" => Some(SignatureVersion::V4),
+            "v1" | "1" => Some(SignatureVersion::V1),
+            _ => None,
+        }
+    }
+
+    /// `"v4"` or `"v1"`, as accepted by [`SignatureVersion::parse`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVersion::V4 => "v4",
+            SignatureVersion::V1 => "v1",
+        }
+    }
+}
+
+/// How callers prove who they are. There is deliberately no default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone may ask; all callers share one prefix. Explicit opt-in only.
+    Anonymous,
+    /// We verify a bearer JWT ourselves.
+    Jwt(JwtSettings),
+    /// FC's HTTP trigger verified the JWT and passes the user id in a header.
+    FcJwt {
+        /// The header the trigger's `claimPassBy` writes the user id into.
+        user_header: String,
+    },
+}
+
+impl AuthMode {
+    /// The `AUTH_MODE` value that selects this mode.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMode::Anonymous => "anonymous",
+            AuthMode::Jwt(_) => "jwt",
+            AuthMode::FcJwt { .. } => "fc-jwt",
+        }
+    }
+}
+
+/// Settings for `AUTH_MODE=jwt`. Key material is parsed by [`crate::auth`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct JwtSettings {
+    /// `JWT_SECRET`: HS256 shared secret.
+    pub secret: Option<String>,
+    /// `JWT_PUBLIC_KEY`: PEM public key for RS256 / ES256.
+    pub public_key_pem: Option<String>,
+    /// `JWT_JWKS`: a JWKS document, inline JSON or a file path.
+    pub jwks: Option<String>,
+    /// `JWT_ISSUER`: required `iss`, when set.
+    pub issuer: Option<String>,
+    /// `JWT_AUDIENCE`: required `aud`, when set.
+    pub audience: Option<String>,
+    /// `JWT_USER_CLAIM`: the claim holding the user id (default `sub`).
+    pub user_claim: String,
+    /// `JWT_LEEWAY_SECONDS`: clock leeway for `exp` / `nbf` (default 30).
+    pub leeway_secs: u64,
+}
+
+impl fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("public_key_pem", &self.public_key_pem.is_some())
+            .field("jwks", &self.jwks.is_some())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("user_claim", &self.user_claim)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
+}
+
+/// The validated configuration of one function instance.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `OSS_BUCKET`: the bucket uploads go to.
+    pub bucket: String,
+    /// `OSS_REGION`: region id such as `cn-hangzhou` (no `oss-` prefix).
+    pub region: String,
+    /// `OSS_ROLE_ARN`: the upload role we AssumeRole into.
+    pub role_arn: String,
+    /// `OSS_ENDPOINT`: where clients send uploads (default `https://oss-<region>.aliyuncs.com`).
+    pub oss_endpoint: String,
+    /// `STS_ENDPOINT`: where we call AssumeRole (default `https://sts.<region>.aliyuncs.com`).
+    pub sts_endpoint: String,
+    /// `UPLOAD_PREFIX`: every key starts with it (default `uploads/`).
+    pub upload_prefix: String,
+    /// `TOKEN_TTL_SECONDS`: lifetime of STS credentials, 900–43200 (default 900).
+    pub token_ttl_secs: u64,
+    /// `URL_TTL_SECONDS`: lifetime of presigned URLs and POST policies (default 600),
+    /// never longer than the credentials that sign them.
+    pub url_ttl_secs: u64,
+    /// `SIGNATURE_VERSION`: `v4` (default) or `v1`.
+    pub signature_version: SignatureVersion,
+    /// `MAX_UPLOAD_BYTES`: largest object a client may upload (default 100 MiB).
+    pub max_upload_bytes: u64,
+    /// `ALLOWED_CONTENT_TYPES`: comma-separated; `*` allows any type.
+    pub allowed_content_types: Vec<String>,
+    /// `AUTH_MODE` and its settings.
+    pub auth: AuthMode,
+    /// `ALLOWED_ORIGINS`: exact browser origins allowed by CORS (empty: no CORS).
+    pub allowed_origins: Vec<String>,
+    /// `RATE_LIMIT_PER_MINUTE`: credential requests per user per minute (0 disables).
+    pub rate_limit_per_minute: u32,
+    /// `CREDENTIAL_CACHE_SIZE`: scopes kept in the STS credential cache.
+    pub credential_cache_size: usize,
+    /// `STS_TIMEOUT_MS`: total time allowed for one AssumeRole call (default 5000).
+    pub sts_timeout_ms: u64,
+    /// `ALI_OSS_SCRIPT_URL`: where the upload page loads the ali-oss browser build from.
+    pub ali_oss_script_url: String,
+}
+
+/// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
+/// media and documents, and nothing a browser renders as active content
+/// (no `text/html`, no `image/svg+xml`).
+pub const DEFAULT_CONTENT_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "video/mp4",
+    "video/quicktime",
+    "audio/mpeg",
+    "application/pdf",
+    "application/zip",
+    "application/octet-stream",
+    "text/plain",
+];
+
+/// The ali-oss browser build Alibaba's sample pages load.
+pub const DEFAULT_ALI_OSS_SCRIPT_URL: &str =
+    "https://gosspublic.alicdn.com/aliyun-oss-sdk-6.18.0.min.js";
+
+/// A configuration problem: which variable, and what to set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong and what to set instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+/// All problems found in one pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration is not usable; fix these environment variables:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn opt(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    fn required(&mut self, name: &'static str, what: &str) -> String {
+        match self.opt(name) {
+            Some(v) => v,
+            None => {
+                self.fail(name, format!("not set; set it to {what}"));
+                String::new()
+            }
+        }
+    }
+
+    fn number(&mut self, name: &'static str, default: u64, min: u64, max: u64) -> u64 {
+        match self.opt(name) {
+            None => default,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    self.fail(
+                        name,
+                        format!("{v:?} is not a whole number from {min} to {max}; unset it for {default}"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A bucket name as OSS allows it: 3–63 of `a-z 0-9 -`, not starting or ending with `-`.
+pub fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !b.starts_with('-')
+        && !b.ends_with('-')
+}
+
+/// A role ARN of the form `acs:ram::<account id>:role/<role name>`.
+pub fn valid_role_arn(arn: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("acs:ram::") else {
+        return false;
+    };
+    let Some((account, role)) = rest.split_once(":role/") else {
+        return false;
+    };
+    !account.is_empty()
+        && account.bytes().all(|c| c.is_ascii_digit())
+        && !role.is_empty()
+        && role.len() <= 64
+        && role
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+}
+
+fn valid_http_url(u: &str) -> bool {
+    match url::Url::parse(u) {
+        Ok(url) => {
+            (url.scheme() == "https" || url.scheme() == "http")
+                && url.host_str().is_some()
+                && (url.path() == "/" || url.path().is_empty())
+                && url.query().is_none()
+                && url.username().is_empty()
+        }
+        Err(_) => false,
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigErrors> {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads and validates the configuration through `get` (tests pass a map).
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let mut r = Reader {
+            get,
+            errors: Vec::new(),
+        };
+
+        let bucket = r.required("OSS_BUCKET", "the name of the bucket uploads go to");
+        if !bucket.is_empty() && !valid_bucket_name(&bucket) {
+            r.fail(
+                "OSS_BUCKET",
+                format!("{bucket:?} is not a valid bucket name (3-63 characters of a-z, 0-9 and '-')"),
+            );
+        }
+
+        let mut region = r.required("OSS_REGION", "the bucket's region id, e.g. cn-hangzhou");
+        if let Some(stripped) = region.strip_prefix("oss-") {
+            r.fail(
+                "OSS_REGION",
+                format!("use the bare region id {stripped:?}, not {region:?}"),
+            );
+            region = stripped.to_owned();
+        } else if !region.is_empty()
+            && !region
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            r.fail(
+                "OSS_REGION",
+                format!("{region:?} is not a region id; set it to e.g. cn-hangzhou"),
+            );
+        }
+
+        let role_arn = r.required(
+            "OSS_ROLE_ARN",
+            "the ARN of the upload role, acs:ram::<account id>:role/<role name>",
+        );
+        if !role_arn.is_empty() && !valid_role_arn(&role_arn) {
+            r.fail(
+                "OSS_ROLE_ARN",
+                format!("{role_arn:?} is not a role ARN; expected acs:ram::<account id>:role/<role name>"),
+            );
+        }
+
+        let oss_endpoint = r
+            .opt("OSS_ENDPOINT")
+            .unwrap_or_else(|| format!("https://oss-{region}.aliyuncs.com"));
+        let oss_endpoint = oss_endpoint.trim_end_matches('/').to_owned();
+        if !valid_http_url(&oss_endpoint) {
+            r.fail(
+                "OSS_ENDPOINT",
+                format!("{oss_endpoint:?} is not an http(s) URL without path, e.g. https://oss-cn-hangzhou.aliyuncs.com"),
+            );
+        }
+        let sts_endpoint = r
+            .opt("STS_ENDPOINT")
+            .unwrap_or_else(|| format!("https://sts.{region}.aliyuncs.com"));
+        let sts_endpoint = sts_endpoint.trim_end_matches('/').to_owned();
+        if !valid_http_url(&sts_endpoint) {
+            r.fail(
+                "STS_ENDPOINT",
+                format!("{sts_endpoint:?} is not an http(s) URL without path, e.g. https://sts.cn-hangzhou.aliyuncs.com"),
+            );
+        }
+
+        let upload_prefix = r.opt("UPLOAD_PREFIX").unwrap_or_else(|| "uploads/".into());
+        if let Err(why) = check_prefix(&upload_prefix) {
+            r.fail("UPLOAD_PREFIX", why);
+        }
+
+        let token_ttl_secs = r.number("TOKEN_TTL_SECONDS", 900, 900, 43200);
+        let url_ttl_secs = r.number("URL_TTL_SECONDS", 600, 60, 43200);
+        if url_ttl_secs > token_ttl_secs {
+            r.fail(
+                "URL_TTL_SECONDS",
+                format!("{url_ttl_secs} is longer than TOKEN_TTL_SECONDS ({token_ttl_secs}); a URL cannot outlive the credentials that sign it"),
+            );
+        }
+
+        let signature_version = match r.opt("SIGNATURE_VERSION") {
+            None => SignatureVersion::V4,
+            Some(v) => SignatureVersion::parse(&v).unwrap_or_else(|| {
+                r.fail("SIGNATURE_VERSION", format!("{v:?} is not v4 or v1"));
+                SignatureVersion::V4
+            }),
+        };
+
+        let max_upload_bytes = r.number(
+            "MAX_UPLOAD_BYTES",
+            100 * 1024 * 1024,
+            1,
+            5 * 1024 * 1024 * 1024,
+        );
+
+        let allowed_content_types = match r.opt("ALLOWED_CONTENT_TYPES") {
+            None => DEFAULT_CONTENT_TYPES.iter().map(|s| (*s).to_owned()).collect(),
+            Some(v) => {
+                let list: Vec<String> = split_list(&v)
+                    .into_iter()
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect();
+                if list.is_empty() {
+                    r.fail(
+                        "ALLOWED_CONTENT_TYPES",
+                        "is empty; list types such as image/png,image/jpeg or use * for any",
+                    );
+                }
+                for t in &list {
+                    if t != "*" && !valid_mime(t) {
+                        r.fail(
+                            "ALLOWED_CONTENT_TYPES",
+                            format!("{t:?} is not a type/subtype media type"),
+                        );
+                    }
+                }
+                list
+            }
+        };
+
+        let auth = read_auth(&mut r);
+
+        let allowed_origins = r
+            .opt("ALLOWED_ORIGINS")
+            .map(|v| split_list(&v))
+            .unwrap_or_default();
+        for o in &allowed_origins {
+            if o == "*" {
+                if auth != AuthMode::Anonymous {
+                    r.fail(
+                        "ALLOWED_ORIGINS",
+                        "* is only allowed with AUTH_MODE=anonymous; list the exact origins, e.g. https://app.example.com",
+                    );
+                }
+            } else if !valid_origin(o) {
+                r.fail(
+                    "ALLOWED_ORIGINS",
+                    format!("{o:?} is not an origin; use scheme://host[:port] with no path, e.g. https://app.example.com"),
+                );
+            }
+        }
+
+        let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000) as u32;
+        let credential_cache_size = r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 10_000_000) as usize;
+        let sts_timeout_ms = r.number("STS_TIMEOUT_MS", 5000, 100, 60_000);
+        let ali_oss_script_url = r
+            .opt("ALI_OSS_SCRIPT_URL")
+            .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
+
+        if !r.errors.is_empty() {
+            return Err(ConfigErrors(r.errors));
+        }
+        Ok(Config {
+            bucket,
+            region,
+            role_arn,
+            oss_endpoint,
+            sts_endpoint,
+            upload_prefix,
+            token_ttl_secs,
+            url_ttl_secs,
+            signature_version,
+            max_upload_bytes,
+            allowed_content_types,
+            auth,
+            allowed_origins,
+            rate_limit_per_minute,
+            credential_cache_size,
+            sts_timeout_ms,
+            ali_oss_script_url,
+        })
+    }
+
+    /// Whether `content_type` (already lowercased, parameters stripped) may be uploaded.
+    pub fn content_type_allowed(&self, content_type: &str) -> bool {
+        self.allowed_content_types
+            .iter()
+            .any(|t| t == "*" || t == content_type)
+    }
+
+    /// Whether any content type is allowed (`ALLOWED_CONTENT_TYPES=*`).
+    pub fn any_content_type(&self) -> bool {
+        self.allowed_content_types.iter().any(|t| t == "*")
+    }
+}
+
+fn read_auth(r: &mut Reader<'_>) -> AuthMode {
+    let Some(mode) = r.opt("AUTH_MODE") else {
+        r.fail(
+            "AUTH_MODE",
+            "not set; choose jwt (verify a bearer token here), fc-jwt (behind an FC HTTP trigger with JWT auth) or anonymous (anyone may upload; explicit opt-in)",
+        );
+        return AuthMode::Anonymous;
+    };
+    match mode.to_ascii_lowercase().as_str() {
+        "anonymous" => AuthMode::Anonymous,
+        "fc-jwt" => match r.opt("FC_JWT_USER_HEADER") {
+            Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => AuthMode::FcJwt {
+                user_header: h.to_ascii_lowercase(),
+            },
+            Some(h) => {
+                r.fail("FC_JWT_USER_HEADER", format!("{h:?} is not a header name"));
+                AuthMode::Anonymous
+            }
+            None => {
+                r.fail(
+                    "FC_JWT_USER_HEADER",
+                    "not set; set it to the header your HTTP trigger's claimPassBy maps the user id to, e.g. x-user-id",
+                );
+                AuthMode::Anonymous
+            }
+        },
+        "jwt" => {
+            let s = JwtSettings {
+                secret: r.opt("JWT_SECRET"),
+                public_key_pem: r.opt("JWT_PUBLIC_KEY"),
+                jwks: r.opt("JWT_JWKS"),
+                issuer: r.opt("JWT_ISSUER"),
+                audience: r.opt("JWT_AUDIENCE"),
+                user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
+                leeway_secs: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300),
+            };
+            let sources = [s.secret.is_some(), s.public_key_pem.is_some(), s.jwks.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
+            if sources != 1 {
+                r.fail(
+                    "JWT_SECRET",
+                    "AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM, RS256/ES256) or JWT_JWKS (JWKS JSON or file path)",
+                );
+            }
+            if let Some(secret) = &s.secret {
+                if secret.len() < 32 {
+                    r.fail(
+                        "JWT_SECRET",
+                        "is shorter than 32 bytes; use a random secret of at least 32 bytes",
+                    );
+                }
+            }
+            AuthMode::Jwt(s)
+        }
+        other => {
+            r.fail(
+                "AUTH_MODE",
+                format!("{other:?} is not one of jwt, fc-jwt, anonymous"),
+            );
+            AuthMode::Anonymous
+        }
+    }
+}
+
+/// Checks `UPLOAD_PREFIX`: non-empty, ends with `/`, no leading `/`, no `..`
+/// segment, and none of the characters that mean something in a RAM policy.
+pub fn check_prefix(p: &str) -> Result<(), String> {
+    if p.is_empty() || !p.ends_with('/') {
+        return Err(format!("{p:?} must be a folder ending in '/', e.g. uploads/"));
+    }
+    if p.starts_with('/') {
+        return Err(format!("{p:?} must not start with '/'"));
+    }
+    if p.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(format!("{p:?} must not contain . or .. segments"));
+    }
+    if p.contains("//") {
+        return Err(format!("{p:?} must not contain empty segments (//)"));
+    }
+    if p
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '*' | '?' | '$' | '\\' | '"'))
+    {
+        return Err(format!(
+            "{p:?} must not contain control characters or any of * ? $ \\ \""
+        ));
+    }
+    if p.len() > 512 {
+        return Err("is longer than 512 bytes".into());
+    }
+    Ok(())
+}
+
+fn valid_mime(t: &str) -> bool {
+    let Some((a, b)) = t.split_once('/') else {
+        return false;
+    };
+    let tok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+    };
+    tok(a) && tok(b)
+}
+
+fn valid_origin(o: &str) -> bool {
+    match url::Url::parse(o) {
+        Ok(u) => {
+            (u.scheme() == "https" || u.scheme() == "http")
+                && u.host_str().is_some()
+                && u.path() == "/"
+                && !o.ends_with('/')
+                && u.query().is_none()
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(&move |k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("OSS_BUCKET", "my-bucket"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ROLE_ARN", "acs:ram::1234567890:role/oss-upload"),
+        ("AUTH_MODE", "anonymous"),
+    ];
+
+    fn base_with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigErrors> {
+        let mut v: Vec<(&str, &str)> = BASE.to_vec();
+        v.extend_from_slice(extra);
+        with(&v)
+    }
+
+    #[test]
+    fn defaults_follow_the_region() {
+        let c = base_with(&[]).unwrap();
+        assert_eq!(c.oss_endpoint, "https://oss-cn-hangzhou.aliyuncs.com");
+        assert_eq!(c.sts_endpoint, "https://sts.cn-hangzhou.aliyuncs.com");
+        assert_eq!(c.upload_prefix, "uploads/");
+        assert_eq!(c.token_ttl_secs, 900);
+        assert_eq!(c.url_ttl_secs, 600);
+        assert_eq!(c.signature_version, SignatureVersion::V4);
+        assert!(c.content_type_allowed("image/png"));
+        assert!(!c.content_type_allowed("text/html"));
+    }
+
+    #[test]
+    fn empty_environment_names_every_required_variable() {
+        let errs = with(&[]).unwrap_err();
+        let vars: Vec<&str> = errs.0.iter().map(|e| e.variable).collect();
+        for v in ["OSS_BUCKET", "OSS_REGION", "OSS_ROLE_ARN", "AUTH_MODE"] {
+            assert!(vars.contains(&v), "{v} not reported in {errs}");
+        }
+        assert!(errs.to_string().contains("AUTH_MODE: not set; choose jwt"));
+    }
+
+    #[test]
+    fn missing_role_arn_is_refused_with_what_to_set() {
+        let errs = with(&[
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("AUTH_MODE", "anonymous"),
+        ])
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].variable, "OSS_ROLE_ARN");
+        assert!(errs.0[0].message.contains("acs:ram::<account id>:role/"));
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_name() {
+        let errs = base_with(&[
+            ("TOKEN_TTL_SECONDS", "60"),
+            ("SIGNATURE_VERSION", "v2"),
+            ("UPLOAD_PREFIX", "../etc"),
+            ("OSS_ENDPOINT", "ftp://x"),
+            ("ALLOWED_CONTENT_TYPES", "image/png,notatype"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = errs.0.iter().map(|e| e.variable).collect();
+        for v in [
+            "TOKEN_TTL_SECONDS",
+            "SIGNATURE_VERSION",
+            "UPLOAD_PREFIX",
+            "OSS_ENDPOINT",
+            "ALLOWED_CONTENT_TYPES",
+        ] {
+            assert!(vars.contains(&v), "{v} not reported in {errs}");
+        }
+    }
+
+    #[test]
+    fn region_with_oss_prefix_is_refused_with_the_fix() {
+        let errs = with(&[
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "oss-cn-hangzhou"),
+            ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+            ("AUTH_MODE", "anonymous"),
+        ])
+        .unwrap_err();
+        assert!(errs.to_string().contains("\"cn-hangzhou\""));
+    }
+
+    #[test]
+    fn wildcard_origin_needs_anonymous_mode() {
+        assert!(base_with(&[("ALLOWED_ORIGINS", "*")]).is_ok());
+        let errs = with(&[
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+            ("AUTH_MODE", "fc-jwt"),
+            ("FC_JWT_USER_HEADER", "x-user-id"),
+            ("ALLOWED_ORIGINS", "*"),
+        ])
+        .unwrap_err();
+        assert_eq!(errs.0[0].variable, "ALLOWED_ORIGINS");
+    }
+
+    #[test]
+    fn jwt_mode_needs_exactly_one_key_source() {
+        let errs = with(&[
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+            ("AUTH_MODE", "jwt"),
+        ])
+        .unwrap_err();
+        assert!(errs.to_string().contains("exactly one of JWT_SECRET"));
+    }
+
+    #[test]
+    fn url_ttl_cannot_exceed_token_ttl() {
+        let errs = base_with(&[("URL_TTL_SECONDS", "1000")]).unwrap_err();
+        assert_eq!(errs.0[0].variable, "URL_TTL_SECONDS");
+    }
+
+    #[test]
+    fn prefix_rules() {
+        assert!(check_prefix("uploads/").is_ok());
+        assert!(check_prefix("a/b/").is_ok());
+        for bad in ["", "uploads", "/uploads/", "a/../", "a//b/", "up*/", "a\u{0}/"] {
+            assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,1 +1,103 @@
-//! TODO
+//! Structured logging: one JSON object per line on stdout.
+//!
+//! FC ships stdout to the function's Log Service logstore, where one JSON
+//! object per line is searchable by field. The two `FC Invoke Start/End`
+//! marker lines are the only plain-text lines, because FC's console looks
+//! for them verbatim.
+//!
+//! Nothing secret is ever passed here: callers log ids, paths, codes and
+//! durations, never credentials, tokens or signatures.
+
+use serde_json::{Map, Value};
+use std::io::Write;
+
+/// Severity of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Routine events (a request served, the server started).
+    Info,
+    /// Something the operator should look at (anonymous mode, upstream trouble).
+    Warn,
+    /// A request or the process failed.
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// Renders one log line: `{"time","level","requestId"?,"msg",...fields}`.
+///
+/// Split from [`emit`] so tests can check the shape without capturing stdout.
+pub fn render(level: Level, request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) -> String {
+    let mut obj = Map::with_capacity(fields.len() + 4);
+    obj.insert(
+        "time".into(),
+        Value::String(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+    );
+    obj.insert("level".into(), Value::String(level.as_str().into()));
+    if let Some(id) = request_id {
+        obj.insert("requestId".into(), Value::String(id.into()));
+    }
+    obj.insert("msg".into(), Value::String(msg.into()));
+    for (k, v) in fields {
+        obj.insert((*k).to_string(), v.clone());
+    }
+    Value::Object(obj).to_string()
+}
+
+/// Writes one JSON log line to stdout.
+pub fn emit(level: Level, request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) {
+    write_line(&render(level, request_id, msg, fields));
+}
+
+/// Writes a raw line (used for FC's `FC Invoke Start/End RequestId:` markers).
+pub fn write_line(line: &str) {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    // A closed stdout must not take the request down with it.
+    let _ = lock.write_all(line.as_bytes());
+    let _ = lock.write_all(b"\n");
+}
+
+/// Logs at info level.
+pub fn info(request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) {
+    emit(Level::Info, request_id, msg, fields);
+}
+
+/// Logs at warn level.
+pub fn warn(request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) {
+    emit(Level::Warn, request_id, msg, fields);
+}
+
+/// Logs at error level.
+pub fn error(request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) {
+    emit(Level::Error, request_id, msg, fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_one_json_object_with_request_id() {
+        let line = render(
+            Level::Warn,
+            Some("req-1"),
+            "hello",
+            &[("status", Value::from(502))],
+        );
+        assert!(!line.contains('\n'));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["requestId"], "req-1");
+        assert_eq!(v["msg"], "hello");
+        assert_eq!(v["status"], 502);
+    }
+}

@@ -1,1 +1,483 @@
-//! TODO
+//! The Function Compute custom-runtime contract, in the shape of `lambda_runtime`.
+//!
+//! FC starts our binary and forwards each HTTP request to a server on
+//! `0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000}`. This module owns everything that
+//! contract implies, so handlers stay plain async functions of
+//! `(Request, Context)`:
+//! - reading the per-request `x-fc-*` headers into a [`Context`] (request id,
+//!   the function role's temporary credentials, region, function name, account),
+//!   falling back to the `ALIBABA_CLOUD_*` / `FC_*` environment variables;
+//! - printing `FC Invoke Start RequestId:` / `FC Invoke End RequestId:` around
+//!   every request (FC's console depends on them);
+//! - bounding request bodies and headers;
+//! - `GET /pre-stop` and SIGTERM/SIGINT: stop accepting, finish in-flight requests.
+//!
+//! `POST /initialize` is passed to the handler like any other request, since
+//! only the application knows what to warm up.
+
+use crate::credentials::Credentials;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A request with its body already read (bodies here are small JSON documents).
+pub type Request = http::Request<Bytes>;
+/// A complete response.
+pub type Response = http::Response<Bytes>;
+
+/// What FC tells us about one invocation, besides the HTTP request itself.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// `x-fc-request-id`, or a generated id when not running on FC.
+    pub request_id: String,
+    /// The function role's temporary credentials: `x-fc-access-key-*` headers,
+    /// else the `ALIBABA_CLOUD_*` environment variables. `None` when neither is set.
+    pub credentials: Option<Credentials>,
+    /// `x-fc-region` or `FC_REGION`.
+    pub region: Option<String>,
+    /// `x-fc-function-name` or `FC_FUNCTION_NAME`.
+    pub function_name: Option<String>,
+    /// `x-fc-account-id` or `FC_ACCOUNT_ID`.
+    pub account_id: Option<String>,
+}
+
+/// The process-wide defaults a [`Context`] falls back to, read once at start.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// Credentials from `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_SECRET` / `ALIBABA_CLOUD_SECURITY_TOKEN`.
+    pub credentials: Option<Credentials>,
+    /// `FC_REGION`.
+    pub region: Option<String>,
+    /// `FC_FUNCTION_NAME`.
+    pub function_name: Option<String>,
+    /// `FC_ACCOUNT_ID`.
+    pub account_id: Option<String>,
+}
+
+impl Environment {
+    /// Reads the FC-provided variables through `get` (normally `std::env::var`).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
+        let credentials = match (
+            nonempty("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            nonempty("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        ) {
+            (Some(id), Some(secret)) => Some(Credentials::new(
+                id,
+                secret,
+                nonempty("ALIBABA_CLOUD_SECURITY_TOKEN"),
+            )),
+            _ => None,
+        };
+        Environment {
+            credentials,
+            region: nonempty("FC_REGION"),
+            function_name: nonempty("FC_FUNCTION_NAME"),
+            account_id: nonempty("FC_ACCOUNT_ID"),
+        }
+    }
+
+    /// Reads the real process environment.
+    pub fn from_process() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+impl Context {
+    /// Builds the context for one request from its `x-fc-*` headers, falling back to `env`.
+    pub fn from_headers(headers: &http::HeaderMap, env: &Environment) -> Self {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let credentials = match (
+            header("x-fc-access-key-id"),
+            header("x-fc-access-key-secret"),
+        ) {
+            (Some(id), Some(secret)) => Some(Credentials::new(
+                id,
+                secret,
+                header("x-fc-security-token"),
+            )),
+            _ => env.credentials.clone(),
+        };
+        Context {
+            request_id: header("x-fc-request-id").unwrap_or_else(new_request_id),
+            credentials,
+            region: header("x-fc-region").or_else(|| env.region.clone()),
+            function_name: header("x-fc-function-name").or_else(|| env.function_name.clone()),
+            account_id: header("x-fc-account-id").or_else(|| env.account_id.clone()),
+        }
+    }
+}
+
+/// A fresh request id for requests that did not come through FC.
+pub fn new_request_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    let h = hex::encode(bytes);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Boxed future returned by a [`Handler`].
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// Something that turns a request and its context into a response.
+///
+/// Build one from an async closure with [`service_fn`].
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request. Errors are responses too: a handler never fails.
+    fn call(&self, req: Request, ctx: Context) -> HandlerFuture;
+}
+
+/// A [`Handler`] made from a function; see [`service_fn`].
+pub struct ServiceFn<F>(F);
+
+/// Wraps `async fn(Request, Context) -> Response` as a [`Handler`], as `lambda_runtime::service_fn` does.
+pub fn service_fn<F, Fut>(f: F) -> ServiceFn<F>
+where
+    F: Fn(Request, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    ServiceFn(f)
+}
+
+impl<F, Fut> Handler for ServiceFn<F>
+where
+    F: Fn(Request, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    fn call(&self, req: Request, ctx: Context) -> HandlerFuture {
+        Box::pin((self.0)(req, ctx))
+    }
+}
+
+/// Limits and defaults for the server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
+    pub max_header_bytes: usize,
+    /// How long in-flight requests get to finish after shutdown begins.
+    pub drain_timeout: Duration,
+    /// Print the `FC Invoke Start/End` markers and one JSON access line per request.
+    pub access_log: bool,
+    /// Defaults for every request's [`Context`].
+    pub environment: Environment,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
+            drain_timeout: Duration::from_secs(10),
+            access_log: true,
+            environment: Environment::default(),
+        }
+    }
+}
+
+/// The port FC tells us to listen on: `FC_CUSTOM_LISTEN_PORT`, default 9000.
+pub fn listen_port_from_env() -> Result<u16, String> {
+    match std::env::var("FC_CUSTOM_LISTEN_PORT") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u16>().map_err(|_| {
+            format!("FC_CUSTOM_LISTEN_PORT={v:?} is not a port number; set it to 1-65535 or unset it for 9000")
+        }),
+        _ => Ok(9000),
+    }
+}
+
+/// A handle that starts a graceful shutdown of a running server.
+#[derive(Clone)]
+pub struct Shutdown(Arc<watch::Sender<bool>>);
+
+impl Shutdown {
+    /// A new, not-yet-triggered shutdown signal.
+    pub fn new() -> Self {
+        Shutdown(Arc::new(watch::channel(false).0))
+    }
+
+    /// Stops accepting connections; in-flight requests finish.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `handler` on `0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000}` until SIGTERM, SIGINT or `GET /pre-stop`.
+pub async fn run<H: Handler>(handler: H, options: Options) -> std::io::Result<()> {
+    let port = listen_port_from_env()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await?;
+    let shutdown = Shutdown::new();
+    spawn_signal_listener(shutdown.clone());
+    serve(listener, handler, options, shutdown).await
+}
+
+/// Triggers `shutdown` on SIGTERM (what FC sends) or SIGINT (Ctrl-C).
+pub fn spawn_signal_listener(shutdown: Shutdown) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.trigger();
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+struct Shared<H> {
+    handler: H,
+    options: Options,
+    shutdown: Shutdown,
+}
+
+/// Serves `handler` on an already-bound listener until `shutdown` fires, then
+/// drains in-flight requests (bounded by [`Options::drain_timeout`]).
+///
+/// Tests and `local` mode call this directly with a loopback listener.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: H,
+    options: Options,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let drain_timeout = options.drain_timeout;
+    let max_header_bytes = options.max_header_bytes.max(8192);
+    let shared = Arc::new(Shared {
+        handler,
+        options,
+        shutdown: shutdown.clone(),
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = shutdown.subscribe();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, don't spin.
+                        crate::log::warn(None, "accept failed", &[("error", e.to_string().into())]);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, std::convert::Infallible>(dispatch(&shared, req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .max_buf_size(max_header_bytes)
+                    .serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = stop.changed() => {}
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(drain_timeout) => {
+            crate::log::warn(None, "drain timeout: closing connections with requests still in flight", &[]);
+        }
+    }
+    Ok(())
+}
+
+async fn dispatch<H: Handler>(
+    shared: &Shared<H>,
+    req: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let ctx = Context::from_headers(req.headers(), &shared.options.environment);
+    let log = shared.options.access_log;
+    if log {
+        crate::log::write_line(&format!("FC Invoke Start RequestId: {}", ctx.request_id));
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let request_id = ctx.request_id.clone();
+
+    let response = match read_body(req, shared.options.max_body_bytes).await {
+        Err(resp) => resp,
+        Ok(req) if req.uri().path() == "/pre-stop" => {
+            // FC calls this before it destroys the instance: stop taking new
+            // connections; the ones in flight finish.
+            shared.shutdown.trigger();
+            simple_json(http::StatusCode::OK, r#"{"status":"stopping"}"#)
+        }
+        Ok(req) => shared.handler.call(req, ctx).await,
+    };
+
+    if log {
+        crate::log::info(
+            Some(&request_id),
+            "request",
+            &[
+                ("method", method.as_str().into()),
+                ("path", path.into()),
+                ("status", response.status().as_u16().into()),
+                (
+                    "durationMs",
+                    serde_json::Value::from(
+                        started.elapsed().as_micros() as f64 / 1000.0,
+                    ),
+                ),
+            ],
+        );
+        crate::log::write_line(&format!("FC Invoke End RequestId: {request_id}"));
+    }
+    let mut response = response.map(Full::new);
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn read_body(
+    req: http::Request<Incoming>,
+    limit: usize,
+) -> Result<Request, Response> {
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(body_too_large(limit));
+        }
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(http::Request::from_parts(parts, collected.to_bytes())),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Err(body_too_large(limit))
+            } else {
+                Err(simple_json(
+                    http::StatusCode::BAD_REQUEST,
+                    r#"{"error":{"code":"BadRequestBody","message":"The request body could not be read."}}"#,
+                ))
+            }
+        }
+    }
+}
+
+fn body_too_large(limit: usize) -> Response {
+    let body = serde_json::json!({"error": {
+        "code": "PayloadTooLarge",
+        "message": format!("The request body is larger than {limit} bytes; send only the JSON parameters, never the file itself."),
+    }});
+    simple_json(http::StatusCode::PAYLOAD_TOO_LARGE, &body.to_string())
+}
+
+fn simple_json(status: http::StatusCode, body: &str) -> Response {
+    let mut resp = http::Response::new(Bytes::from(body.to_owned()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with_creds() -> Environment {
+        Environment::from_vars(|k| match k {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID" => Some("STS.env".into()),
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => Some("env-secret".into()),
+            "ALIBABA_CLOUD_SECURITY_TOKEN" => Some("env-token".into()),
+            "FC_REGION" => Some("cn-hangzhou".into()),
+            "FC_FUNCTION_NAME" => Some("fn".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn headers_take_precedence_over_environment() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-fc-request-id", "rid-1".parse().unwrap());
+        h.insert("x-fc-access-key-id", "STS.hdr".parse().unwrap());
+        h.insert("x-fc-access-key-secret", "hdr-secret".parse().unwrap());
+        h.insert("x-fc-security-token", "hdr-token".parse().unwrap());
+        h.insert("x-fc-region", "cn-shanghai".parse().unwrap());
+        let ctx = Context::from_headers(&h, &env_with_creds());
+        assert_eq!(ctx.request_id, "rid-1");
+        let c = ctx.credentials.unwrap();
+        assert_eq!(c.access_key_id, "STS.hdr");
+        assert_eq!(c.security_token.as_deref(), Some("hdr-token"));
+        assert_eq!(ctx.region.as_deref(), Some("cn-shanghai"));
+        assert_eq!(ctx.function_name.as_deref(), Some("fn"));
+    }
+
+    #[test]
+    fn falls_back_to_environment_credentials() {
+        let ctx = Context::from_headers(&http::HeaderMap::new(), &env_with_creds());
+        let c = ctx.credentials.unwrap();
+        assert_eq!(c.access_key_id, "STS.env");
+        assert_eq!(c.security_token.as_deref(), Some("env-token"));
+        assert_eq!(ctx.request_id.len(), 36);
+    }
+
+    #[test]
+    fn no_credentials_anywhere_is_none() {
+        let ctx = Context::from_headers(&http::HeaderMap::new(), &Environment::default());
+        assert!(ctx.credentials.is_none());
+    }
+}
