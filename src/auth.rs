@@ -1,1 +1,1 @@
-//! TODO
+//! Who the caller is. (Being written on branch wip-auth.)
