@@ -1,1 +1,110 @@
-fn main() {}
+//! The `oss-direct-upload` binary: FC custom-runtime server by default,
+//! `local` for the function plus an embedded OSS + STS emulator.
+
+use oss_direct_upload::{api::App, config::Config, log, runtime};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "\
+oss-direct-upload: short-lived, least-privilege upload permission for Alibaba Cloud OSS
+
+USAGE:
+    oss-direct-upload            serve on 0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000} (what FC runs)
+    oss-direct-upload local      run the function and an embedded OSS + STS emulator on loopback
+                                 (see `oss-direct-upload local --help`)
+    oss-direct-upload --version
+
+Configuration comes from environment variables; see README.md.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve(),
+        #[cfg(feature = "local")]
+        Some("local") => oss_direct_upload::local::cli::main(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("-V" | "--version") => {
+            println!("oss-direct-upload {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("oss-direct-upload: unknown command {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oss-direct-upload: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oss-direct-upload: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match App::new(config) {
+            Ok(app) => Arc::new(app),
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        announce(&app);
+        let options = runtime::Options {
+            environment: runtime::Environment::from_process(),
+            ..runtime::Options::default()
+        };
+        let handler = runtime::service_fn(move |req, ctx| {
+            let app = app.clone();
+            async move { app.handle(req, ctx).await }
+        });
+        match runtime::run(handler, options).await {
+            Ok(()) => {
+                log::info(None, "stopped", &[]);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Logs the effective settings (nothing secret) and warns about anonymous mode.
+pub fn announce(app: &App) {
+    let c = app.config();
+    log::info(
+        None,
+        "starting",
+        &[
+            ("version", env!("CARGO_PKG_VERSION").into()),
+            ("bucket", c.bucket.clone().into()),
+            ("region", c.region.clone().into()),
+            ("authMode", c.auth.name().into()),
+            ("signatureVersion", c.signature_version.as_str().into()),
+            ("prefix", c.upload_prefix.clone().into()),
+        ],
+    );
+    if c.auth == oss_direct_upload::config::AuthMode::Anonymous {
+        log::warn(
+            None,
+            "AUTH_MODE=anonymous: anyone who can reach this function can get upload credentials for the shared prefix; set AUTH_MODE=jwt or fc-jwt for production",
+            &[("prefix", c.upload_prefix.clone().into())],
+        );
+    }
+}

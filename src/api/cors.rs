@@ -1,0 +1,137 @@
+//! CORS for the function's own routes, so browser apps on the listed
+//! origins can fetch credentials.
+//!
+//! Only exact origins from `ALLOWED_ORIGINS` are echoed back (`*` only in
+//! anonymous mode, enforced by config). Preflights are answered without
+//! authentication, since browsers never send credentials on them.
+
+use crate::runtime::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+
+/// The CORS policy for the function's routes.
+#[derive(Clone, Debug, Default)]
+pub struct Cors {
+    origins: Vec<String>,
+    any: bool,
+}
+
+/// What a request's `Origin` means under the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No `Origin` header: not a cross-origin browser request.
+    NoOrigin,
+    /// Allowed; echo this value in `Access-Control-Allow-Origin`.
+    Allowed(String),
+    /// An origin we do not serve.
+    Refused,
+}
+
+impl Cors {
+    /// Builds the policy from `ALLOWED_ORIGINS`.
+    pub fn new(origins: &[String]) -> Self {
+        Cors {
+            any: origins.iter().any(|o| o == "*"),
+            origins: origins.iter().filter(|o| *o != "*").cloned().collect(),
+        }
+    }
+
+    /// Judges a request's `Origin` header.
+    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+        let Some(origin) = headers.get(http::header::ORIGIN) else {
+            return Verdict::NoOrigin;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return Verdict::Refused;
+        };
+        if self.any || self.origins.iter().any(|o| o == origin) {
+            Verdict::Allowed(origin.to_owned())
+        } else {
+            Verdict::Refused
+        }
+    }
+
+    /// Adds the response headers for an allowed cross-origin request.
+    pub fn decorate(&self, verdict: &Verdict, resp: &mut Response) {
+        let h = resp.headers_mut();
+        h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+        if let Verdict::Allowed(origin) = verdict {
+            if let Ok(v) = HeaderValue::from_str(origin) {
+                h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            }
+            h.insert(
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Retry-After, X-Request-Id"),
+            );
+        }
+    }
+
+    /// Answers a preflight (`OPTIONS`): 204 with the allowed methods and
+    /// headers for an allowed origin, 403 for any other.
+    pub fn preflight(&self, headers: &HeaderMap) -> Response {
+        let verdict = self.check(headers);
+        let mut resp = http::Response::new(Bytes::new());
+        match &verdict {
+            Verdict::Refused => {
+                return super::error::ApiError::new(
+                    403,
+                    "OriginNotAllowed",
+                    "this origin is not in ALLOWED_ORIGINS",
+                )
+                .to_response(false);
+            }
+            Verdict::NoOrigin => {
+                *resp.status_mut() = http::StatusCode::NO_CONTENT;
+                resp.headers_mut()
+                    .insert(http::header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+            }
+            Verdict::Allowed(_) => {
+                *resp.status_mut() = http::StatusCode::NO_CONTENT;
+                let h = resp.headers_mut();
+                h.insert(
+                    http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("GET, POST, OPTIONS"),
+                );
+                h.insert(
+                    http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("Authorization, Content-Type"),
+                );
+                h.insert(
+                    http::header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static("600"),
+                );
+            }
+        }
+        self.decorate(&verdict, &mut resp);
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdrs(origin: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(o) = origin {
+            h.insert(http::header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn exact_origins_only() {
+        let c = Cors::new(&["https://app.example.com".into()]);
+        assert_eq!(
+            c.check(&hdrs(Some("https://app.example.com"))),
+            Verdict::Allowed("https://app.example.com".into())
+        );
+        assert_eq!(c.check(&hdrs(Some("https://evil.example.com"))), Verdict::Refused);
+        assert_eq!(c.check(&hdrs(Some("https://app.example.com.evil.com"))), Verdict::Refused);
+        assert_eq!(c.check(&hdrs(None)), Verdict::NoOrigin);
+        assert_eq!(c.preflight(&hdrs(Some("https://evil.example.com"))).status(), 403);
+        let ok = c.preflight(&hdrs(Some("https://app.example.com")));
+        assert_eq!(ok.status(), 204);
+        assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
+    }
+}

@@ -1,0 +1,144 @@
+//! The parameters a caller may send: GET query string or POST JSON body.
+
+use super::error::ApiError;
+use crate::runtime::Request;
+
+/// Longest value accepted for any single parameter, in bytes.
+const MAX_PARAM_BYTES: usize = 2048;
+
+/// What a caller asks for. Every field is optional; routes decide defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    /// The file's name; only its last path segment is used, cleaned.
+    pub filename: Option<String>,
+    /// The declared media type of the upload.
+    pub content_type: Option<String>,
+    /// The declared size in bytes.
+    pub size: Option<u64>,
+    /// `PUT` or `GET`, for `/v1/presign`.
+    pub method: Option<String>,
+    /// The object key, for a presigned `GET`.
+    pub key: Option<String>,
+}
+
+impl Params {
+    fn set(&mut self, name: &str, value: String) -> Result<(), ApiError> {
+        if value.len() > MAX_PARAM_BYTES {
+            return Err(ApiError::bad_param(format!(
+                "parameter {name} is longer than {MAX_PARAM_BYTES} bytes"
+            )));
+        }
+        match name {
+            "filename" => self.filename = Some(value),
+            "contentType" | "content_type" => self.content_type = Some(value),
+            "size" => {
+                self.size = Some(value.trim().parse::<u64>().map_err(|_| {
+                    ApiError::bad_param(format!(
+                        "size must be a whole number of bytes, got {:?}",
+                        truncate(&value)
+                    ))
+                })?)
+            }
+            "method" => self.method = Some(value),
+            "key" => self.key = Some(value),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// Reads parameters from the query string and, for POST, from a JSON object body.
+/// Body values win over query values.
+pub fn parse(req: &Request) -> Result<Params, ApiError> {
+    let mut params = Params::default();
+    if let Some(q) = req.uri().query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            params.set(&k, v.into_owned())?;
+        }
+    }
+    if req.method() == http::Method::POST && !req.body().iter().all(u8::is_ascii_whitespace) {
+        let value: serde_json::Value = serde_json::from_slice(req.body()).map_err(|e| {
+            ApiError::new(
+                400,
+                "InvalidJson",
+                format!("the request body is not valid JSON ({e}); send an object such as {{\"filename\":\"a.png\",\"contentType\":\"image/png\",\"size\":1024}}"),
+            )
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(ApiError::new(
+                400,
+                "InvalidJson",
+                "the request body must be a JSON object such as {\"filename\":\"a.png\"}",
+            ));
+        };
+        for (k, v) in map {
+            let text = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(ApiError::bad_param(format!(
+                        "parameter {k} must be a string or number, got {}",
+                        match other {
+                            serde_json::Value::Bool(_) => "a boolean",
+                            serde_json::Value::Array(_) => "an array",
+                            _ => "an object",
+                        }
+                    )))
+                }
+            };
+            params.set(&k, text)?;
+        }
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn req(method: &str, uri: &str, body: &str) -> Request {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Bytes::from(body.to_owned()))
+            .unwrap()
+    }
+
+    #[test]
+    fn query_parameters() {
+        let p = parse(&req("GET", "/v1/presign?filename=a%20b.png&contentType=image/png&size=12", "")).unwrap();
+        assert_eq!(p.filename.as_deref(), Some("a b.png"));
+        assert_eq!(p.content_type.as_deref(), Some("image/png"));
+        assert_eq!(p.size, Some(12));
+    }
+
+    #[test]
+    fn json_body_parameters_override_query() {
+        let p = parse(&req("POST", "/v1/presign?filename=q.png", r#"{"filename":"b.png","size":7}"#)).unwrap();
+        assert_eq!(p.filename.as_deref(), Some("b.png"));
+        assert_eq!(p.size, Some(7));
+    }
+
+    #[test]
+    fn bad_inputs_are_400() {
+        for (m, u, b) in [
+            ("POST", "/x", "{not json"),
+            ("POST", "/x", "[1,2]"),
+            ("POST", "/x", r#"{"size":"lots"}"#),
+            ("POST", "/x", r#"{"size":-1}"#),
+            ("POST", "/x", r#"{"filename":{"a":1}}"#),
+            ("GET", "/x?size=1e9", ""),
+        ] {
+            let e = parse(&req(m, u, b)).unwrap_err();
+            assert_eq!(e.status, 400, "{m} {u} {b}");
+        }
+        let long = "a".repeat(3000);
+        assert_eq!(parse(&req("GET", &format!("/x?filename={long}"), "")).unwrap_err().status, 400);
+    }
+}
