@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what it needs (Python
+# venv with Alibaba's official SDKs, npm packages, Debian's Chromium), then
+# runs format and lint checks, the Rust tests (unit, loopback integration,
+# SDK cross-checks), the end-to-end uploads with official SDKs, and the
+# browser test. Output of the browser test lands in test-output/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test peers"
+if [ -d tests/browser ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+./scripts/setup-peers.sh
+export PEER_PYTHON="$root/.venv/bin/python"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test (unit, loopback integration, official-SDK cross-checks)"
+cargo build --locked --bin oss-direct-upload
+cargo test --locked -- --test-threads=2
+
+if [ -d tests/e2e ]; then
+  step "end-to-end uploads with the official SDKs (pytest)"
+  export OSS_DIRECT_UPLOAD_BIN="$root/target/debug/oss-direct-upload"
+  .venv/bin/python -m pytest -q tests/e2e
+fi
+
+if [ -d tests/browser ]; then
+  step "browser test (headless Chromium)"
+  mkdir -p test-output
+  node tests/browser/upload_page.test.mjs
+fi
+
+step "all tests passed"
