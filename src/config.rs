@@ -176,7 +176,10 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "the configuration is not usable; fix these environment variables:")?;
+        writeln!(
+            f,
+            "the configuration is not usable; fix these environment variables:"
+        )?;
         for e in &self.0 {
             writeln!(f, "  - {e}")?;
         }
@@ -295,7 +298,9 @@ impl Config {
         if !bucket.is_empty() && !valid_bucket_name(&bucket) {
             r.fail(
                 "OSS_BUCKET",
-                format!("{bucket:?} is not a valid bucket name (3-63 characters of a-z, 0-9 and '-')"),
+                format!(
+                    "{bucket:?} is not a valid bucket name (3-63 characters of a-z, 0-9 and '-')"
+                ),
             );
         }
 
@@ -379,7 +384,10 @@ impl Config {
         );
 
         let allowed_content_types = match r.opt("ALLOWED_CONTENT_TYPES") {
-            None => DEFAULT_CONTENT_TYPES.iter().map(|s| (*s).to_owned()).collect(),
+            None => DEFAULT_CONTENT_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             Some(v) => {
                 let list: Vec<String> = split_list(&v)
                     .into_iter()
@@ -426,7 +434,8 @@ impl Config {
         }
 
         let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000) as u32;
-        let credential_cache_size = r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 10_000_000) as usize;
+        let credential_cache_size =
+            r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 10_000_000) as usize;
         let sts_timeout_ms = r.number("STS_TIMEOUT_MS", 5000, 100, 60_000);
         let ali_oss_script_url = r
             .opt("ALI_OSS_SCRIPT_URL")
@@ -505,10 +514,14 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
                 user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
                 leeway_secs: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300),
             };
-            let sources = [s.secret.is_some(), s.public_key_pem.is_some(), s.jwks.is_some()]
-                .iter()
-                .filter(|x| **x)
-                .count();
+            let sources = [
+                s.secret.is_some(),
+                s.public_key_pem.is_some(),
+                s.jwks.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
             if sources != 1 {
                 r.fail(
                     "JWT_SECRET",
@@ -539,7 +552,9 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
 /// segment, and none of the characters that mean something in a RAM policy.
 pub fn check_prefix(p: &str) -> Result<(), String> {
     if p.is_empty() || !p.ends_with('/') {
-        return Err(format!("{p:?} must be a folder ending in '/', e.g. uploads/"));
+        return Err(format!(
+            "{p:?} must be a folder ending in '/', e.g. uploads/"
+        ));
     }
     if p.starts_with('/') {
         return Err(format!("{p:?} must not start with '/'"));
@@ -550,8 +565,7 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
     if p.contains("//") {
         return Err(format!("{p:?} must not contain empty segments (//)"));
     }
-    if p
-        .chars()
+    if p.chars()
         .any(|c| c.is_control() || matches!(c, '*' | '?' | '$' | '\\' | '"'))
     {
         return Err(format!(
@@ -722,7 +736,15 @@ mod tests {
     fn prefix_rules() {
         assert!(check_prefix("uploads/").is_ok());
         assert!(check_prefix("a/b/").is_ok());
-        for bad in ["", "uploads", "/uploads/", "a/../", "a//b/", "up*/", "a\u{0}/"] {
+        for bad in [
+            "",
+            "uploads",
+            "/uploads/",
+            "a/../",
+            "a//b/",
+            "up*/",
+            "a\u{0}/",
+        ] {
             assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
         }
     }

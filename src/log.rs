@@ -35,11 +35,20 @@ impl Level {
 /// Renders one log line: `{"time","level","requestId"?,"msg",...fields}`.
 ///
 /// Split from [`emit`] so tests can check the shape without capturing stdout.
-pub fn render(level: Level, request_id: Option<&str>, msg: &str, fields: &[(&str, Value)]) -> String {
+pub fn render(
+    level: Level,
+    request_id: Option<&str>,
+    msg: &str,
+    fields: &[(&str, Value)],
+) -> String {
     let mut obj = Map::with_capacity(fields.len() + 4);
     obj.insert(
         "time".into(),
-        Value::String(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+        Value::String(
+            chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+        ),
     );
     obj.insert("level".into(), Value::String(level.as_str().into()));
     if let Some(id) = request_id {

@@ -107,11 +107,9 @@ impl Context {
             header("x-fc-access-key-id"),
             header("x-fc-access-key-secret"),
         ) {
-            (Some(id), Some(secret)) => Some(Credentials::new(
-                id,
-                secret,
-                header("x-fc-security-token"),
-            )),
+            (Some(id), Some(secret)) => {
+                Some(Credentials::new(id, secret, header("x-fc-security-token")))
+            }
             _ => env.credentials.clone(),
         };
         Context {
@@ -129,7 +127,14 @@ pub fn new_request_id() -> String {
     use rand::Rng;
     let bytes: [u8; 16] = rand::thread_rng().gen();
     let h = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Boxed future returned by a [`Handler`].
@@ -371,9 +376,7 @@ async fn dispatch<H: Handler>(
                 ("status", response.status().as_u16().into()),
                 (
                     "durationMs",
-                    serde_json::Value::from(
-                        started.elapsed().as_micros() as f64 / 1000.0,
-                    ),
+                    serde_json::Value::from(started.elapsed().as_micros() as f64 / 1000.0),
                 ),
             ],
         );
@@ -386,10 +389,7 @@ async fn dispatch<H: Handler>(
     response
 }
 
-async fn read_body(
-    req: http::Request<Incoming>,
-    limit: usize,
-) -> Result<Request, Response> {
+async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Request, Response> {
     let (parts, body) = req.into_parts();
     if let Some(len) = parts
         .headers
@@ -404,7 +404,9 @@ async fn read_body(
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(http::Request::from_parts(parts, collected.to_bytes())),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(body_too_large(limit))
             } else {
                 Err(simple_json(

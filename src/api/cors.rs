@@ -82,8 +82,10 @@ impl Cors {
             }
             Verdict::NoOrigin => {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
-                resp.headers_mut()
-                    .insert(http::header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+                resp.headers_mut().insert(
+                    http::header::ALLOW,
+                    HeaderValue::from_static("GET, POST, OPTIONS"),
+                );
             }
             Verdict::Allowed(_) => {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
@@ -126,12 +128,25 @@ mod tests {
             c.check(&hdrs(Some("https://app.example.com"))),
             Verdict::Allowed("https://app.example.com".into())
         );
-        assert_eq!(c.check(&hdrs(Some("https://evil.example.com"))), Verdict::Refused);
-        assert_eq!(c.check(&hdrs(Some("https://app.example.com.evil.com"))), Verdict::Refused);
+        assert_eq!(
+            c.check(&hdrs(Some("https://evil.example.com"))),
+            Verdict::Refused
+        );
+        assert_eq!(
+            c.check(&hdrs(Some("https://app.example.com.evil.com"))),
+            Verdict::Refused
+        );
         assert_eq!(c.check(&hdrs(None)), Verdict::NoOrigin);
-        assert_eq!(c.preflight(&hdrs(Some("https://evil.example.com"))).status(), 403);
+        assert_eq!(
+            c.preflight(&hdrs(Some("https://evil.example.com")))
+                .status(),
+            403
+        );
         let ok = c.preflight(&hdrs(Some("https://app.example.com")));
         assert_eq!(ok.status(), 204);
-        assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert_eq!(
+            ok.headers()["access-control-allow-origin"],
+            "https://app.example.com"
+        );
     }
 }

@@ -52,9 +52,8 @@ impl ApiError {
             body.insert("ErrorCode".into(), self.code.clone().into());
             body.insert("ErrorMessage".into(), self.message.clone().into());
         }
-        let mut resp = http::Response::new(Bytes::from(
-            serde_json::Value::Object(body).to_string(),
-        ));
+        let mut resp =
+            http::Response::new(Bytes::from(serde_json::Value::Object(body).to_string()));
         *resp.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let h = resp.headers_mut();
@@ -88,7 +87,10 @@ mod tests {
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["retry-after"], "3");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!(v, serde_json::json!({"error":{"code":"StsThrottled","message":"slow down"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"error":{"code":"StsThrottled","message":"slow down"}})
+        );
     }
 
     #[test]

@@ -85,7 +85,9 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     if rest.is_empty()
         || key.len() > MAX_KEY_BYTES
         || key.chars().any(char::is_control)
-        || rest.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        || rest
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
     {
         return Err(ApiError::bad_param(
             "key is not a valid object key under your prefix",
@@ -105,13 +107,26 @@ mod tests {
         assert_eq!(clean_filename("/abs/path/a.png").unwrap(), "a.png");
         assert_eq!(clean_filename("C:\\Users\\me\\a.png").unwrap(), "a.png");
         assert_eq!(clean_filename("%2e%2e%2fsecret.txt").unwrap(), "secret.txt");
-        assert_eq!(clean_filename("résumé 2024 (1).pdf").unwrap(), "résumé 2024 (1).pdf");
+        assert_eq!(
+            clean_filename("résumé 2024 (1).pdf").unwrap(),
+            "résumé 2024 (1).pdf"
+        );
         assert_eq!(clean_filename("a+b%20c.txt").unwrap(), "a+b c.txt");
     }
 
     #[test]
     fn refuses_unusable_names() {
-        for bad in ["..", ".", "", "a/..", "%2e%2e", "nul\0.txt", "tab\there", "x/", "%ff%fe"] {
+        for bad in [
+            "..",
+            ".",
+            "",
+            "a/..",
+            "%2e%2e",
+            "nul\0.txt",
+            "tab\there",
+            "x/",
+            "%ff%fe",
+        ] {
             let e = clean_filename(bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad:?}");
         }
@@ -123,7 +138,10 @@ mod tests {
     fn key_is_prefix_id_name() {
         let k = build_key("uploads/", "abc", Some("../x.png")).unwrap();
         assert_eq!(k, "uploads/abc/x.png");
-        assert_eq!(build_key("uploads/", "abc", None).unwrap(), "uploads/abc/file");
+        assert_eq!(
+            build_key("uploads/", "abc", None).unwrap(),
+            "uploads/abc/file"
+        );
         let long_prefix = format!("{}/", "p".repeat(900));
         assert!(build_key(&long_prefix, "abc", Some(&"n".repeat(200))).is_err());
         assert_eq!(random_id().len(), 24);
@@ -133,9 +151,29 @@ mod tests {
     #[test]
     fn owned_key_must_stay_under_prefix() {
         assert!(check_owned_key("uploads/u1/", "uploads/u1/abc/x.png").is_ok());
-        assert_eq!(check_owned_key("uploads/u1/", "uploads/u2/abc/x.png").unwrap_err().status, 403);
-        assert_eq!(check_owned_key("uploads/u1/", "uploads/u1/../u2/x").unwrap_err().status, 400);
-        assert_eq!(check_owned_key("uploads/u1/", "uploads/u1/").unwrap_err().status, 400);
-        assert_eq!(check_owned_key("uploads/u1/", "uploads/u1//x").unwrap_err().status, 400);
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u2/abc/x.png")
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1/../u2/x")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1/")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1//x")
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 }

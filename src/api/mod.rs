@@ -23,7 +23,7 @@ use crate::oss::endpoint::Endpoint;
 use crate::oss::post_policy::{self, Condition};
 use crate::oss::{v1, v4, PresignInput};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::CredentialCache;
+use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{AssumeRoleRequest, AssumedRole, StsClient, StsClientConfig, StsError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -139,16 +139,16 @@ impl App {
     /// Builds the application from a validated configuration; fails if the
     /// endpoints or authentication keys cannot be used.
     pub fn new(config: Config) -> Result<App, String> {
-        let endpoint = Endpoint::parse(&config.oss_endpoint)
-            .map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
+        let endpoint =
+            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
         let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
         sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
         sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
         let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
-        let cache = CredentialCache::new(
-            config.credential_cache_size,
-            refresh_margin(config.token_ttl_secs),
-        );
+        let cache = CredentialCache::new(CacheConfig {
+            max_entries: config.credential_cache_size,
+            refresh_margin: refresh_margin(config.token_ttl_secs),
+        });
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
@@ -233,7 +233,12 @@ impl App {
         with_no_store(resp)
     }
 
-    async fn route(&self, route: Route, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
+    async fn route(
+        &self,
+        route: Route,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<Response, ApiError> {
         match route {
             Route::Page => Ok(page::index()),
             Route::Healthz => Ok(json_response(200, &json!({"status": "ok"}))),
@@ -342,8 +347,18 @@ impl App {
                 "the function has no credentials to call STS with; give the function a role (s.yaml `role`) so FC passes them",
             ));
         };
-        let policy = crate::sts::policy::session_policy(&self.config.bucket, &scope.prefix, access.actions())
-            .map_err(|e| ApiError::new(500, "PolicyError", format!("cannot build the session policy: {e}")))?;
+        let policy = crate::sts::policy::session_policy(
+            &self.config.bucket,
+            &scope.prefix,
+            access.actions(),
+        )
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "PolicyError",
+                format!("cannot build the session policy: {e}"),
+            )
+        })?;
         let cache_key = format!("{}\n{}", access.as_str(), scope.prefix);
         let request = AssumeRoleRequest {
             role_arn: self.config.role_arn.clone(),
@@ -386,7 +401,12 @@ impl App {
             .map_err(sts_error)
     }
 
-    async fn sts_token(&self, scope: &Scope, ctx: &Context, legacy: bool) -> Result<Response, ApiError> {
+    async fn sts_token(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        legacy: bool,
+    ) -> Result<Response, ApiError> {
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, Utc::now())
             .await?;
@@ -432,7 +452,12 @@ impl App {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .unwrap_or(default);
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if ct.chars().any(|c| c.is_control()) || !essence.contains('/') {
             return Err(ApiError::bad_param(format!(
                 "contentType {:?} is not a media type such as image/png",
@@ -494,7 +519,11 @@ impl App {
         let mut conditions = vec![
             Condition::StartsWith(
                 "key".into(),
-                if legacy { dir.clone() } else { scope.prefix.clone() },
+                if legacy {
+                    dir.clone()
+                } else {
+                    scope.prefix.clone()
+                },
             ),
             Condition::ContentLengthRange(1, self.config.max_upload_bytes),
             Condition::Exact("success_action_status".into(), "200".into()),
@@ -528,9 +557,14 @@ impl App {
                 expiration,
                 &extra,
             ),
-            SignatureVersion::V1 => {
-                post_policy::post_form_v1(c, &self.config.bucket, &key, conditions, expiration, &extra)
-            }
+            SignatureVersion::V1 => post_policy::post_form_v1(
+                c,
+                &self.config.bucket,
+                &key,
+                conditions,
+                expiration,
+                &extra,
+            ),
         };
         let url = self.endpoint.bucket_url(&self.config.bucket);
         if legacy {
@@ -569,8 +603,19 @@ impl App {
             "PUT" => {
                 self.check_size(params)?;
                 // Alibaba's sample client always PUTs with image/png.
-                let ct = self.content_type(params, if legacy { "image/png" } else { "application/octet-stream" })?;
-                let key = keys::build_key(&scope.prefix, &keys::random_id(), params.filename.as_deref())?;
+                let ct = self.content_type(
+                    params,
+                    if legacy {
+                        "image/png"
+                    } else {
+                        "application/octet-stream"
+                    },
+                )?;
+                let key = keys::build_key(
+                    &scope.prefix,
+                    &keys::random_id(),
+                    params.filename.as_deref(),
+                )?;
                 let mut headers = vec![("Content-Type".to_owned(), ct)];
                 if !legacy {
                     headers.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
@@ -662,7 +707,12 @@ impl App {
 }
 
 /// The JSON Alibaba's POST-signature sample clients read.
-fn legacy_post_body(form: &post_policy::PostForm, url: &str, dir: &str, creds: &Credentials) -> Value {
+fn legacy_post_body(
+    form: &post_policy::PostForm,
+    url: &str,
+    dir: &str,
+    creds: &Credentials,
+) -> Value {
     let field = |name: &str| {
         form.fields
             .iter()
@@ -675,7 +725,10 @@ fn legacy_post_body(form: &post_policy::PostForm, url: &str, dir: &str, creds: &
     body.insert("dir".into(), dir.into());
     body.insert("policy".into(), field("policy").into());
     if form.fields.iter().any(|(k, _)| k == "x-oss-signature") {
-        body.insert("x_oss_signature_version".into(), field("x-oss-signature-version").into());
+        body.insert(
+            "x_oss_signature_version".into(),
+            field("x-oss-signature-version").into(),
+        );
         body.insert("x_oss_credential".into(), field("x-oss-credential").into());
         body.insert("x_oss_date".into(), field("x-oss-date").into());
         body.insert("signature".into(), field("x-oss-signature").into());
@@ -741,8 +794,14 @@ mod tests {
 
     #[test]
     fn routes_match_paths() {
-        assert_eq!(Route::from_path("/v1/sts"), Some(Route::Sts { legacy: false }));
-        assert_eq!(Route::from_path("/get_sts_token"), Some(Route::Sts { legacy: true }));
+        assert_eq!(
+            Route::from_path("/v1/sts"),
+            Some(Route::Sts { legacy: false })
+        );
+        assert_eq!(
+            Route::from_path("/get_sts_token"),
+            Some(Route::Sts { legacy: true })
+        );
         assert_eq!(
             Route::from_path("/get_presigned_url_for_oss_upload"),
             Some(Route::Presign { legacy: true })

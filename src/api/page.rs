@@ -4,7 +4,8 @@ use crate::runtime::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 
-const INDEX_HTML: &str = "<!doctype html><title>oss-direct-upload</title><p>oss-direct-upload is running.</p>";
+const INDEX_HTML: &str =
+    "<!doctype html><title>oss-direct-upload</title><p>oss-direct-upload is running.</p>";
 
 /// The HTML page, embedded in the binary.
 pub fn index() -> Response {

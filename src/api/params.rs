@@ -112,7 +112,12 @@ mod tests {
 
     #[test]
     fn query_parameters() {
-        let p = parse(&req("GET", "/v1/presign?filename=a%20b.png&contentType=image/png&size=12", "")).unwrap();
+        let p = parse(&req(
+            "GET",
+            "/v1/presign?filename=a%20b.png&contentType=image/png&size=12",
+            "",
+        ))
+        .unwrap();
         assert_eq!(p.filename.as_deref(), Some("a b.png"));
         assert_eq!(p.content_type.as_deref(), Some("image/png"));
         assert_eq!(p.size, Some(12));
@@ -120,7 +125,12 @@ mod tests {
 
     #[test]
     fn json_body_parameters_override_query() {
-        let p = parse(&req("POST", "/v1/presign?filename=q.png", r#"{"filename":"b.png","size":7}"#)).unwrap();
+        let p = parse(&req(
+            "POST",
+            "/v1/presign?filename=q.png",
+            r#"{"filename":"b.png","size":7}"#,
+        ))
+        .unwrap();
         assert_eq!(p.filename.as_deref(), Some("b.png"));
         assert_eq!(p.size, Some(7));
     }
@@ -139,6 +149,11 @@ mod tests {
             assert_eq!(e.status, 400, "{m} {u} {b}");
         }
         let long = "a".repeat(3000);
-        assert_eq!(parse(&req("GET", &format!("/x?filename={long}"), "")).unwrap_err().status, 400);
+        assert_eq!(
+            parse(&req("GET", &format!("/x?filename={long}"), ""))
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 }

@@ -1,1 +1,3 @@
 //! The embedded OSS + STS emulator.
+
+pub mod cli;

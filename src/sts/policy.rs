@@ -101,6 +101,14 @@ fn valid_bucket(b: &str) -> bool {
 /// (no wildcards, not empty) and JSON-escaped by serde_json, and the result is
 /// checked against STS's length limit before any network call.
 pub fn upload_session_policy(bucket: &str, prefix: &str) -> Result<String, PolicyError> {
+    session_policy(bucket, prefix, &UPLOAD_ACTIONS)
+}
+
+/// A session policy allowing exactly `actions` on the objects under
+/// `<bucket>/<prefix>`. Uploads use [`UPLOAD_ACTIONS`]; reading one's own
+/// uploads back (presigned GET) uses `oss:GetObject` alone, in its own
+/// credentials, so upload credentials never carry read access.
+pub fn session_policy(bucket: &str, prefix: &str, actions: &[&str]) -> Result<String, PolicyError> {
     if !valid_bucket(bucket) {
         return Err(PolicyError::InvalidBucket);
     }
@@ -114,7 +122,7 @@ pub fn upload_session_policy(bucket: &str, prefix: &str) -> Result<String, Polic
         version: "1",
         statement: [Statement {
             effect: "Allow",
-            action: &UPLOAD_ACTIONS,
+            action: actions,
             resource: [format!("acs:oss:*:*:{bucket}/{prefix}*")],
         }],
     };
