@@ -161,9 +161,12 @@ fn expected_match(c: &Case) -> Match {
     }
 }
 
+/// (origin, decoded path, sorted decoded query params).
+type CanonicalUrl = (String, String, Vec<(String, String)>);
+
 /// A URL reduced to what OSS actually looks at: origin, decoded path, sorted decoded
 /// query params.
-fn canonicalise(url: &str) -> Result<(String, String, Vec<(String, String)>), String> {
+fn canonicalise(url: &str) -> Result<CanonicalUrl, String> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let scheme_end = base.find("://").ok_or("no scheme")? + 3;
     let path_start = base[scheme_end..]
