@@ -3,8 +3,11 @@
 //! own signer. Covers shapes, bad input, upstream failures, lifecycle, and
 //! that no secret ever reaches a log line.
 
-mod common;
-use common::harness::*;
+#[path = "common/harness.rs"]
+mod harness;
+#[path = "common/peers.rs"]
+mod peers;
+use harness::*;
 
 use base64::Engine;
 use serde_json::Value;

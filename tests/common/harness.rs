@@ -11,20 +11,12 @@ use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::peers::repo_root()
 }
 
 /// The peer Python (venv with Alibaba's official SDKs). Fails loudly if absent.
 pub fn python() -> PathBuf {
-    let p = std::env::var_os("PEER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "the official-SDK test peers are not installed ({}); run scripts/setup-peers.sh (or scripts/test.sh)",
-        p.display()
-    );
-    p
+    crate::peers::python()
 }
 
 /// A free loopback port (bound then released).
