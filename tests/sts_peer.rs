@@ -458,3 +458,47 @@ async fn rpc_v1_signed_request_is_accepted() {
     assert_eq!(last["style"], "RPC-V1");
     assert_eq!(last["params"]["Policy"].as_str(), Some(policy.as_str()));
 }
+
+/// The peer is not tailored to our client: the official Python SDK's own
+/// AssumeRole (default ACS3, and `signature_algorithm="v2"` RPC V1) passes it too.
+#[tokio::test]
+async fn peer_accepts_the_official_python_sdk() {
+    let peer = Peer::start(&[]);
+    let script = r#"
+import sys
+from alibabacloud_sts20150401.client import Client
+from alibabacloud_sts20150401 import models
+from alibabacloud_tea_openapi import utils_models as m
+port, ak, secret, token, role, alg = sys.argv[1:7]
+cfg = m.Config(access_key_id=ak, access_key_secret=secret, security_token=token,
+               endpoint="127.0.0.1:" + port, protocol="http")
+if alg != "default":
+    cfg.signature_algorithm = alg
+r = Client(cfg).assume_role(models.AssumeRoleRequest(
+    role_arn=role, role_session_name="sdk-check", duration_seconds=900,
+    policy='{"Version":"1","Statement":[]}'))
+assert r.body.credentials.access_key_id.startswith("STS.")
+"#;
+    for (alg, style) in [("default", "ACS3-HMAC-SHA256"), ("v2", "RPC-V1")] {
+        let out = Command::new(peer_python())
+            .args([
+                "-c",
+                script,
+                &peer.port.to_string(),
+                AK,
+                SECRET,
+                TOKEN,
+                ROLE,
+                alg,
+            ])
+            .output()
+            .expect("run official SDK");
+        assert!(
+            out.status.success(),
+            "official SDK ({alg}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = peer.get_json("/__last").await;
+        assert_eq!(last["style"], style);
+    }
+}
