@@ -280,6 +280,28 @@ impl fmt::Debug for SignedRequest {
     }
 }
 
+/// Parses and checks the endpoint: http(s), a host, and nothing after it.
+/// A path would be sent but not signed (STS signs `/`), so it is refused.
+fn parse_endpoint(endpoint: &str) -> Result<url::Url, StsError> {
+    let url = url::Url::parse(endpoint).map_err(|e| StsError::Config {
+        detail: format!("invalid STS endpoint: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(StsError::Config {
+            detail: "STS endpoint must be http(s)://host[:port] with no path, query or userinfo"
+                .into(),
+        });
+    }
+    Ok(url)
+}
+
 /// The `Host` value reqwest will send for `url`: host, plus `:port` only when
 /// the port is not the scheme default. It is signed, so it must match exactly.
 fn host_header(url: &url::Url) -> Option<String> {
@@ -302,14 +324,7 @@ pub fn build_signed_request(
     now: DateTime<Utc>,
     nonce: &str,
 ) -> Result<SignedRequest, StsError> {
-    let base = url::Url::parse(endpoint).map_err(|e| StsError::Config {
-        detail: format!("invalid STS endpoint: {e}"),
-    })?;
-    if !matches!(base.scheme(), "http" | "https") {
-        return Err(StsError::Config {
-            detail: "STS endpoint must be http(s)".into(),
-        });
-    }
+    let base = parse_endpoint(endpoint)?;
     let host = host_header(&base).ok_or_else(|| StsError::Config {
         detail: "STS endpoint has no host".into(),
     })?;
@@ -516,16 +531,12 @@ impl StsClient {
     /// endpoint URL or if the TLS stack cannot initialise.
     pub fn new(config: StsClientConfig) -> Result<Self, StsError> {
         // Validate the endpoint now, not on the first request.
-        let url = url::Url::parse(&config.endpoint).map_err(|e| StsError::Config {
-            detail: format!("invalid STS endpoint: {e}"),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(StsError::Config {
-                detail: "STS endpoint must be an http(s) URL with a host".into(),
-            });
-        }
+        parse_endpoint(&config.endpoint)?;
         let http = reqwest::Client::builder()
             .use_rustls_tls()
+            // The SDK speaks HTTP/1.1; and with HTTP/2 the signed `host` header
+            // would travel next to `:authority`, which gateways may treat differently.
+            .http1_only()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -661,9 +672,21 @@ mod tests {
 
     #[test]
     fn bad_endpoint_is_config_error() {
-        let e = StsClient::new(StsClientConfig::new("not a url")).unwrap_err();
-        assert_eq!(e.code(), "StsMisconfigured");
-        assert_eq!(e.http_status(), 500);
+        for bad in [
+            "not a url",
+            "ftp://sts.example.com",
+            "https://sts.example.com/sts",
+            "https://sts.example.com/?a=b",
+            "https://u:p@sts.example.com",
+        ] {
+            let e = StsClient::new(StsClientConfig::new(bad)).unwrap_err();
+            assert_eq!(e.code(), "StsMisconfigured", "{bad}");
+            assert_eq!(e.http_status(), 500);
+        }
+        assert!(
+            StsClient::new(StsClientConfig::new("https://sts.cn-hangzhou.aliyuncs.com")).is_ok()
+        );
+        assert!(StsClient::new(StsClientConfig::new("http://127.0.0.1:9/")).is_ok());
     }
 
     #[test]

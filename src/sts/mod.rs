@@ -6,6 +6,8 @@
 //! - [`client`]: the HTTP client that calls `AssumeRole` and maps errors.
 //! - [`cache`]: per-scope credential cache with single-flight refresh.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod client;
 pub mod policy;
