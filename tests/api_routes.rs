@@ -52,7 +52,11 @@ fn sts_route_answers_the_mobile_sdk_shape_with_a_scoped_session_policy() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     let v = json(&body);
-    assert_eq!(v["StatusCode"], Value::from(200), "StatusCode must be a JSON number");
+    assert_eq!(
+        v["StatusCode"],
+        Value::from(200),
+        "StatusCode must be a JSON number"
+    );
     assert!(v["AccessKeyId"].as_str().unwrap().starts_with("STS."));
     assert!(!v["AccessKeySecret"].as_str().unwrap().is_empty());
     assert!(!v["SecurityToken"].as_str().unwrap().is_empty());
@@ -70,7 +74,10 @@ fn sts_route_answers_the_mobile_sdk_shape_with_a_scoped_session_policy() {
     // of the function's temporary identity, and a session policy for the prefix only.
     let last = sts.last();
     let params = &last["params"];
-    assert_eq!(params["RoleArn"], "acs:ram::1234567890123456:role/oss-upload");
+    assert_eq!(
+        params["RoleArn"],
+        "acs:ram::1234567890123456:role/oss-upload"
+    );
     assert_eq!(params["DurationSeconds"], "900");
     let session = params["RoleSessionName"].as_str().unwrap();
     assert!((2..=64).contains(&session.len()) && session.starts_with("anonymous"));
@@ -94,7 +101,11 @@ fn sts_route_answers_the_mobile_sdk_shape_with_a_scoped_session_policy() {
     }
     let (status, _, _) = send(c.post(format!("{}/v1/sts", f.url())).body(""));
     assert_eq!(status, 200, "POST works too");
-    assert_eq!(sts.stats()["assumeRole"], Value::from(1), "the cache served the rest");
+    assert_eq!(
+        sts.stats()["assumeRole"],
+        Value::from(1),
+        "the cache served the rest"
+    );
 
     let out = f.output();
     assert!(out.contains("FC Invoke Start RequestId: "));
@@ -122,24 +133,41 @@ fn post_policy_v4_and_v1_carry_the_documented_fields_and_conditions() {
         let (status, headers, body) = send(
             c.post(format!("{}/v1/post-policy", f.url()))
                 .header("content-type", "application/json")
-                .body(r#"{"filename":"../../etc/passwd.png","contentType":"image/png","size":1000}"#),
+                .body(
+                    r#"{"filename":"../../etc/passwd.png","contentType":"image/png","size":1000}"#,
+                ),
         );
         assert_eq!(status, 200, "{body}");
         assert_eq!(headers["cache-control"], "no-store");
         let v = json(&body);
         assert_eq!(v["url"], "http://127.0.0.1:9/test-bucket");
         let key = v["key"].as_str().unwrap();
-        assert!(key.starts_with("uploads/") && key.ends_with("/passwd.png"), "{key}");
+        assert!(
+            key.starts_with("uploads/") && key.ends_with("/passwd.png"),
+            "{key}"
+        );
         let fields = v["fields"].as_object().unwrap();
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();
         assert_eq!(names[0], "key", "key comes first");
         assert_eq!(fields["key"], key);
         if version == "v4" {
-            for n in ["policy", "x-oss-signature-version", "x-oss-credential", "x-oss-date", "x-oss-signature", "x-oss-security-token"] {
+            for n in [
+                "policy",
+                "x-oss-signature-version",
+                "x-oss-credential",
+                "x-oss-date",
+                "x-oss-signature",
+                "x-oss-security-token",
+            ] {
                 assert!(names.contains(&n), "{version}: missing {n} in {names:?}");
             }
         } else {
-            for n in ["policy", "OSSAccessKeyId", "Signature", "x-oss-security-token"] {
+            for n in [
+                "policy",
+                "OSSAccessKeyId",
+                "Signature",
+                "x-oss-security-token",
+            ] {
                 assert!(names.contains(&n), "{version}: missing {n} in {names:?}");
             }
         }
@@ -153,7 +181,9 @@ fn post_policy_v4_and_v1_carry_the_documented_fields_and_conditions() {
         assert!(has(serde_json::json!(["starts-with", "$key", "uploads/"])));
         assert!(has(serde_json::json!(["content-length-range", 1, 5000])));
         assert!(has(serde_json::json!({"x-oss-forbid-overwrite": "true"})));
-        assert!(conds.iter().any(|c| c[0] == "in" && c[1] == "$content-type"));
+        assert!(conds
+            .iter()
+            .any(|c| c[0] == "in" && c[1] == "$content-type"));
         assert!(policy["expiration"].as_str().unwrap().ends_with(".000Z"));
     }
 }
@@ -176,11 +206,17 @@ fn presign_put_get_and_legacy_routes() {
     let key = v["key"].as_str().unwrap().to_owned();
     assert!(key.ends_with("/my photo+1.png"), "{key}");
     let url = v["url"].as_str().unwrap();
-    assert!(url.starts_with("http://127.0.0.1:9/test-bucket/uploads/"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:9/test-bucket/uploads/"),
+        "{url}"
+    );
     assert!(url.contains("/my%20photo%2B1.png?"), "{url}");
     assert!(url.contains("x-oss-signature="));
     assert!(url.contains("x-oss-security-token="));
-    assert!(url.contains("x-oss-expires=600"), "default URL lifetime is 600 s: {url}");
+    assert!(
+        url.contains("x-oss-expires=600"),
+        "default URL lifetime is 600 s: {url}"
+    );
 
     // Reading back one's own upload: a GET URL signed with read-only credentials.
     let (status, _, body) = send(
@@ -189,11 +225,16 @@ fn presign_put_get_and_legacy_routes() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["method"], "GET");
-    let policy: Value = serde_json::from_str(sts.last()["params"]["Policy"].as_str().unwrap()).unwrap();
-    assert_eq!(policy["Statement"][0]["Action"], serde_json::json!(["oss:GetObject"]));
+    let policy: Value =
+        serde_json::from_str(sts.last()["params"]["Policy"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Action"],
+        serde_json::json!(["oss:GetObject"])
+    );
 
     // GET outside the prefix, or without a key, is refused.
-    let (status, _, body) = send(c.get(format!("{}/v1/presign?method=GET&key=other/x.png", f.url())));
+    let (status, _, body) =
+        send(c.get(format!("{}/v1/presign?method=GET&key=other/x.png", f.url())));
     assert_eq!(status, 403, "{body}");
     assert_eq!(json(&body)["error"]["code"], "KeyOutsidePrefix");
     let (status, _, _) = send(c.get(format!("{}/v1/presign?method=GET", f.url())));
@@ -202,14 +243,30 @@ fn presign_put_get_and_legacy_routes() {
     assert_eq!(status, 400);
 
     // Alibaba's sample clients: a bare URL as text, and the sample JSON.
-    let (status, headers, body) = send(c.get(format!("{}/get_presigned_url_for_oss_upload", f.url())));
+    let (status, headers, body) =
+        send(c.get(format!("{}/get_presigned_url_for_oss_upload", f.url())));
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert!(body.starts_with("http://127.0.0.1:9/test-bucket/uploads/"), "{body}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(
+        body.starts_with("http://127.0.0.1:9/test-bucket/uploads/"),
+        "{body}"
+    );
     let (status, _, body) = send(c.get(format!("{}/get_post_signature_for_oss_upload", f.url())));
     assert_eq!(status, 200);
     let v = json(&body);
-    for n in ["host", "dir", "policy", "signature", "x_oss_signature_version", "x_oss_credential", "x_oss_date", "security_token"] {
+    for n in [
+        "host",
+        "dir",
+        "policy",
+        "signature",
+        "x_oss_signature_version",
+        "x_oss_credential",
+        "x_oss_date",
+        "security_token",
+    ] {
         assert!(v.get(n).is_some(), "missing {n}: {body}");
     }
     let dir = v["dir"].as_str().unwrap();
@@ -228,31 +285,117 @@ fn bad_input_gets_documented_errors_never_a_panic() {
     let c = client();
     let cases: Vec<(reqwest::blocking::RequestBuilder, u16, &str)> = vec![
         (c.get(format!("{}/nope", f.url())), 404, "NotFound"),
-        (c.delete(format!("{}/v1/sts", f.url())), 405, "MethodNotAllowed"),
-        (c.put(format!("{}/v1/presign", f.url())), 405, "MethodNotAllowed"),
-        (c.post(format!("{}/healthz", f.url())), 405, "MethodNotAllowed"),
-        (c.post(format!("{}/v1/presign", f.url())).body("{bad json"), 400, "InvalidJson"),
-        (c.post(format!("{}/v1/presign", f.url())).body("[]"), 400, "InvalidJson"),
-        (c.post(format!("{}/v1/presign", f.url())).body(r#"{"size":"big"}"#), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?size=5000", f.url())), 400, "FileTooLarge"),
-        (c.get(format!("{}/v1/post-policy?size=5000", f.url())), 400, "FileTooLarge"),
-        (c.get(format!("{}/v1/presign?size=0", f.url())), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?contentType=text/html", f.url())), 400, "ContentTypeNotAllowed"),
-        (c.get(format!("{}/v1/post-policy?contentType=image/svg%2Bxml", f.url())), 400, "ContentTypeNotAllowed"),
-        (c.get(format!("{}/v1/presign?contentType=nonsense", f.url())), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?filename=..", f.url())), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?filename=a%00b", f.url())), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?filename={}", f.url(), "n".repeat(300))), 400, "InvalidParameter"),
-        (c.get(format!("{}/v1/presign?filename={}", f.url(), "n".repeat(3000))), 400, "InvalidParameter"),
-        (c.post(format!("{}/v1/presign", f.url())).body(vec![b' '; 70 * 1024]), 413, "PayloadTooLarge"),
+        (
+            c.delete(format!("{}/v1/sts", f.url())),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            c.put(format!("{}/v1/presign", f.url())),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            c.post(format!("{}/healthz", f.url())),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            c.post(format!("{}/v1/presign", f.url())).body("{bad json"),
+            400,
+            "InvalidJson",
+        ),
+        (
+            c.post(format!("{}/v1/presign", f.url())).body("[]"),
+            400,
+            "InvalidJson",
+        ),
+        (
+            c.post(format!("{}/v1/presign", f.url()))
+                .body(r#"{"size":"big"}"#),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!("{}/v1/presign?size=5000", f.url())),
+            400,
+            "FileTooLarge",
+        ),
+        (
+            c.get(format!("{}/v1/post-policy?size=5000", f.url())),
+            400,
+            "FileTooLarge",
+        ),
+        (
+            c.get(format!("{}/v1/presign?size=0", f.url())),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!("{}/v1/presign?contentType=text/html", f.url())),
+            400,
+            "ContentTypeNotAllowed",
+        ),
+        (
+            c.get(format!(
+                "{}/v1/post-policy?contentType=image/svg%2Bxml",
+                f.url()
+            )),
+            400,
+            "ContentTypeNotAllowed",
+        ),
+        (
+            c.get(format!("{}/v1/presign?contentType=nonsense", f.url())),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!("{}/v1/presign?filename=..", f.url())),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!("{}/v1/presign?filename=a%00b", f.url())),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!(
+                "{}/v1/presign?filename={}",
+                f.url(),
+                "n".repeat(300)
+            )),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.get(format!(
+                "{}/v1/presign?filename={}",
+                f.url(),
+                "n".repeat(3000)
+            )),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            c.post(format!("{}/v1/presign", f.url()))
+                .body(vec![b' '; 70 * 1024]),
+            413,
+            "PayloadTooLarge",
+        ),
     ];
     for (req, want_status, want_code) in cases {
         let (status, headers, body) = send(req);
         assert_eq!(status, want_status, "{want_code}: {body}");
         let v = json(&body);
         assert_eq!(v["error"]["code"], want_code, "{body}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert!(headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
     }
     // Still alive and answering after all of that.
     let (status, _, _) = send(c.get(format!("{}/healthz", f.url())));
@@ -260,7 +403,12 @@ fn bad_input_gets_documented_errors_never_a_panic() {
     assert!(!f.output().contains("panicked"));
 }
 
-fn upstream_case(peer_args: &[&str], extra_env: &[(&str, &str)], want_status: u16, want_code: &str) -> (String, reqwest::header::HeaderMap, String) {
+fn upstream_case(
+    peer_args: &[&str],
+    extra_env: &[(&str, &str)],
+    want_status: u16,
+    want_code: &str,
+) -> (String, reqwest::header::HeaderMap, String) {
     let sts = StsPeer::start(peer_args);
     let f = Function::start(&env_with(&sts, extra_env));
     let (status, headers, body) = send(client().get(format!("{}/v1/sts", f.url())));
@@ -277,9 +425,19 @@ fn upstream_case(peer_args: &[&str], extra_env: &[(&str, &str)], want_status: u1
 
 #[test]
 fn sts_rejection_is_502_naming_the_sts_code() {
-    let (body, _, _) = upstream_case(&["--fail-with", "NoPermission:403"], &[], 502, "StsRejected");
+    let (body, _, _) = upstream_case(
+        &["--fail-with", "NoPermission:403"],
+        &[],
+        502,
+        "StsRejected",
+    );
     assert!(body.contains("NoPermission"), "{body}");
-    let (body, _, _) = upstream_case(&["--fail-with", "EntityNotExist.Role:404"], &[], 502, "StsRejected");
+    let (body, _, _) = upstream_case(
+        &["--fail-with", "EntityNotExist.Role:404"],
+        &[],
+        502,
+        "StsRejected",
+    );
     assert!(body.contains("EntityNotExist.Role"), "{body}");
 }
 
@@ -292,7 +450,12 @@ fn sts_throttling_is_503_with_retry_after() {
 
 #[test]
 fn sts_timeout_is_504() {
-    upstream_case(&["--delay", "3"], &[("STS_TIMEOUT_MS", "300")], 504, "StsTimeout");
+    upstream_case(
+        &["--delay", "3"],
+        &[("STS_TIMEOUT_MS", "300")],
+        504,
+        "StsTimeout",
+    );
 }
 
 #[test]
@@ -318,7 +481,10 @@ fn wrong_function_secret_is_rejected_by_the_official_signer() {
     let sts = StsPeer::start(&[]);
     let mut env = env_with(&sts, &[]);
     env.retain(|(k, _)| k != "ALIBABA_CLOUD_ACCESS_KEY_SECRET");
-    env.push(("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), "not-the-secret".into()));
+    env.push((
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+        "not-the-secret".into(),
+    ));
     let f = Function::start(&env);
     let (status, _, body) = send(client().get(format!("{}/v1/sts", f.url())));
     assert_eq!(status, 502, "{body}");
@@ -345,7 +511,9 @@ fn fc_headers_supply_the_identity_per_request() {
             .header("x-fc-request-id", "req-from-fc-123"),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(f.output().contains("FC Invoke Start RequestId: req-from-fc-123"));
+    assert!(f
+        .output()
+        .contains("FC Invoke Start RequestId: req-from-fc-123"));
 }
 
 #[test]
@@ -355,10 +523,18 @@ fn initialize_prefetches_credentials_and_pre_stop_drains() {
     let c = client();
     let (status, _, body) = send(c.post(format!("{}/initialize", f.url())));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sts.stats()["assumeRole"], Value::from(1), "initialize fetched the shared credentials");
+    assert_eq!(
+        sts.stats()["assumeRole"],
+        Value::from(1),
+        "initialize fetched the shared credentials"
+    );
     let (status, _, _) = send(c.get(format!("{}/v1/presign", f.url())));
     assert_eq!(status, 200);
-    assert_eq!(sts.stats()["assumeRole"], Value::from(1), "first request reused them");
+    assert_eq!(
+        sts.stats()["assumeRole"],
+        Value::from(1),
+        "first request reused them"
+    );
 
     let (status, _, _) = send(c.get(format!("{}/pre-stop", f.url())));
     assert_eq!(status, 200);
@@ -369,7 +545,10 @@ fn initialize_prefetches_credentials_and_pre_stop_drains() {
             assert!(st.success(), "exit status {st:?}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still running after pre-stop");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after pre-stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -382,7 +561,10 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let inflight = std::thread::spawn(move || send(client().get(url)));
     std::thread::sleep(Duration::from_millis(300));
     let pid = f.child.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let (status, _, body) = inflight.join().expect("thread");
     assert_eq!(status, 200, "in-flight request finished: {body}");
@@ -420,7 +602,8 @@ fn anonymous_mode_warns_at_start() {
     let f = Function::start(&env_with(&sts, &[]));
     let out = f.output();
     assert!(
-        out.lines().any(|l| l.contains("\"level\":\"warn\"") && l.contains("AUTH_MODE=anonymous")),
+        out.lines()
+            .any(|l| l.contains("\"level\":\"warn\"") && l.contains("AUTH_MODE=anonymous")),
         "{out}"
     );
 }

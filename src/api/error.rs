@@ -39,15 +39,15 @@ impl ApiError {
         Self::new(400, "InvalidParameter", message)
     }
 
-    /// Renders the error. `legacy_sts` adds the `StatusCode`/`ErrorCode`/`ErrorMessage`
+    /// Renders the error. `sts_shape` adds the `StatusCode`/`ErrorCode`/`ErrorMessage`
     /// fields the Android and iOS `OSSAuthCredentialsProvider` read on failure.
-    pub fn to_response(&self, legacy_sts: bool) -> Response {
+    pub fn to_response(&self, sts_shape: bool) -> Response {
         let mut body = serde_json::Map::new();
         body.insert(
             "error".into(),
             serde_json::json!({"code": self.code, "message": self.message}),
         );
-        if legacy_sts {
+        if sts_shape {
             body.insert("StatusCode".into(), self.status.into());
             body.insert("ErrorCode".into(), self.code.clone().into());
             body.insert("ErrorMessage".into(), self.message.clone().into());

@@ -185,7 +185,8 @@ impl App {
         if req.method() == Method::OPTIONS {
             return self.cors.preflight(req.headers());
         }
-        let legacy_sts = route == Route::Sts { legacy: true };
+        // Android/iOS credential providers read StatusCode/ErrorCode on failure.
+        let legacy_sts = matches!(route, Route::Sts { .. });
         let mut resp = if !route.methods().contains(req.method()) {
             let allow = route
                 .methods()

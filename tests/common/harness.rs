@@ -71,7 +71,10 @@ impl StsPeer {
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut first = String::new();
         out.read_line(&mut first).expect("sts peer port");
-        let port: u16 = first.trim().parse().unwrap_or_else(|_| panic!("sts peer said {first:?}"));
+        let port: u16 = first
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("sts peer said {first:?}"));
         let log = Arc::new(Mutex::new(String::new()));
         drain(out, log.clone());
         drain(child.stderr.take().expect("stderr"), log.clone());
@@ -223,9 +226,7 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 /// GET/POST and parse: (status, headers, body text).
-pub fn send(
-    req: reqwest::blocking::RequestBuilder,
-) -> (u16, reqwest::header::HeaderMap, String) {
+pub fn send(req: reqwest::blocking::RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
     let r = req.send().expect("request");
     let status = r.status().as_u16();
     let headers = r.headers().clone();
