@@ -1,1 +1,0 @@
-//! Who the caller is. (Being written on branch wip-auth.)
