@@ -140,8 +140,16 @@ impl JwtVerifier {
             return Err(AuthError::Invalid("token too large"));
         }
         let header = parse_header(token)?;
+        // `none`, or an algorithm no configured key is pinned to: refuse
+        // before looking keys up (a clearer reason than "unknown key id").
+        let alg = header
+            .alg
+            .parse::<Algorithm>()
+            .ok()
+            .filter(|a| self.keys.iter().any(|k| k.alg == *a))
+            .ok_or(AuthError::Invalid("algorithm not allowed"))?;
         let entry = self.choose_key(header.kid.as_deref())?;
-        if header.alg.parse::<Algorithm>().ok() != Some(entry.alg) {
+        if alg != entry.alg {
             return Err(AuthError::Invalid("algorithm not allowed"));
         }
 

@@ -66,7 +66,7 @@ def family(alg, key, other_key, kid):
         "exp_within_leeway": mint(claims(exp=NOW - 10)),
         "expired": mint(claims(exp=NOW - 3600)),
         "missing_exp": mint(claims(exp=None)),
-        "nbf_future": mint(claims(nbf=NOW + 3600)),
+        "nbf_future": mint(claims(nbf=NOW + 3600, exp=NOW + 7200)),
         "wrong_signature": mint(claims(), k=other_key),
         "wrong_aud": mint(claims(aud="someone-else")),
         "wrong_iss": mint(claims(iss="https://evil.example.com/")),
