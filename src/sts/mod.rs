@@ -1,1 +1,18 @@
 //! STS AssumeRole: request signing, client, credential cache, session policy.
+//!
+//! Layout, so each piece can be tested on its own:
+//! - [`sign`]: pure RPC V1 and ACS3-HMAC-SHA256 signers (clock and nonce passed in).
+//! - [`policy`]: the upload-only session policy and `RoleSessionName`.
+//! - [`client`]: the HTTP client that calls `AssumeRole` and maps errors.
+//! - [`cache`]: per-scope credential cache with single-flight refresh.
+
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod client;
+pub mod policy;
+pub mod sign;
+
+pub use cache::{CacheConfig, CredentialCache};
+pub use client::{AssumeRoleRequest, AssumedRole, StsClient, StsClientConfig, StsError};
+pub use policy::{role_session_name, upload_session_policy, PolicyError};
