@@ -425,7 +425,7 @@ fn v4_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
     if t > now + MAX_SKEW_SECS {
         return Err(skewed(t, now));
     }
-    if t + exp as i64 < now {
+    if t + (exp as i64) < now {
         return Err(OssError::access_denied("Request has expired.")
             .with("Expires", fmt_time(t + exp as i64))
             .with("ServerTime", fmt_time(now)));

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::auth::{ct_eq, parse_credential, parse_iso_basic, resolve, unknown_key, Principal};
 use super::sts::{KeyRing, MAX_SKEW_SECS};
 use super::xml::OssError;
-use crate::oss::{v1, v4};
+use crate::oss::{post_policy, v4};
 
 /// A parsed `multipart/form-data` PostObject body.
 #[derive(Debug, Default)]
@@ -198,8 +198,8 @@ pub(crate) fn authenticate_post(
             return Err(OssError::access_denied("Request has expired."));
         }
         let (secret, principal) = resolve(keys, cred.ak, token, now)?;
-        let key = v4::signing_key(&secret, cred.date, cred.region, v4::PRODUCT);
-        if !ct_eq(&v4::signature(&key, policy_b64), provided) {
+        let expected = post_policy::sign_v4(&secret, cred.date, cred.region, policy_b64);
+        if !ct_eq(&expected, provided) {
             return Err(OssError::new(
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",
@@ -219,7 +219,7 @@ pub(crate) fn authenticate_post(
                 .with("ArgumentName", "Signature")
         })?;
         let (secret, principal) = resolve(keys, ak, token, now)?;
-        if !ct_eq(&v1::signature(&secret, policy_b64), provided) {
+        if !ct_eq(&post_policy::sign_v1(&secret, policy_b64), provided) {
             return Err(OssError::new(
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",

@@ -63,7 +63,6 @@ struct Upload {
     bucket: String,
     key: String,
     new: NewObject,
-    initiated: i64,
     parts: BTreeMap<u32, Part>,
 }
 
@@ -353,7 +352,6 @@ impl Store {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 new,
-                initiated: now(),
                 parts: BTreeMap::new(),
             },
         );
@@ -431,10 +429,8 @@ impl Store {
                 ));
             }
             let mut prev = 0u32;
-            let mut digests = Vec::with_capacity(list.len() * 16);
-            let mut chosen = Vec::with_capacity(list.len());
-            for (i, cp) in list.iter().enumerate() {
-                if cp.part_number <= prev || cp.part_number == 0 || cp.part_number > 10000 {
+            for cp in list {
+                if cp.part_number <= prev || cp.part_number > 10000 {
                     return Err(OssError::new(
                         http::StatusCode::BAD_REQUEST,
                         "InvalidPartOrder",
@@ -442,6 +438,10 @@ impl Store {
                     ));
                 }
                 prev = cp.part_number;
+            }
+            let mut digests = Vec::with_capacity(list.len() * 16);
+            let mut chosen = Vec::with_capacity(list.len());
+            for (i, cp) in list.iter().enumerate() {
                 let want = cp.etag.trim().trim_matches('"');
                 let part = u
                     .parts
@@ -484,10 +484,6 @@ impl Store {
             .await
     }
 
-    /// Initiation time of an upload (ListParts needs nothing else from it).
-    pub fn upload_initiated(&self, id: &str) -> Option<i64> {
-        self.lock().uploads.get(id).map(|u| u.initiated)
-    }
 }
 
 /// 409 FileAlreadyExists for `x-oss-forbid-overwrite: true`.
