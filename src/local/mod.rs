@@ -103,9 +103,10 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Endpoint to give STS clients (`http://127.0.0.1:PORT/sts`; `/` works too).
+    /// Endpoint to give STS clients: the base URL (STS is served at `/`, and
+    /// also at `/sts`; `crate::sts::client` wants an endpoint without a path).
     pub fn sts_endpoint(&self) -> String {
-        format!("{}/sts", self.url())
+        self.url()
     }
 
     /// Endpoint to give OSS clients; use path-style addressing

@@ -301,7 +301,7 @@ fn verify_rpc(req: &StsRequest, keys: &KeyRing, params: &[(String, String)], now
     let expected = sign::rpc::signature(&secret, &sts);
     if !ct_eq(&expected, provided) {
         return Err(err(
-            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
             "SignatureDoesNotMatch",
             format!("Specified signature does not match our calculation. server string to sign is:{sts}"),
         ));
@@ -355,7 +355,7 @@ fn verify_acs3(req: &StsRequest, keys: &KeyRing, auth: &str, now: i64) -> Result
     let actual_hash = sign::sha256_hex(req.body);
     if payload != actual_hash {
         return Err(err(
-            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
             "SignatureDoesNotMatch",
             "x-acs-content-sha256 does not match the SHA-256 of the request body.",
         ));
@@ -386,7 +386,7 @@ fn verify_acs3(req: &StsRequest, keys: &KeyRing, auth: &str, now: i64) -> Result
     let expected = sign::acs3::signature(&secret, &sts);
     if !ct_eq(&expected, provided) {
         return Err(err(
-            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
             "SignatureDoesNotMatch",
             format!("Specified signature does not match our calculation. server string to sign is:{sts}"),
         ));
@@ -595,7 +595,7 @@ mod tests {
     fn rpc_errors() {
         let keys = ring();
         let e = call(&keys, &signed(rpc_params(&[], "n2"), "wrong")).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (403, "SignatureDoesNotMatch"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "SignatureDoesNotMatch"));
         let e = call(&keys, &signed(rpc_params(&[("AccessKeyId", "nope")], "n3"), "x")).unwrap_err();
         assert_eq!(e.code, "InvalidAccessKeyId.NotFound");
         let e = call(&keys, &signed(rpc_params(&[("RoleArn", "acs:ram::1234:role/other")], "n4"), "acct-secret")).unwrap_err();

@@ -289,5 +289,80 @@ oss2_suite("oss2-v4", bucket_v4)
 v2_suite("ossv2-v4", "v4")
 v2_suite("ossv2-v1", "v1")
 
+
+# ---------------------------------------------------------------- STS + scoped OSS
+from alibabacloud_sts20150401.client import Client as StsClient  # noqa: E402
+from alibabacloud_sts20150401 import models as sts_models  # noqa: E402
+from alibabacloud_tea_openapi import utils_models as tea_models  # noqa: E402
+
+STS_HOSTPORT = urllib.parse.urlsplit(CFG["sts_endpoint"]).netloc
+ROLE = CFG["role_arn"]
+SCOPE_POLICY = json.dumps({"Version": "1", "Statement": [
+    {"Effect": "Allow", "Action": ["oss:PutObject", "oss:GetObject"],
+     "Resource": [f"acs:oss:*:*:{BUCKET}/users/alice/*"]},
+    {"Effect": "Deny", "Action": "oss:*", "Resource": f"acs:oss:*:*:{BUCKET}/users/alice/private/*"},
+]})
+
+
+def assume(alg="default", sk=SK, **kw):
+    cfg = tea_models.Config(access_key_id=AK, access_key_secret=sk, endpoint=STS_HOSTPORT, protocol="http")
+    if alg != "default":
+        cfg.signature_algorithm = alg
+    req = sts_models.AssumeRoleRequest(role_arn=kw.get("role", ROLE), role_session_name=kw.get("session", "alice"),
+                                       duration_seconds=kw.get("duration", 900), policy=kw.get("policy", SCOPE_POLICY))
+    return StsClient(cfg).assume_role(req).body.credentials
+
+
+def expect_sts_error(fn, code):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - Tea raises its own exception types
+        got = getattr(e, "code", None)
+        assert got == code, f"expected {code}, got {got}: {e}"
+        return
+    raise AssertionError(f"expected {code}, AssumeRole succeeded")
+
+
+for alg in ("default", "v2"):
+    @check(f"sts ({alg}): official SDK AssumeRole accepted; scoped credentials work only inside the policy")
+    def _():
+        c = assume(alg)
+        assert c.access_key_id.startswith("STS."), c.access_key_id
+        for tag, auth in (("v1", oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token)),
+                          ("v4", oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token, auth_version="v4"))):
+            b = oss2.Bucket(auth, EP, BUCKET, region=REGION)
+            k = f"users/alice/{alg}-{tag}.txt"
+            b.put_object(k, b"mine")
+            assert b.get_object(k).read() == b"mine"
+            expect_oss_error(lambda: b.put_object(f"users/bob/{alg}-{tag}.txt", b"x"), 403, "AccessDenied")
+            expect_oss_error(lambda: b.put_object(f"users/alice/private/{tag}.txt", b"x"), 403, "AccessDenied")
+            expect_oss_error(lambda: b.delete_object(k), 403, "AccessDenied")
+            expect_oss_error(lambda: b.list_objects(prefix="users/alice/"), 403, "AccessDenied")
+            url = b.sign_url("PUT", f"users/alice/{alg}-{tag}-url.txt", 300)
+            assert requests.put(url, data=b"u").status_code == 200
+            url = b.sign_url("PUT", f"users/bob/{alg}-{tag}-url.txt", 300)
+            r = requests.put(url, data=b"u")
+            assert r.status_code == 403 and "AccessDenied" in r.text, r.text
+        v2c = client_v2(sk=c.access_key_secret, ak=c.access_key_id, token=c.security_token)
+        v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=f"users/alice/{alg}-v2.txt", body=b"v2"))
+        expect_oss_error(lambda: v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key="users/bob/v2.txt", body=b"x")),
+                         403, "AccessDenied")
+        bad_tok = oss2.Bucket(oss2.StsAuth(c.access_key_id, c.access_key_secret, flip(c.security_token)), EP, BUCKET)
+        expect_oss_error(lambda: bad_tok.put_object("users/alice/t.txt", b"x"), 403, "InvalidSecurityToken")
+        no_tok = oss2.Bucket(oss2.Auth(c.access_key_id, c.access_key_secret), EP, BUCKET)
+        expect_oss_error(lambda: no_tok.put_object("users/alice/t.txt", b"x"), 403, "InvalidAccessKeyId")
+        bad_sig = oss2.Bucket(oss2.StsAuth(c.access_key_id, flip(c.access_key_secret), c.security_token), EP, BUCKET)
+        expect_oss_error(lambda: bad_sig.put_object("users/alice/t.txt", b"x"), 403, "SignatureDoesNotMatch")
+
+    @check(f"sts ({alg}): wrong secret and bad parameters are refused")
+    def _():
+        expect_sts_error(lambda: assume(alg, sk=flip(SK)), "SignatureDoesNotMatch")
+        expect_sts_error(lambda: assume(alg, duration=899), "InvalidParameter.DurationSeconds")
+        expect_sts_error(lambda: assume(alg, duration=43201), "InvalidParameter.DurationSeconds")
+        expect_sts_error(lambda: assume(alg, session="a"), "InvalidParameter.RoleSessionName")
+        expect_sts_error(lambda: assume(alg, role=ROLE.replace("oss-upload", "nope")), "EntityNotExist.Role")
+        expect_sts_error(lambda: assume(alg, policy='{"Version":"1"}'), "InvalidParameter.PolicyGrammar")
+        expect_sts_error(lambda: assume(alg, policy="x" * 2049), "InvalidParameter.PolicyGrammar")
+
 json.dump({"passed": passed, "failed": failed}, sys.stdout, indent=1)
 sys.exit(1 if failed else 0)
