@@ -85,9 +85,17 @@ async fn official_sdks_are_accepted_and_tampering_is_refused() {
         eprintln!("ok: {}", p.as_str().unwrap_or_default());
     }
     for f in &failed {
-        eprintln!("FAILED: {}\n{}", f["name"], f["error"].as_str().unwrap_or_default());
+        eprintln!(
+            "FAILED: {}\n{}",
+            f["name"],
+            f["error"].as_str().unwrap_or_default()
+        );
     }
-    assert!(failed.is_empty(), "{} SDK checks failed (see above)", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} SDK checks failed (see above)",
+        failed.len()
+    );
     assert!(passed.len() >= 20, "too few checks ran: {}", passed.len());
 }
 
@@ -102,7 +110,8 @@ fn multipart(fields: &[(String, String)], file: &[u8], file_type: &str) -> (Stri
     let mut body = Vec::new();
     for (k, v) in fields {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
         );
     }
     body.extend_from_slice(
@@ -133,7 +142,10 @@ fn conditions() -> Vec<Condition> {
     vec![
         Condition::StartsWith("key".into(), "users/alice/".into()),
         Condition::ContentLengthRange(1, 1024),
-        Condition::In("content-type".into(), vec!["image/png".into(), "image/jpeg".into()]),
+        Condition::In(
+            "content-type".into(),
+            vec!["image/png".into(), "image/jpeg".into()],
+        ),
         Condition::Eq("success_action_status".into(), "201".into()),
     ]
 }
@@ -151,13 +163,32 @@ async fn post_policy_v1_and_v4_are_enforced() {
     let creds = Credentials::new(AK, SK, None);
     let exp = Utc::now() + Duration::minutes(10);
     let forms = [
-        post_policy::post_form_v1(&creds, "uploads", "users/alice/a.png", conditions(), exp, &extra("image/png")),
-        post_policy::post_form_v4(&creds, "cn-hangzhou", "uploads", "users/alice/a.png", conditions(), Utc::now(), exp, &extra("image/png")),
+        post_policy::post_form_v1(
+            &creds,
+            "uploads",
+            "users/alice/a.png",
+            conditions(),
+            exp,
+            &extra("image/png"),
+        ),
+        post_policy::post_form_v4(
+            &creds,
+            "cn-hangzhou",
+            "uploads",
+            "users/alice/a.png",
+            conditions(),
+            Utc::now(),
+            exp,
+            &extra("image/png"),
+        ),
     ];
     for form in &forms {
         let (st, body) = post(&emu, &form.fields, b"png bytes").await;
         assert_eq!(st, 201, "{body}");
-        assert!(body.contains("<PostResponse>") && body.contains("<Key>users/alice/a.png</Key>"), "{body}");
+        assert!(
+            body.contains("<PostResponse>") && body.contains("<Key>users/alice/a.png</Key>"),
+            "{body}"
+        );
 
         // Too big for content-length-range.
         let (st, body) = post(&emu, &form.fields, &[0u8; 2000]).await;
@@ -173,7 +204,10 @@ async fn post_policy_v1_and_v4_are_enforced() {
         }
         let (st, body) = post(&emu, &f, b"x").await;
         assert_eq!(st, 403, "{body}");
-        assert!(body.contains("Invalid according to Policy: Policy Condition failed"), "{body}");
+        assert!(
+            body.contains("Invalid according to Policy: Policy Condition failed"),
+            "{body}"
+        );
 
         // The key changed after signing: the key guard condition fails.
         let mut f = form.fields.clone();
@@ -192,11 +226,21 @@ async fn post_policy_v1_and_v4_are_enforced() {
         }
         let (st, body) = post(&emu, &f, b"x").await;
         assert_eq!(st, 403, "{body}");
-        assert!(body.contains("<Code>SignatureDoesNotMatch</Code>"), "{body}");
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
     }
 
     // Expired policy.
-    let old = post_policy::post_form_v1(&creds, "uploads", "users/alice/b.png", conditions(), Utc::now() - Duration::minutes(1), &extra("image/png"));
+    let old = post_policy::post_form_v1(
+        &creds,
+        "uploads",
+        "users/alice/b.png",
+        conditions(),
+        Utc::now() - Duration::minutes(1),
+        &extra("image/png"),
+    );
     let (st, body) = post(&emu, &old.fields, b"x").await;
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("Policy expired"), "{body}");
@@ -224,7 +268,10 @@ async fn cors_preflight_and_expose_headers() {
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], "http://localhost:5173");
     assert_eq!(h["access-control-allow-headers"], "content-type,x-oss-date");
-    assert!(h["access-control-allow-methods"].to_str().unwrap_or_default().contains("PUT"));
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap_or_default()
+        .contains("PUT"));
     assert!(h.contains_key("access-control-max-age"));
 
     let r = c
@@ -237,9 +284,17 @@ async fn cors_preflight_and_expose_headers() {
     assert_eq!(r.status().as_u16(), 403);
 
     // Actual (here: refused) response still carries the CORS headers a browser needs.
-    let r = c.get(&url).header("origin", "http://localhost:5173").send().await.expect("get");
+    let r = c
+        .get(&url)
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status().as_u16(), 403);
-    assert_eq!(r.headers()["access-control-expose-headers"], "ETag, x-oss-request-id");
+    assert_eq!(
+        r.headers()["access-control-expose-headers"],
+        "ETag, x-oss-request-id"
+    );
     assert!(r.headers().contains_key("x-oss-request-id"));
     emu.shutdown().await;
 }
@@ -262,9 +317,20 @@ async fn objects_survive_restart_with_data_dir() {
     emu.shutdown().await;
 
     let emu = Emulator::start(cfg).await.expect("restart");
-    let path = format!("/uploads/{}", oss_direct_upload::oss::encode::uri_encode(key, true));
+    let path = format!(
+        "/uploads/{}",
+        oss_direct_upload::oss::encode::uri_encode(key, true)
+    );
     let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let auth = oss_direct_upload::oss::v1::authorization_header(&creds, "GET", "uploads", key, &[], &[("date".into(), date.clone())], &date);
+    let auth = oss_direct_upload::oss::v1::authorization_header(
+        &creds,
+        "GET",
+        "uploads",
+        key,
+        &[],
+        &[("date".into(), date.clone())],
+        &date,
+    );
     let r = reqwest::Client::new()
         .get(format!("{}{path}", emu.oss_endpoint()))
         .header("date", date)

@@ -61,7 +61,11 @@ fn qparam<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
 }
 
 pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn fmt_time(t: i64) -> String {
@@ -182,9 +186,11 @@ pub(crate) fn authenticate(
         return v1_header(req, keys, rest, now);
     }
     if !auth.is_empty() {
-        return Err(OssError::invalid_argument("Authorization header is invalid.")
-            .with("ArgumentName", "Authorization")
-            .with("ArgumentValue", auth));
+        return Err(
+            OssError::invalid_argument("Authorization header is invalid.")
+                .with("ArgumentName", "Authorization")
+                .with("ArgumentValue", auth),
+        );
     }
     if qparam(req.query, "x-oss-signature-version").is_some()
         || qparam(req.query, "x-oss-signature").is_some()
@@ -197,7 +203,12 @@ pub(crate) fn authenticate(
     Err(anonymous())
 }
 
-fn v1_header(req: &SignedRequest, keys: &KeyRing, rest: &str, now: i64) -> Result<Principal, OssError> {
+fn v1_header(
+    req: &SignedRequest,
+    keys: &KeyRing,
+    rest: &str,
+    now: i64,
+) -> Result<Principal, OssError> {
     let (ak, provided) = rest
         .trim()
         .split_once(':')
@@ -314,7 +325,12 @@ fn v4_verify(
     Ok(())
 }
 
-fn v4_header(req: &SignedRequest, keys: &KeyRing, rest: &str, now: i64) -> Result<Principal, OssError> {
+fn v4_header(
+    req: &SignedRequest,
+    keys: &KeyRing,
+    rest: &str,
+    now: i64,
+) -> Result<Principal, OssError> {
     let invalid = || OssError::invalid_argument("Authorization header is invalid.");
     let mut credential = None;
     let mut additional: Vec<String> = Vec::new();
@@ -379,15 +395,23 @@ fn v4_header(req: &SignedRequest, keys: &KeyRing, rest: &str, now: i64) -> Resul
         }
     }
     let (secret, principal) = resolve(keys, cred.ak, token_of(req.headers, req.query), now)?;
-    v4_verify(req, &cred, &secret, datetime, req.query, &additional, payload, provided)?;
+    v4_verify(
+        req,
+        &cred,
+        &secret,
+        datetime,
+        req.query,
+        &additional,
+        payload,
+        provided,
+    )?;
     Ok(principal)
 }
 
 fn v4_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, OssError> {
     let q = req.query;
     let missing = |n: &str| {
-        OssError::invalid_argument(format!("Missing query parameter {n}."))
-            .with("ArgumentName", n)
+        OssError::invalid_argument(format!("Missing query parameter {n}.")).with("ArgumentName", n)
     };
     match qparam(q, "x-oss-signature-version") {
         Some(v4::ALGORITHM) => {}
@@ -475,8 +499,10 @@ pub(crate) fn authorize(
     };
     match policy.evaluate(action, &resource) {
         Decision::Allow => Ok(()),
-        _ => Err(OssError::access_denied("Access denied by authorizer's policy.")
-            .with("Action", action)
-            .with("Resource", resource)),
+        _ => Err(
+            OssError::access_denied("Access denied by authorizer's policy.")
+                .with("Action", action)
+                .with("Resource", resource),
+        ),
     }
 }

@@ -51,7 +51,9 @@ impl SessionPolicy {
         }
         let g = |m: &str| PolicyError::Grammar(m.to_string());
         let v: Value = serde_json::from_str(text).map_err(|e| g(&format!("not JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| g("policy must be a JSON object"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| g("policy must be a JSON object"))?;
         for k in obj.keys() {
             if k != "Version" && k != "Statement" {
                 return Err(g(&format!("unknown element {k}")));
@@ -296,6 +298,9 @@ mod tests {
             r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"oss:*","Resource":"{}"}}]}}"#,
             "a".repeat(2100)
         );
-        assert_eq!(SessionPolicy::parse(&long).unwrap_err(), PolicyError::TooLong);
+        assert_eq!(
+            SessionPolicy::parse(&long).unwrap_err(),
+            PolicyError::TooLong
+        );
     }
 }

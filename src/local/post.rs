@@ -41,17 +41,19 @@ fn form_error(m: impl Into<String>) -> OssError {
 
 /// Parses the form. `file` must be present and must be the last field.
 pub(crate) async fn parse_form(content_type: &str, body: Bytes) -> Result<PostForm, OssError> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|_| form_error("The body of your POST request is not well-formed multipart/form-data."))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        form_error("The body of your POST request is not well-formed multipart/form-data.")
+    })?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut form = PostForm::default();
     let mut saw_file = false;
     loop {
-        let field = mp
-            .next_field()
-            .await
-            .map_err(|e| form_error(format!("The body of your POST request is not well-formed multipart/form-data: {e}")))?;
+        let field = mp.next_field().await.map_err(|e| {
+            form_error(format!(
+                "The body of your POST request is not well-formed multipart/form-data: {e}"
+            ))
+        })?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
         if saw_file {
@@ -96,10 +98,7 @@ fn policy_failed(cond: &Value) -> OssError {
 /// Renders a condition the way OSS quotes it in messages: `["eq", "$key", "a"]`.
 fn render(v: &Value) -> String {
     match v {
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(render).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(render).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
             o.iter()
@@ -165,9 +164,11 @@ pub(crate) fn authenticate_post(
         };
         let version = need("x-oss-signature-version")?;
         if version != v4::ALGORITHM {
-            return Err(OssError::invalid_argument("Unsupported x-oss-signature-version.")
-                .with("ArgumentName", "x-oss-signature-version")
-                .with("ArgumentValue", version));
+            return Err(
+                OssError::invalid_argument("Unsupported x-oss-signature-version.")
+                    .with("ArgumentName", "x-oss-signature-version")
+                    .with("ArgumentValue", version),
+            );
         }
         let credential = need("x-oss-credential")?;
         let datetime = need("x-oss-date")?;
@@ -211,9 +212,7 @@ pub(crate) fn authenticate_post(
         }
         principal
     } else {
-        let ak = form
-            .get("OSSAccessKeyId")
-            .ok_or_else(|| unknown_key(""))?;
+        let ak = form.get("OSSAccessKeyId").ok_or_else(|| unknown_key(""))?;
         let provided = form.get("Signature").ok_or_else(|| {
             OssError::invalid_argument("Bucket POST must contain a field named 'Signature'.")
                 .with("ArgumentName", "Signature")
@@ -248,8 +247,7 @@ pub(crate) fn check_policy(
     let raw = base64::engine::general_purpose::STANDARD
         .decode(policy_b64.trim())
         .map_err(|_| invalid_policy("Policy is not valid base64."))?;
-    let doc: Value =
-        serde_json::from_slice(&raw).map_err(|_| invalid_policy("Invalid JSON."))?;
+    let doc: Value = serde_json::from_slice(&raw).map_err(|_| invalid_policy("Invalid JSON."))?;
     let expiration = doc
         .get("expiration")
         .and_then(Value::as_str)
@@ -319,7 +317,10 @@ pub(crate) fn check_policy(
                     continue;
                 }
                 if a.len() != 3 {
-                    return Err(invalid_policy(&format!("Invalid condition {}.", render(cond))));
+                    return Err(invalid_policy(&format!(
+                        "Invalid condition {}.",
+                        render(cond)
+                    )));
                 }
                 let name = a[1]
                     .as_str()
@@ -358,7 +359,11 @@ pub(crate) fn check_policy(
                     return Err(policy_failed(cond));
                 }
             }
-            _ => return Err(invalid_policy("Each condition must be an object or a list.")),
+            _ => {
+                return Err(invalid_policy(
+                    "Each condition must be an object or a list.",
+                ))
+            }
         }
     }
     if v4_mode {
@@ -383,7 +388,10 @@ mod tests {
 
     fn form(fields: &[(&str, &str)], file: &[u8]) -> PostForm {
         PostForm {
-            fields: fields.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            fields: fields
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             file_name: "a.png".into(),
             file_type: None,
             file: Bytes::copy_from_slice(file),
@@ -402,54 +410,134 @@ mod tests {
         let pol = format!(
             r#"{{"expiration":"{FUTURE}","conditions":[{{"bucket":"b"}},["starts-with","$key","up/"],["content-length-range",1,5],["in","$content-type",["image/png","image/jpeg"]],["not-in","$cache-control",["no-cache"]],["eq","$x-oss-meta-a","1"]]}}"#
         );
-        let ok = form(&[("Content-Type", "image/png"), ("x-oss-meta-a", "1")], b"abc");
+        let ok = form(
+            &[("Content-Type", "image/png"), ("x-oss-meta-a", "1")],
+            b"abc",
+        );
         check_policy(&ok, "b", "up/x", &b64(&pol), false, now).unwrap();
         let e = check_policy(&ok, "b", "down/x", &b64(&pol), false, now).unwrap_err();
         assert_eq!(e.code, "AccessDenied");
         assert!(e.message.starts_with("Invalid according to Policy: Policy Condition failed: [\"starts-with\", \"$key\", \"up/\"]"), "{}", e.message);
         let e = check_policy(&ok, "other", "up/x", &b64(&pol), false, now).unwrap_err();
         assert_eq!(e.code, "AccessDenied");
-        let big = form(&[("Content-Type", "image/png"), ("x-oss-meta-a", "1")], b"abcdef");
-        assert_eq!(check_policy(&big, "b", "up/x", &b64(&pol), false, now).unwrap_err().code, "EntityTooLarge");
+        let big = form(
+            &[("Content-Type", "image/png"), ("x-oss-meta-a", "1")],
+            b"abcdef",
+        );
+        assert_eq!(
+            check_policy(&big, "b", "up/x", &b64(&pol), false, now)
+                .unwrap_err()
+                .code,
+            "EntityTooLarge"
+        );
         let empty = form(&[("Content-Type", "image/png"), ("x-oss-meta-a", "1")], b"");
-        assert_eq!(check_policy(&empty, "b", "up/x", &b64(&pol), false, now).unwrap_err().code, "EntityTooSmall");
-        let gif = form(&[("Content-Type", "image/gif"), ("x-oss-meta-a", "1")], b"abc");
-        assert_eq!(check_policy(&gif, "b", "up/x", &b64(&pol), false, now).unwrap_err().code, "AccessDenied");
-        let nc = form(&[("Content-Type", "image/png"), ("x-oss-meta-a", "1"), ("Cache-Control", "no-cache")], b"abc");
-        assert_eq!(check_policy(&nc, "b", "up/x", &b64(&pol), false, now).unwrap_err().code, "AccessDenied");
+        assert_eq!(
+            check_policy(&empty, "b", "up/x", &b64(&pol), false, now)
+                .unwrap_err()
+                .code,
+            "EntityTooSmall"
+        );
+        let gif = form(
+            &[("Content-Type", "image/gif"), ("x-oss-meta-a", "1")],
+            b"abc",
+        );
+        assert_eq!(
+            check_policy(&gif, "b", "up/x", &b64(&pol), false, now)
+                .unwrap_err()
+                .code,
+            "AccessDenied"
+        );
+        let nc = form(
+            &[
+                ("Content-Type", "image/png"),
+                ("x-oss-meta-a", "1"),
+                ("Cache-Control", "no-cache"),
+            ],
+            b"abc",
+        );
+        assert_eq!(
+            check_policy(&nc, "b", "up/x", &b64(&pol), false, now)
+                .unwrap_err()
+                .code,
+            "AccessDenied"
+        );
     }
 
     #[test]
     fn expired_and_malformed() {
         let now = chrono::Utc::now().timestamp();
         let f = form(&[], b"x");
-        let e = check_policy(&f, "b", "k", &b64(r#"{"expiration":"2000-01-01T00:00:00Z","conditions":[]}"#), false, now).unwrap_err();
+        let e = check_policy(
+            &f,
+            "b",
+            "k",
+            &b64(r#"{"expiration":"2000-01-01T00:00:00Z","conditions":[]}"#),
+            false,
+            now,
+        )
+        .unwrap_err();
         assert_eq!(e.message, "Invalid according to Policy: Policy expired.");
-        for bad in ["not base64!", &b64("nope"), &b64(r#"{"conditions":[]}"#), &b64(&format!(r#"{{"expiration":"{FUTURE}","conditions":[["weird","$key","x"]]}}"#))] {
-            assert_eq!(check_policy(&f, "b", "k", bad, false, now).unwrap_err().code, "InvalidPolicyDocument");
+        for bad in [
+            "not base64!",
+            &b64("nope"),
+            &b64(r#"{"conditions":[]}"#),
+            &b64(&format!(
+                r#"{{"expiration":"{FUTURE}","conditions":[["weird","$key","x"]]}}"#
+            )),
+        ] {
+            assert_eq!(
+                check_policy(&f, "b", "k", bad, false, now)
+                    .unwrap_err()
+                    .code,
+                "InvalidPolicyDocument"
+            );
         }
     }
 
     #[test]
     fn v4_policy_must_name_credential_fields() {
         let now = chrono::Utc::now().timestamp();
-        let f = form(&[("x-oss-signature-version", "OSS4-HMAC-SHA256"), ("x-oss-credential", "c"), ("x-oss-date", "d")], b"x");
-        let partial = format!(r#"{{"expiration":"{FUTURE}","conditions":[{{"x-oss-signature-version":"OSS4-HMAC-SHA256"}},{{"x-oss-credential":"c"}}]}}"#);
-        assert_eq!(check_policy(&f, "b", "k", &b64(&partial), true, now).unwrap_err().code, "AccessDenied");
-        let full = format!(r#"{{"expiration":"{FUTURE}","conditions":[{{"x-oss-signature-version":"OSS4-HMAC-SHA256"}},{{"x-oss-credential":"c"}},["eq","$x-oss-date","d"]]}}"#);
+        let f = form(
+            &[
+                ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                ("x-oss-credential", "c"),
+                ("x-oss-date", "d"),
+            ],
+            b"x",
+        );
+        let partial = format!(
+            r#"{{"expiration":"{FUTURE}","conditions":[{{"x-oss-signature-version":"OSS4-HMAC-SHA256"}},{{"x-oss-credential":"c"}}]}}"#
+        );
+        assert_eq!(
+            check_policy(&f, "b", "k", &b64(&partial), true, now)
+                .unwrap_err()
+                .code,
+            "AccessDenied"
+        );
+        let full = format!(
+            r#"{{"expiration":"{FUTURE}","conditions":[{{"x-oss-signature-version":"OSS4-HMAC-SHA256"}},{{"x-oss-credential":"c"}},["eq","$x-oss-date","d"]]}}"#
+        );
         check_policy(&f, "b", "k", &b64(&full), true, now).unwrap();
     }
 
     #[tokio::test]
     async fn file_must_be_last() {
         let body = "--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\ndata\r\n--XX\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\np\r\n--XX--\r\n";
-        let e = parse_form("multipart/form-data; boundary=XX", Bytes::from(body)).await.unwrap_err();
+        let e = parse_form("multipart/form-data; boundary=XX", Bytes::from(body))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "InvalidArgument");
         let body = "--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nContent-Type: text/plain\r\n\r\ndata\r\n--XX--\r\n";
-        let f = parse_form("multipart/form-data; boundary=XX", Bytes::from(body)).await.unwrap();
+        let f = parse_form("multipart/form-data; boundary=XX", Bytes::from(body))
+            .await
+            .unwrap();
         assert_eq!(f.get("KEY"), Some("k"));
         assert_eq!(&f.file[..], b"data");
         assert_eq!(f.file_type.as_deref(), Some("text/plain"));
-        assert!(parse_form("multipart/form-data; boundary=XX", Bytes::from("garbage")).await.is_err());
+        assert!(
+            parse_form("multipart/form-data; boundary=XX", Bytes::from("garbage"))
+                .await
+                .is_err()
+        );
     }
 }

@@ -152,7 +152,11 @@ fn origin_allowed(cfg: &EmulatorConfig, origin: &str) -> bool {
 }
 
 fn allow_origin_value(cfg: &EmulatorConfig, origin: &str) -> String {
-    if cfg.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+    if cfg
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
+    {
         origin.to_string()
     } else {
         "*".to_string()
@@ -170,15 +174,25 @@ fn preflight(cfg: &EmulatorConfig, h: &HeaderMap) -> Result<Reply, OssError> {
     };
     let origin = header(h, "origin").ok_or_else(denied)?;
     let method = header(h, "access-control-request-method").ok_or_else(denied)?;
-    if !origin_allowed(cfg, origin) || !matches!(method, "GET" | "PUT" | "POST" | "DELETE" | "HEAD") {
+    if !origin_allowed(cfg, origin) || !matches!(method, "GET" | "PUT" | "POST" | "DELETE" | "HEAD")
+    {
         return Err(denied());
     }
     let mut r = Reply::new(StatusCode::OK)
-        .header("access-control-allow-origin", allow_origin_value(cfg, origin))
-        .header("access-control-allow-methods", "GET, PUT, POST, DELETE, HEAD")
+        .header(
+            "access-control-allow-origin",
+            allow_origin_value(cfg, origin),
+        )
+        .header(
+            "access-control-allow-methods",
+            "GET, PUT, POST, DELETE, HEAD",
+        )
         .header("access-control-max-age", "600")
         .header("access-control-expose-headers", "ETag, x-oss-request-id")
-        .header("vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+        .header(
+            "vary",
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        );
     if let Some(rh) = header(h, "access-control-request-headers") {
         r = r.header("access-control-allow-headers", rh);
     }
@@ -199,7 +213,11 @@ fn target(cfg: &EmulatorConfig, h: &HeaderMap, path: &str) -> Result<Target, Oss
             .decode_utf8()
             .map(|c| c.into_owned())
             .map_err(|_| {
-                OssError::new(StatusCode::BAD_REQUEST, "InvalidObjectName", "The specified object is not valid.")
+                OssError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObjectName",
+                    "The specified object is not valid.",
+                )
             })
     };
     let rest = path.strip_prefix('/').unwrap_or(path);
@@ -231,10 +249,16 @@ async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, OssError> {
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(store::entity_too_large(limit as u64))
             } else {
-                Err(OssError::new(StatusCode::BAD_REQUEST, "IncompleteBody", "Could not read the request body."))
+                Err(OssError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    "Could not read the request body.",
+                ))
             }
         }
     }
@@ -262,7 +286,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
         }
         Err(Routed::Sts(e)) => {
             err_code = e.code.clone();
-            let mut r = Reply::new(e.status).header("content-type", "application/json;charset=utf-8");
+            let mut r =
+                Reply::new(e.status).header("content-type", "application/json;charset=utf-8");
             r.body = Bytes::from(e.to_json(&rid));
             r
         }
@@ -280,7 +305,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
     if let Some(o) = &origin {
         if parts.method != Method::OPTIONS && origin_allowed(&state.cfg, o) {
             b = b
-                .header("access-control-allow-origin", allow_origin_value(&state.cfg, o))
+                .header(
+                    "access-control-allow-origin",
+                    allow_origin_value(&state.cfg, o),
+                )
                 .header("access-control-expose-headers", "ETag, x-oss-request-id")
                 .header("vary", "Origin");
         }
@@ -327,7 +355,8 @@ async fn route(
     let tgt = target(cfg, &parts.headers, parts.uri.path())?;
     // Forms and XML bodies carry some overhead beyond the object itself.
     let limit = cfg.max_object_bytes.saturating_add(1 << 20);
-    if let Some(len) = header(&parts.headers, "content-length").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(len) = header(&parts.headers, "content-length").and_then(|v| v.parse::<u64>().ok())
+    {
         if len > limit {
             return Err(store::entity_too_large(cfg.max_object_bytes).into());
         }
@@ -336,12 +365,16 @@ async fn route(
         Target::Root => {
             let body = read_body(body, 1 << 20).await?;
             // STS takes form-urlencoded bodies and '+' as space in its query.
-            let sts_query: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+            let sts_query: Vec<(String, String)> =
+                form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
             let form = sts::form_params(&parts.headers, &body);
             if !sts::is_sts_request(&parts.headers, &sts_query, &form) {
-                return Err(OssError::access_denied("The emulator does not serve ListBuckets; address a bucket.").into());
+                return Err(OssError::access_denied(
+                    "The emulator does not serve ListBuckets; address a bucket.",
+                )
+                .into());
             }
             *label = "sts:AssumeRole".to_string();
             let req = StsRequest {
@@ -354,7 +387,8 @@ async fn route(
             };
             match sts::handle(&req, &state.keys, rid) {
                 Ok(json) => {
-                    let mut r = Reply::new(StatusCode::OK).header("content-type", "application/json;charset=utf-8");
+                    let mut r = Reply::new(StatusCode::OK)
+                        .header("content-type", "application/json;charset=utf-8");
                     r.body = Bytes::from(json);
                     Ok(r)
                 }
@@ -375,7 +409,12 @@ async fn route(
                 return Err(no_such_bucket(&bucket).into());
             }
             if key.len() > 1023 {
-                return Err(OssError::new(StatusCode::BAD_REQUEST, "InvalidObjectName", "The specified object is not valid.").into());
+                return Err(OssError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObjectName",
+                    "The specified object is not valid.",
+                )
+                .into());
             }
             let body = read_body(body, limit).await?;
             Ok(object_op(state, parts, &query, &bucket, &key, body).await?)
@@ -384,7 +423,12 @@ async fn route(
 }
 
 fn no_such_bucket(b: &str) -> OssError {
-    OssError::new(StatusCode::NOT_FOUND, "NoSuchBucket", "The specified bucket does not exist.").with("BucketName", b)
+    OssError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchBucket",
+        "The specified bucket does not exist.",
+    )
+    .with("BucketName", b)
 }
 
 fn not_implemented(what: &str) -> OssError {
@@ -395,7 +439,14 @@ fn not_implemented(what: &str) -> OssError {
     )
 }
 
-fn authn(state: &State, parts: &Parts, query: &[(String, String)], bucket: &str, key: &str, body: &[u8]) -> Result<Principal, OssError> {
+fn authn(
+    state: &State,
+    parts: &Parts,
+    query: &[(String, String)],
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Principal, OssError> {
     let req = SignedRequest {
         method: parts.method.as_str(),
         bucket,
@@ -411,7 +462,13 @@ fn check_md5(h: &HeaderMap, body: &[u8]) -> Result<(), OssError> {
     let Some(v) = h.get("content-md5") else {
         return Ok(());
     };
-    let invalid = || OssError::new(StatusCode::BAD_REQUEST, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+    let invalid = || {
+        OssError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidDigest",
+            "The Content-MD5 you specified was invalid.",
+        )
+    };
     let given = base64::engine::general_purpose::STANDARD
         .decode(v.as_bytes())
         .map_err(|_| invalid())?;
@@ -433,7 +490,11 @@ fn new_object(h: &HeaderMap) -> NewObject {
             user_meta.insert(m.to_string(), val);
         } else if matches!(
             name,
-            "content-disposition" | "cache-control" | "content-encoding" | "content-language" | "expires"
+            "content-disposition"
+                | "cache-control"
+                | "content-encoding"
+                | "content-language"
+                | "expires"
         ) {
             headers.insert(name.to_string(), val);
         }
@@ -460,7 +521,15 @@ fn too_large(state: &State, len: usize) -> Result<(), OssError> {
 }
 
 const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
-    "acl", "append", "tagging", "symlink", "restore", "x-oss-process", "versionId", "versions", "callback",
+    "acl",
+    "append",
+    "tagging",
+    "symlink",
+    "restore",
+    "x-oss-process",
+    "versionId",
+    "versions",
+    "callback",
 ];
 
 async fn object_op(
@@ -473,7 +542,10 @@ async fn object_op(
 ) -> Result<Reply, OssError> {
     let acct = state.keys.account_id().to_string();
     let h = &parts.headers;
-    if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES.iter().find(|s| qhas(query, s)) {
+    if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES
+        .iter()
+        .find(|s| qhas(query, s))
+    {
         return Err(not_implemented(&format!("the '{sub}' sub-resource")));
     }
     let principal = authn(state, parts, query, bucket, key, &body)?;
@@ -490,8 +562,10 @@ async fn object_op(
                 .and_then(|n| n.parse().ok())
                 .filter(|n| (1..=10000).contains(n))
                 .ok_or_else(|| {
-                    OssError::invalid_argument("Part number must be an integer between 1 and 10000, inclusive.")
-                        .with("ArgumentName", "partNumber")
+                    OssError::invalid_argument(
+                        "Part number must be an integer between 1 and 10000, inclusive.",
+                    )
+                    .with("ArgumentName", "partNumber")
                 })?;
             too_large(state, body.len())?;
             let etag = state.store.upload_part(bucket, key, id, n, body.clone())?;
@@ -504,7 +578,15 @@ async fn object_op(
         let md5 = md5_b64(&body);
         let meta = state
             .store
-            .put(bucket, key, body, new_object(h), etag, "Normal", forbid_overwrite(header(h, "x-oss-forbid-overwrite")))
+            .put(
+                bucket,
+                key,
+                body,
+                new_object(h),
+                etag,
+                "Normal",
+                forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
+            )
             .await?;
         return Ok(Reply::new(StatusCode::OK)
             .header("etag", format!("\"{}\"", meta.etag))
@@ -563,23 +645,47 @@ async fn object_op(
             };
             let meta = state
                 .store
-                .complete(bucket, key, id, &list, state.cfg.max_object_bytes, forbid_overwrite(header(h, "x-oss-forbid-overwrite")))
+                .complete(
+                    bucket,
+                    key,
+                    id,
+                    &list,
+                    state.cfg.max_object_bytes,
+                    forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
+                )
                 .await?;
             let url = qget(query, "encoding-type") == Some("url");
             let mut s = xml::doc("CompleteMultipartUploadResult");
             if url {
                 elem(&mut s, "EncodingType", "url");
             }
-            elem(&mut s, "Location", &format!("http://{}/{}/{}", header(h, "host").unwrap_or("127.0.0.1"), bucket, uri_encode(key, true)));
+            elem(
+                &mut s,
+                "Location",
+                &format!(
+                    "http://{}/{}/{}",
+                    header(h, "host").unwrap_or("127.0.0.1"),
+                    bucket,
+                    uri_encode(key, true)
+                ),
+            );
             elem(&mut s, "Bucket", bucket);
             elem(&mut s, "Key", &enc(key, url));
             elem(&mut s, "ETag", &format!("\"{}\"", meta.etag));
             s.push_str("</CompleteMultipartUploadResult>\n");
             return Ok(Reply::xml(s).header("etag", format!("\"{}\"", meta.etag)));
         }
-        return Err(OssError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The specified method is not allowed against this resource."));
+        return Err(OssError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        ));
     }
-    Err(OssError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The specified method is not allowed against this resource."))
+    Err(OssError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+    ))
 }
 
 fn md5_b64(data: &[u8]) -> String {
@@ -609,13 +715,17 @@ fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, OssError> {
     };
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
-        let Ok(n) = b.parse::<u64>() else { return Ok(None) };
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
         if n == 0 || size == 0 {
             return Err(invalid_range(size));
         }
         (size.saturating_sub(n), size - 1)
     } else {
-        let Ok(start) = a.parse::<u64>() else { return Ok(None) };
+        let Ok(start) = a.parse::<u64>() else {
+            return Ok(None);
+        };
         let end = if b.is_empty() {
             size.saturating_sub(1)
         } else {
@@ -633,8 +743,12 @@ fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, OssError> {
 }
 
 fn invalid_range(size: u64) -> OssError {
-    OssError::new(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange", "The requested range cannot be satisfied")
-        .with("ActualObjectSize", size.to_string())
+    OssError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "InvalidRange",
+        "The requested range cannot be satisfied",
+    )
+    .with("ActualObjectSize", size.to_string())
 }
 
 async fn get_object(
@@ -646,13 +760,22 @@ async fn get_object(
     head: bool,
 ) -> Result<Reply, OssError> {
     let no_such_key = || {
-        OssError::new(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").with("Key", key)
+        OssError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        )
+        .with("Key", key)
     };
     let (meta, body) = if head {
         let meta = state.store.head(bucket, key).ok_or_else(no_such_key)?;
         (meta, Bytes::new())
     } else {
-        state.store.get(bucket, key).await?.ok_or_else(no_such_key)?
+        state
+            .store
+            .get(bucket, key)
+            .await?
+            .ok_or_else(no_such_key)?
     };
     let etag = format!("\"{}\"", meta.etag);
     let h = &parts.headers;
@@ -663,7 +786,11 @@ async fn get_object(
     }
     if let Some(im) = header(h, "if-match") {
         if im.trim() != etag && im.trim() != "*" {
-            return Err(OssError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold."));
+            return Err(OssError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold.",
+            ));
         }
     }
     let mut r = Reply::new(StatusCode::OK)
@@ -717,16 +844,27 @@ async fn get_object(
     Ok(r)
 }
 
-fn list_parts(state: &State, query: &[(String, String)], bucket: &str, key: &str, id: &str) -> Result<Reply, OssError> {
+fn list_parts(
+    state: &State,
+    query: &[(String, String)],
+    bucket: &str,
+    key: &str,
+    id: &str,
+) -> Result<Reply, OssError> {
     let parts = state.store.list_parts(bucket, key, id)?;
-    let marker: u32 = qget(query, "part-number-marker").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let marker: u32 = qget(query, "part-number-marker")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let max: usize = match qget(query, "max-parts") {
         None => 1000,
         Some(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| OssError::invalid_argument("max-parts must be between 1 and 1000.").with("ArgumentName", "max-parts"))?,
+            .ok_or_else(|| {
+                OssError::invalid_argument("max-parts must be between 1 and 1000.")
+                    .with("ArgumentName", "max-parts")
+            })?,
     };
     let after: Vec<_> = parts.into_iter().filter(|(n, _)| *n > marker).collect();
     let truncated = after.len() > max;
@@ -736,9 +874,17 @@ fn list_parts(state: &State, query: &[(String, String)], bucket: &str, key: &str
     elem(&mut s, "Key", key);
     elem(&mut s, "UploadId", id);
     elem(&mut s, "PartNumberMarker", &marker.to_string());
-    elem(&mut s, "NextPartNumberMarker", &shown.last().map(|(n, _)| *n).unwrap_or(0).to_string());
+    elem(
+        &mut s,
+        "NextPartNumberMarker",
+        &shown.last().map(|(n, _)| *n).unwrap_or(0).to_string(),
+    );
     elem(&mut s, "MaxParts", &max.to_string());
-    elem(&mut s, "IsTruncated", if truncated { "true" } else { "false" });
+    elem(
+        &mut s,
+        "IsTruncated",
+        if truncated { "true" } else { "false" },
+    );
     for (n, p) in shown {
         s.push_str("  <Part>\n");
         elem(&mut s, "PartNumber", &n.to_string());
@@ -752,8 +898,24 @@ fn list_parts(state: &State, query: &[(String, String)], bucket: &str, key: &str
 }
 
 const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
-    "acl", "uploads", "cors", "lifecycle", "logging", "website", "referer", "location", "bucketInfo", "stat",
-    "policy", "versioning", "versions", "tagging", "encryption", "delete", "inventory", "worm",
+    "acl",
+    "uploads",
+    "cors",
+    "lifecycle",
+    "logging",
+    "website",
+    "referer",
+    "location",
+    "bucketInfo",
+    "stat",
+    "policy",
+    "versioning",
+    "versions",
+    "tagging",
+    "encryption",
+    "delete",
+    "inventory",
+    "worm",
 ];
 
 async fn bucket_op(
@@ -768,7 +930,10 @@ async fn bucket_op(
     if parts.method == Method::POST && ct.to_ascii_lowercase().starts_with("multipart/form-data") {
         return post_object(state, bucket, ct, body).await;
     }
-    if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES.iter().find(|s| qhas(query, s)) {
+    if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES
+        .iter()
+        .find(|s| qhas(query, s))
+    {
         return Err(not_implemented(&format!("the bucket '{sub}' sub-resource")));
     }
     if parts.method != Method::GET {
@@ -779,15 +944,21 @@ async fn bucket_op(
     list_objects(state, query, bucket)
 }
 
-fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Result<Reply, OssError> {
+fn list_objects(
+    state: &State,
+    query: &[(String, String)],
+    bucket: &str,
+) -> Result<Reply, OssError> {
     let v2 = qget(query, "list-type") == Some("2");
     let url = match qget(query, "encoding-type") {
         None | Some("") => false,
         Some("url") => true,
         Some(v) => {
-            return Err(OssError::invalid_argument("Invalid Encoding Method specified in Request")
-                .with("ArgumentName", "encoding-type")
-                .with("ArgumentValue", v))
+            return Err(
+                OssError::invalid_argument("Invalid Encoding Method specified in Request")
+                    .with("ArgumentName", "encoding-type")
+                    .with("ArgumentValue", v),
+            )
         }
     };
     let prefix = qget(query, "prefix").unwrap_or_default();
@@ -799,9 +970,11 @@ fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Resu
             .ok()
             .filter(|n| *n <= 1000)
             .ok_or_else(|| {
-                OssError::invalid_argument("Argument max-keys must be an integer between 0 and 1000.")
-                    .with("ArgumentName", "max-keys")
-                    .with("ArgumentValue", v)
+                OssError::invalid_argument(
+                    "Argument max-keys must be an integer between 0 and 1000.",
+                )
+                .with("ArgumentName", "max-keys")
+                .with("ArgumentValue", v)
             })?,
     };
     let token = qget(query, "continuation-token").filter(|t| !t.is_empty());
@@ -820,7 +993,9 @@ fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Resu
     } else {
         qget(query, "marker").unwrap_or_default().to_string()
     };
-    let l = state.store.list(bucket, prefix, delimiter, &after, max_keys);
+    let l = state
+        .store
+        .list(bucket, prefix, delimiter, &after, max_keys);
     let fetch_owner = !v2 || qget(query, "fetch-owner") == Some("true");
     let acct = state.keys.account_id();
     let mut s = xml::doc("ListBucketResult");
@@ -841,7 +1016,11 @@ fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Resu
     if url {
         elem(&mut s, "EncodingType", "url");
     }
-    elem(&mut s, "IsTruncated", if l.truncated { "true" } else { "false" });
+    elem(
+        &mut s,
+        "IsTruncated",
+        if l.truncated { "true" } else { "false" },
+    );
     if let Some(next) = &l.next {
         if v2 {
             elem(
@@ -854,7 +1033,11 @@ fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Resu
         }
     }
     if v2 {
-        elem(&mut s, "KeyCount", &(l.objects.len() + l.prefixes.len()).to_string());
+        elem(
+            &mut s,
+            "KeyCount",
+            &(l.objects.len() + l.prefixes.len()).to_string(),
+        );
     }
     for o in &l.objects {
         s.push_str("  <Contents>\n");
@@ -881,19 +1064,34 @@ fn list_objects(state: &State, query: &[(String, String)], bucket: &str) -> Resu
     Ok(Reply::xml(s))
 }
 
-async fn post_object(state: &State, bucket: &str, content_type: &str, body: Bytes) -> Result<Reply, OssError> {
+async fn post_object(
+    state: &State,
+    bucket: &str,
+    content_type: &str,
+    body: Bytes,
+) -> Result<Reply, OssError> {
     let form = post::parse_form(content_type, body).await?;
-    let raw_key = form
-        .get("key")
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| OssError::invalid_argument("Bucket POST must contain a field named 'key'.").with("ArgumentName", "key"))?;
+    let raw_key = form.get("key").filter(|k| !k.is_empty()).ok_or_else(|| {
+        OssError::invalid_argument("Bucket POST must contain a field named 'key'.")
+            .with("ArgumentName", "key")
+    })?;
     let key = raw_key.replace("${filename}", &form.file_name);
     if key.len() > 1023 {
-        return Err(OssError::new(StatusCode::BAD_REQUEST, "InvalidObjectName", "The specified object is not valid."));
+        return Err(OssError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidObjectName",
+            "The specified object is not valid.",
+        ));
     }
     let now = Utc::now().timestamp();
     let pa = post::authenticate_post(&form, bucket, &key, &state.keys, now)?;
-    auth::authorize(&pa.principal, state.keys.account_id(), "oss:PutObject", bucket, Some(&key))?;
+    auth::authorize(
+        &pa.principal,
+        state.keys.account_id(),
+        "oss:PutObject",
+        bucket,
+        Some(&key),
+    )?;
     too_large(state, form.file.len())?;
     let mut new = NewObject {
         content_type: form
@@ -908,7 +1106,10 @@ async fn post_object(state: &State, bucket: &str, content_type: &str, body: Byte
         let lk = k.to_ascii_lowercase();
         if let Some(m) = lk.strip_prefix("x-oss-meta-") {
             new.user_meta.insert(m.to_string(), v.clone());
-        } else if matches!(lk.as_str(), "content-disposition" | "cache-control" | "content-encoding" | "expires") {
+        } else if matches!(
+            lk.as_str(),
+            "content-disposition" | "cache-control" | "content-encoding" | "expires"
+        ) {
             new.headers.insert(lk, v.clone());
         }
     }
@@ -916,7 +1117,15 @@ async fn post_object(state: &State, bucket: &str, content_type: &str, body: Byte
     let md5 = md5_b64(&data);
     let meta = state
         .store
-        .put(bucket, &key, data, new, md5_hex_upper(&form.file), "Normal", forbid_overwrite(form.get("x-oss-forbid-overwrite")))
+        .put(
+            bucket,
+            &key,
+            data,
+            new,
+            md5_hex_upper(&form.file),
+            "Normal",
+            forbid_overwrite(form.get("x-oss-forbid-overwrite")),
+        )
         .await?;
     let etag = format!("\"{}\"", meta.etag);
     let status = match form.get("success_action_status") {
@@ -924,11 +1133,17 @@ async fn post_object(state: &State, bucket: &str, content_type: &str, body: Byte
         Some("201") => StatusCode::CREATED,
         _ => StatusCode::NO_CONTENT,
     };
-    let mut r = Reply::new(status).header("etag", etag.clone()).header("content-md5", md5);
+    let mut r = Reply::new(status)
+        .header("etag", etag.clone())
+        .header("content-md5", md5);
     if status == StatusCode::CREATED {
         let mut s = xml::doc("PostResponse");
         elem(&mut s, "Bucket", bucket);
-        elem(&mut s, "Location", &format!("/{}/{}", bucket, uri_encode(&key, true)));
+        elem(
+            &mut s,
+            "Location",
+            &format!("/{}/{}", bucket, uri_encode(&key, true)),
+        );
         elem(&mut s, "Key", &key);
         elem(&mut s, "ETag", &etag);
         s.push_str("</PostResponse>\n");
@@ -950,7 +1165,10 @@ mod tests {
         assert_eq!(parse_range("bytes=5-100", 10).unwrap(), Some((5, 9)));
         assert_eq!(parse_range("bytes=5-2", 10).unwrap(), None);
         assert_eq!(parse_range("junk", 10).unwrap(), None);
-        assert_eq!(parse_range("bytes=10-", 10).unwrap_err().code, "InvalidRange");
+        assert_eq!(
+            parse_range("bytes=10-", 10).unwrap_err().code,
+            "InvalidRange"
+        );
     }
 
     #[test]

@@ -172,13 +172,20 @@ impl Store {
     }
 
     /// Metadata and body of an object.
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<(ObjectMeta, Bytes)>, OssError> {
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectMeta, Bytes)>, OssError> {
         let (meta, body) = {
             let g = self.lock();
             let Some(meta) = g.objects.get(bucket).and_then(|b| b.get(key)).cloned() else {
                 return Ok(None);
             };
-            let body = g.bodies.get(&(bucket.to_string(), key.to_string())).cloned();
+            let body = g
+                .bodies
+                .get(&(bucket.to_string(), key.to_string()))
+                .cloned();
             (meta, body)
         };
         if let Some(b) = body {
@@ -197,6 +204,8 @@ impl Store {
 
     /// Stores an object, replacing any previous one. With `forbid_overwrite`
     /// an existing object yields 409 FileAlreadyExists.
+    // Every argument is a distinct part of the write; a builder would only hide that.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put(
         &self,
         bucket: &str,
@@ -395,7 +404,12 @@ impl Store {
     }
 
     /// Parts uploaded so far (ListParts), with the upload's initiation time.
-    pub fn list_parts(&self, bucket: &str, key: &str, id: &str) -> Result<Vec<(u32, Part)>, OssError> {
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Vec<(u32, Part)>, OssError> {
         let mut g = self.lock();
         let u = Self::upload_mut(&mut g, id, bucket, key)?;
         Ok(u.parts.iter().map(|(n, p)| (*n, p.clone())).collect())
@@ -483,7 +497,6 @@ impl Store {
         self.put(bucket, key, body, new, etag, "Multipart", forbid_overwrite)
             .await
     }
-
 }
 
 /// 409 FileAlreadyExists for `x-oss-forbid-overwrite: true`.
@@ -523,9 +536,17 @@ mod tests {
     }
 
     async fn put(s: &Store, k: &str) {
-        s.put("b", k, Bytes::from_static(b"x"), NewObject::default(), md5_hex_upper(b"x"), "Normal", false)
-            .await
-            .unwrap();
+        s.put(
+            "b",
+            k,
+            Bytes::from_static(b"x"),
+            NewObject::default(),
+            md5_hex_upper(b"x"),
+            "Normal",
+            false,
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
@@ -536,7 +557,10 @@ mod tests {
         }
         let l = s.list("b", "", "/", "", 100);
         assert_eq!(l.prefixes, vec!["a/", "c/"]);
-        assert_eq!(l.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), vec!["b", "d"]);
+        assert_eq!(
+            l.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+            vec!["b", "d"]
+        );
         assert!(!l.truncated);
         let l = s.list("b", "", "/", "", 2);
         assert_eq!(l.prefixes, vec!["a/"]);
@@ -558,7 +582,15 @@ mod tests {
         let s = store();
         put(&s, "k").await;
         let e = s
-            .put("b", "k", Bytes::new(), NewObject::default(), String::new(), "Normal", true)
+            .put(
+                "b",
+                "k",
+                Bytes::new(),
+                NewObject::default(),
+                String::new(),
+                "Normal",
+                true,
+            )
             .await
             .unwrap_err();
         assert_eq!(e.code, "FileAlreadyExists");
@@ -571,37 +603,98 @@ mod tests {
         let id = s.initiate("b", "big", NewObject::default());
         let p1 = vec![1u8; MIN_PART_SIZE as usize];
         let p2 = vec![2u8; 10];
-        let e1 = s.upload_part("b", "big", &id, 1, Bytes::from(p1.clone())).unwrap();
-        let e2 = s.upload_part("b", "big", &id, 2, Bytes::from(p2.clone())).unwrap();
+        let e1 = s
+            .upload_part("b", "big", &id, 1, Bytes::from(p1.clone()))
+            .unwrap();
+        let e2 = s
+            .upload_part("b", "big", &id, 2, Bytes::from(p2.clone()))
+            .unwrap();
         use super::super::xml::CompletePart as C;
-        let bad = [C { part_number: 2, etag: e2.clone() }, C { part_number: 1, etag: e1.clone() }];
+        let bad = [
+            C {
+                part_number: 2,
+                etag: e2.clone(),
+            },
+            C {
+                part_number: 1,
+                etag: e1.clone(),
+            },
+        ];
         assert_eq!(
-            s.complete("b", "big", &id, &bad, u64::MAX, false).await.unwrap_err().code,
+            s.complete("b", "big", &id, &bad, u64::MAX, false)
+                .await
+                .unwrap_err()
+                .code,
             "InvalidPartOrder"
         );
-        let wrong = [C { part_number: 1, etag: "\"00\"".into() }];
+        let wrong = [C {
+            part_number: 1,
+            etag: "\"00\"".into(),
+        }];
         assert_eq!(
-            s.complete("b", "big", &id, &wrong, u64::MAX, false).await.unwrap_err().code,
+            s.complete("b", "big", &id, &wrong, u64::MAX, false)
+                .await
+                .unwrap_err()
+                .code,
             "InvalidPart"
         );
-        let ok = [C { part_number: 1, etag: format!("\"{e1}\"") }, C { part_number: 2, etag: e2 }];
-        let meta = s.complete("b", "big", &id, &ok, u64::MAX, false).await.unwrap();
+        let ok = [
+            C {
+                part_number: 1,
+                etag: format!("\"{e1}\""),
+            },
+            C {
+                part_number: 2,
+                etag: e2,
+            },
+        ];
+        let meta = s
+            .complete("b", "big", &id, &ok, u64::MAX, false)
+            .await
+            .unwrap();
         let mut d = Md5::digest(&p1).to_vec();
         d.extend_from_slice(&Md5::digest(&p2));
-        assert_eq!(meta.etag, format!("{}-2", hex::encode_upper(Md5::digest(&d))));
+        assert_eq!(
+            meta.etag,
+            format!("{}-2", hex::encode_upper(Md5::digest(&d)))
+        );
         assert_eq!(meta.size, p1.len() as u64 + 10);
-        assert_eq!(s.upload_part("b", "big", &id, 3, Bytes::new()).unwrap_err().code, "NoSuchUpload");
+        assert_eq!(
+            s.upload_part("b", "big", &id, 3, Bytes::new())
+                .unwrap_err()
+                .code,
+            "NoSuchUpload"
+        );
     }
 
     #[tokio::test]
     async fn small_middle_part_is_rejected() {
         let s = store();
         let id = s.initiate("b", "k", NewObject::default());
-        let e1 = s.upload_part("b", "k", &id, 1, Bytes::from_static(b"tiny")).unwrap();
-        let e2 = s.upload_part("b", "k", &id, 2, Bytes::from_static(b"tiny")).unwrap();
+        let e1 = s
+            .upload_part("b", "k", &id, 1, Bytes::from_static(b"tiny"))
+            .unwrap();
+        let e2 = s
+            .upload_part("b", "k", &id, 2, Bytes::from_static(b"tiny"))
+            .unwrap();
         use super::super::xml::CompletePart as C;
-        let l = [C { part_number: 1, etag: e1 }, C { part_number: 2, etag: e2 }];
-        assert_eq!(s.complete("b", "k", &id, &l, u64::MAX, false).await.unwrap_err().code, "EntityTooSmall");
+        let l = [
+            C {
+                part_number: 1,
+                etag: e1,
+            },
+            C {
+                part_number: 2,
+                etag: e2,
+            },
+        ];
+        assert_eq!(
+            s.complete("b", "k", &id, &l, u64::MAX, false)
+                .await
+                .unwrap_err()
+                .code,
+            "EntityTooSmall"
+        );
     }
 
     #[tokio::test]
@@ -611,19 +704,50 @@ mod tests {
         {
             let s = Store::open(Some(dir.clone()), &buckets).unwrap();
             let key = "dir/ünïcode key?#%/../x";
-            s.put("b", key, Bytes::from_static(b"hello"), NewObject { content_type: "text/plain".into(), ..Default::default() }, md5_hex_upper(b"hello"), "Normal", false)
-                .await
-                .unwrap();
-            s.put("b", key, Bytes::from_static(b"hello2"), NewObject::default(), md5_hex_upper(b"hello2"), "Normal", false)
-                .await
-                .unwrap();
-            s.put("b", "gone", Bytes::from_static(b"x"), NewObject::default(), String::new(), "Normal", false)
-                .await
-                .unwrap();
+            s.put(
+                "b",
+                key,
+                Bytes::from_static(b"hello"),
+                NewObject {
+                    content_type: "text/plain".into(),
+                    ..Default::default()
+                },
+                md5_hex_upper(b"hello"),
+                "Normal",
+                false,
+            )
+            .await
+            .unwrap();
+            s.put(
+                "b",
+                key,
+                Bytes::from_static(b"hello2"),
+                NewObject::default(),
+                md5_hex_upper(b"hello2"),
+                "Normal",
+                false,
+            )
+            .await
+            .unwrap();
+            s.put(
+                "b",
+                "gone",
+                Bytes::from_static(b"x"),
+                NewObject::default(),
+                String::new(),
+                "Normal",
+                false,
+            )
+            .await
+            .unwrap();
             s.delete("b", "gone").await.unwrap();
         }
         let s = Store::open(Some(dir.clone()), &buckets).unwrap();
-        let (meta, body) = s.get("b", "dir/ünïcode key?#%/../x").await.unwrap().unwrap();
+        let (meta, body) = s
+            .get("b", "dir/ünïcode key?#%/../x")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&body[..], b"hello2");
         assert_eq!(meta.size, 6);
         assert!(s.head("b", "gone").is_none());

@@ -161,7 +161,11 @@ impl StsError {
 }
 
 /// Whether a request to `/` or `/sts` is an STS call.
-pub(crate) fn is_sts_request(headers: &HeaderMap, query: &[(String, String)], form: &[(String, String)]) -> bool {
+pub(crate) fn is_sts_request(
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    form: &[(String, String)],
+) -> bool {
     headers.contains_key("x-acs-action")
         || query.iter().any(|(k, _)| k == "Action")
         || form.iter().any(|(k, _)| k == "Action")
@@ -172,7 +176,10 @@ pub(crate) fn form_params(headers: &HeaderMap, body: &Bytes) -> Vec<(String, Str
     let is_form = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .map(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
         .unwrap_or(false);
     if !is_form {
         return Vec::new();
@@ -218,7 +225,12 @@ fn parse_time(s: &str) -> Option<i64> {
 }
 
 fn check_time(ts: Option<&str>, now: i64) -> Result<(), StsError> {
-    let ts = ts.ok_or_else(|| bad("MissingTimestamp", "Timestamp is mandatory for this action."))?;
+    let ts = ts.ok_or_else(|| {
+        bad(
+            "MissingTimestamp",
+            "Timestamp is mandatory for this action.",
+        )
+    })?;
     let t = parse_time(ts).ok_or_else(|| {
         bad(
             "InvalidTimeStamp.Format",
@@ -236,8 +248,7 @@ fn check_time(ts: Option<&str>, now: i64) -> Result<(), StsError> {
 
 fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -248,7 +259,12 @@ struct Caller {
     temporary: Option<Issued>,
 }
 
-fn resolve_key(keys: &KeyRing, ak: &str, token: Option<&str>, now: i64) -> Result<(String, Caller), StsError> {
+fn resolve_key(
+    keys: &KeyRing,
+    ak: &str,
+    token: Option<&str>,
+    now: i64,
+) -> Result<(String, Caller), StsError> {
     match keys.lookup(ak) {
         None => Err(err(
             StatusCode::NOT_FOUND,
@@ -264,33 +280,72 @@ fn resolve_key(keys: &KeyRing, ak: &str, token: Option<&str>, now: i64) -> Resul
                 ));
             };
             if !ct_eq(tok, &i.token) {
-                return Err(bad("InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed."));
+                return Err(bad(
+                    "InvalidSecurityToken.Malformed",
+                    "Specified SecurityToken is malformed.",
+                ));
             }
             if i.expires_at <= now {
-                return Err(bad("InvalidSecurityToken.Expired", "Specified SecurityToken is expired."));
+                return Err(bad(
+                    "InvalidSecurityToken.Expired",
+                    "Specified SecurityToken is expired.",
+                ));
             }
             Ok((i.secret.clone(), Caller { temporary: Some(i) }))
         }
     }
 }
 
-fn verify_rpc(req: &StsRequest, keys: &KeyRing, params: &[(String, String)], now: i64) -> Result<Caller, StsError> {
-    let ak = param(params, "AccessKeyId")
-        .ok_or_else(|| bad("MissingAccessKeyId", "AccessKeyId is mandatory for this action."))?;
+fn verify_rpc(
+    req: &StsRequest,
+    keys: &KeyRing,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Caller, StsError> {
+    let ak = param(params, "AccessKeyId").ok_or_else(|| {
+        bad(
+            "MissingAccessKeyId",
+            "AccessKeyId is mandatory for this action.",
+        )
+    })?;
     let provided = param(params, "Signature").unwrap_or_default();
     match param(params, "SignatureMethod") {
         Some("HMAC-SHA1") => {}
-        None => return Err(bad("MissingSignatureMethod", "SignatureMethod is mandatory for this action.")),
-        Some(_) => return Err(bad("InvalidSignatureMethod", "Specified signature method is not supported.")),
+        None => {
+            return Err(bad(
+                "MissingSignatureMethod",
+                "SignatureMethod is mandatory for this action.",
+            ))
+        }
+        Some(_) => {
+            return Err(bad(
+                "InvalidSignatureMethod",
+                "Specified signature method is not supported.",
+            ))
+        }
     }
     match param(params, "SignatureVersion") {
         Some("1.0") => {}
-        None => return Err(bad("MissingSignatureVersion", "SignatureVersion is mandatory for this action.")),
-        Some(_) => return Err(bad("InvalidSignatureVersion", "Specified signature version is not supported.")),
+        None => {
+            return Err(bad(
+                "MissingSignatureVersion",
+                "SignatureVersion is mandatory for this action.",
+            ))
+        }
+        Some(_) => {
+            return Err(bad(
+                "InvalidSignatureVersion",
+                "Specified signature version is not supported.",
+            ))
+        }
     }
     check_time(param(params, "Timestamp"), now)?;
-    let nonce = param(params, "SignatureNonce")
-        .ok_or_else(|| bad("MissingSignatureNonce", "SignatureNonce is mandatory for this action."))?;
+    let nonce = param(params, "SignatureNonce").ok_or_else(|| {
+        bad(
+            "MissingSignatureNonce",
+            "SignatureNonce is mandatory for this action.",
+        )
+    })?;
     let (secret, caller) = resolve_key(keys, ak, param(params, "SecurityToken"), now)?;
     let signed: Vec<(&str, &str)> = params
         .iter()
@@ -307,13 +362,21 @@ fn verify_rpc(req: &StsRequest, keys: &KeyRing, params: &[(String, String)], now
         ));
     }
     if !keys.use_nonce(nonce, now) {
-        return Err(bad("SignatureNonceUsed", "Specified signature nonce was used already."));
+        return Err(bad(
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        ));
     }
     Ok(caller)
 }
 
 fn verify_acs3(req: &StsRequest, keys: &KeyRing, auth: &str, now: i64) -> Result<Caller, StsError> {
-    let incomplete = || bad("IncompleteSignature", "The request signature does not conform to Aliyun standards.");
+    let incomplete = || {
+        bad(
+            "IncompleteSignature",
+            "The request signature does not conform to Aliyun standards.",
+        )
+    };
     let rest = auth
         .strip_prefix(sign::acs3::ALGORITHM)
         .ok_or_else(incomplete)?
@@ -349,8 +412,12 @@ fn verify_acs3(req: &StsRequest, keys: &KeyRing, auth: &str, now: i64) -> Result
         }
     }
     check_time(header(req.headers, "x-acs-date"), now)?;
-    let nonce = header(req.headers, "x-acs-signature-nonce")
-        .ok_or_else(|| bad("MissingSignatureNonce", "SignatureNonce is mandatory for this action."))?;
+    let nonce = header(req.headers, "x-acs-signature-nonce").ok_or_else(|| {
+        bad(
+            "MissingSignatureNonce",
+            "SignatureNonce is mandatory for this action.",
+        )
+    })?;
     let payload = header(req.headers, "x-acs-content-sha256").unwrap_or_default();
     let actual_hash = sign::sha256_hex(req.body);
     if payload != actual_hash {
@@ -392,20 +459,26 @@ fn verify_acs3(req: &StsRequest, keys: &KeyRing, auth: &str, now: i64) -> Result
         ));
     }
     if !keys.use_nonce(nonce, now) {
-        return Err(bad("SignatureNonceUsed", "Specified signature nonce was used already."));
+        return Err(bad(
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        ));
     }
     Ok(caller)
 }
 
 fn valid_session_name(s: &str) -> bool {
     (2..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'_' | b'-'))
 }
 
 /// Handles one STS call; returns the JSON body on success.
-pub(crate) fn handle(req: &StsRequest, keys: &KeyRing, request_id: &str) -> Result<String, StsError> {
+pub(crate) fn handle(
+    req: &StsRequest,
+    keys: &KeyRing,
+    request_id: &str,
+) -> Result<String, StsError> {
     let now = Utc::now().timestamp();
     // RPC puts everything in query and/or form body; ACS3 carries the action in
     // headers and the parameters in query and/or form body.
@@ -424,7 +497,10 @@ pub(crate) fn handle(req: &StsRequest, keys: &KeyRing, request_id: &str) -> Resu
         )
     };
     if version != STS_VERSION {
-        return Err(bad("InvalidVersion", "Specified parameter Version is not valid."));
+        return Err(bad(
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
     }
     if action != "AssumeRole" {
         return Err(err(
@@ -438,13 +514,19 @@ pub(crate) fn handle(req: &StsRequest, keys: &KeyRing, request_id: &str) -> Resu
     } else if param(&params, "Signature").is_some() {
         verify_rpc(req, keys, &params, now)?
     } else {
-        return Err(bad("MissingSignature", "Signature is mandatory for this action."));
+        return Err(bad(
+            "MissingSignature",
+            "Signature is mandatory for this action.",
+        ));
     };
 
     let role_arn = param(&params, "RoleArn")
         .ok_or_else(|| bad("MissingRoleArn", "RoleArn is mandatory for this action."))?;
     let session = param(&params, "RoleSessionName").ok_or_else(|| {
-        bad("MissingRoleSessionName", "RoleSessionName is mandatory for this action.")
+        bad(
+            "MissingRoleSessionName",
+            "RoleSessionName is mandatory for this action.",
+        )
     })?;
     if !valid_session_name(session) {
         return Err(bad(
@@ -485,7 +567,10 @@ pub(crate) fn handle(req: &StsRequest, keys: &KeyRing, request_id: &str) -> Resu
         && parts[2].is_empty()
         && parts[4].starts_with("role/");
     if !well_formed {
-        return Err(bad("InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed."));
+        return Err(bad(
+            "InvalidParameter.RoleArn",
+            "The parameter RoleArn is wrongly formed.",
+        ));
     }
     if !role_arn.eq_ignore_ascii_case(&keys.role_arn()) {
         return Err(err(
@@ -509,7 +594,8 @@ pub(crate) fn handle(req: &StsRequest, keys: &KeyRing, request_id: &str) -> Resu
     let expiration = DateTime::<Utc>::from_timestamp(issued.expires_at, 0)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
-    let role_id: u64 = rand::thread_rng().gen_range(300_000_000_000_000_000..399_999_999_999_999_999);
+    let role_id: u64 =
+        rand::thread_rng().gen_range(300_000_000_000_000_000..399_999_999_999_999_999);
     Ok(json!({
         "RequestId": request_id,
         "AssumedRoleUser": {
@@ -531,7 +617,10 @@ mod tests {
     use super::*;
 
     fn ring() -> KeyRing {
-        KeyRing::new(Credentials::new("LTAIacct", "acct-secret", None), "1234".into())
+        KeyRing::new(
+            Credentials::new("LTAIacct", "acct-secret", None),
+            "1234".into(),
+        )
     }
 
     fn rpc_params(extra: &[(&str, &str)], nonce: &str) -> Vec<(String, String)> {
@@ -595,22 +684,78 @@ mod tests {
     fn rpc_errors() {
         let keys = ring();
         let e = call(&keys, &signed(rpc_params(&[], "n2"), "wrong")).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "SignatureDoesNotMatch"));
-        let e = call(&keys, &signed(rpc_params(&[("AccessKeyId", "nope")], "n3"), "x")).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (400, "SignatureDoesNotMatch")
+        );
+        let e = call(
+            &keys,
+            &signed(rpc_params(&[("AccessKeyId", "nope")], "n3"), "x"),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidAccessKeyId.NotFound");
-        let e = call(&keys, &signed(rpc_params(&[("RoleArn", "acs:ram::1234:role/other")], "n4"), "acct-secret")).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "EntityNotExist.Role"));
-        let e = call(&keys, &signed(rpc_params(&[("DurationSeconds", "899")], "n5"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("RoleArn", "acs:ram::1234:role/other")], "n4"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (404, "EntityNotExist.Role")
+        );
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("DurationSeconds", "899")], "n5"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameter.DurationSeconds");
-        let e = call(&keys, &signed(rpc_params(&[("DurationSeconds", "43201")], "n5b"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("DurationSeconds", "43201")], "n5b"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameter.DurationSeconds");
-        let e = call(&keys, &signed(rpc_params(&[("RoleSessionName", "a")], "n6"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(rpc_params(&[("RoleSessionName", "a")], "n6"), "acct-secret"),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameter.RoleSessionName");
-        let e = call(&keys, &signed(rpc_params(&[("RoleSessionName", "a b")], "n7"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("RoleSessionName", "a b")], "n7"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameter.RoleSessionName");
-        let e = call(&keys, &signed(rpc_params(&[("Policy", "{\"Version\":\"1\"}")], "n8"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("Policy", "{\"Version\":\"1\"}")], "n8"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameter.PolicyGrammar");
-        let e = call(&keys, &signed(rpc_params(&[("Timestamp", "2001-01-01T00:00:00Z")], "n9"), "acct-secret")).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("Timestamp", "2001-01-01T00:00:00Z")], "n9"),
+                "acct-secret",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidTimeStamp.Expired");
     }
 
@@ -618,13 +763,37 @@ mod tests {
     fn chained_assume_role_needs_token_and_policy() {
         let keys = ring();
         let pol = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#;
-        let v = call(&keys, &signed(rpc_params(&[("Policy", pol)], "c1"), "acct-secret")).unwrap();
-        let ak = v["Credentials"]["AccessKeyId"].as_str().unwrap().to_string();
-        let sk = v["Credentials"]["AccessKeySecret"].as_str().unwrap().to_string();
-        let tok = v["Credentials"]["SecurityToken"].as_str().unwrap().to_string();
-        let e = call(&keys, &signed(rpc_params(&[("AccessKeyId", &ak)], "c2"), &sk)).unwrap_err();
+        let v = call(
+            &keys,
+            &signed(rpc_params(&[("Policy", pol)], "c1"), "acct-secret"),
+        )
+        .unwrap();
+        let ak = v["Credentials"]["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sk = v["Credentials"]["AccessKeySecret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let tok = v["Credentials"]["SecurityToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let e = call(
+            &keys,
+            &signed(rpc_params(&[("AccessKeyId", &ak)], "c2"), &sk),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "MissingSecurityToken");
-        let e = call(&keys, &signed(rpc_params(&[("AccessKeyId", &ak), ("SecurityToken", &tok)], "c3"), &sk)).unwrap_err();
+        let e = call(
+            &keys,
+            &signed(
+                rpc_params(&[("AccessKeyId", &ak), ("SecurityToken", &tok)], "c3"),
+                &sk,
+            ),
+        )
+        .unwrap_err();
         assert_eq!((e.status.as_u16(), e.code.as_str()), (403, "NoPermission"));
     }
 }
