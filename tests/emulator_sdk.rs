@@ -343,3 +343,132 @@ async fn objects_survive_restart_with_data_dir() {
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Malformed or hostile requests get OSS XML errors, never a panic or a hang.
+#[tokio::test]
+async fn malformed_requests_get_xml_errors() {
+    let mut cfg = config();
+    cfg.max_object_bytes = 1024;
+    let emu = Emulator::start(cfg).await.expect("start");
+    let base = emu.oss_endpoint();
+    let c = reqwest::Client::new();
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            c.get(format!("{base}/uploads/k"))
+                .header("authorization", "OSS4-HMAC-SHA256 garbage"),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            c.get(format!("{base}/uploads/k"))
+                .header("authorization", "OSS nocolon"),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            c.get(format!("{base}/uploads/k"))
+                .header("authorization", "OSS ak:sig"),
+            403,
+            "AccessDenied",
+        ),
+        (
+            c.get(format!(
+                "{base}/uploads/k?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=a/b/c"
+            )),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            c.get(format!(
+                "{base}/uploads/k?OSSAccessKeyId=x&Expires=1&Signature=y"
+            )),
+            403,
+            "AccessDenied",
+        ),
+        (
+            c.get(format!("{base}/uploads/k?a=%FF")),
+            400,
+            "InvalidArgument",
+        ),
+        (c.get(format!("{base}/nosuchbucket/k")), 404, "NoSuchBucket"),
+        (
+            c.post(format!("{base}/uploads"))
+                .header("content-type", "multipart/form-data; boundary=x")
+                .body("junk"),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            c.post(format!("{base}/uploads"))
+                .header("content-type", "multipart/form-data")
+                .body("junk"),
+            400,
+            "InvalidArgument",
+        ),
+        (
+            c.put(format!("{base}/uploads/big"))
+                .body(vec![0u8; 4 << 20]),
+            400,
+            "EntityTooLarge",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let r = req.send().await.expect("send");
+        let st = r.status().as_u16();
+        assert!(r.headers().contains_key("x-oss-request-id"));
+        let body = r.text().await.unwrap_or_default();
+        assert_eq!(st, status, "{body}");
+        assert!(body.contains(&format!("<Code>{code}</Code>")), "{body}");
+    }
+    // Signed, but with a broken CompleteMultipartUpload body and an oversized object.
+    let creds = Credentials::new(AK, SK, None);
+    let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let q = vec![("uploadId".to_string(), "nope".to_string())];
+    let auth = oss_direct_upload::oss::v1::authorization_header(
+        &creds,
+        "POST",
+        "uploads",
+        "k",
+        &q,
+        &[("date".into(), date.clone())],
+        &date,
+    );
+    let r = c
+        .post(format!("{base}/uploads/k?uploadId=nope"))
+        .header("date", &date)
+        .header("authorization", auth)
+        .body("<not-xml")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("<Code>MalformedXML</Code>"));
+    let auth = oss_direct_upload::oss::v1::authorization_header(
+        &creds,
+        "PUT",
+        "uploads",
+        "k",
+        &[],
+        &[("date".into(), date.clone())],
+        &date,
+    );
+    let r = c
+        .put(format!("{base}/uploads/k"))
+        .header("date", &date)
+        .header("authorization", auth)
+        .body(vec![1u8; 2048])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("EntityTooLarge"));
+    emu.shutdown().await;
+}

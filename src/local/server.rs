@@ -300,7 +300,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
         .header("server", "AliyunOSS")
         .header("date", http_date(Utc::now().timestamp()));
     for (k, v) in &reply.headers {
-        b = b.header(k.as_str(), v.as_str());
+        // Stored metadata may hold bytes a header cannot carry (a form field with
+        // a newline); drop such a header rather than fail the whole response.
+        if http::HeaderValue::from_str(v).is_ok() {
+            b = b.header(k.as_str(), v.as_str());
+        }
     }
     if let Some(o) = &origin {
         if parts.method != Method::OPTIONS && origin_allowed(&state.cfg, o) {
@@ -830,7 +834,9 @@ async fn get_object(
             if head {
                 r = r.header("content-length", (e - s + 1).to_string());
             } else {
-                r.body = body.slice(s as usize..(e as usize + 1).min(body.len()));
+                // Clamp to the bytes actually held, in case the blob and metadata disagree.
+                let end = (e as usize).saturating_add(1).min(body.len());
+                r.body = body.slice((s as usize).min(end)..end);
             }
         }
         None => {
