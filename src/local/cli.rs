@@ -141,9 +141,15 @@ fn account_key(opts: &Options) -> Result<Credentials, String> {
     let path = opts.data_dir.as_ref().map(|d| d.join("account.json"));
     if let Some(p) = &path {
         if let Ok(text) = std::fs::read_to_string(p) {
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("{} is not valid JSON ({e}); delete it to get a new key", p.display()))?;
-            if let (Some(id), Some(secret)) = (v["accessKeyId"].as_str(), v["accessKeySecret"].as_str()) {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not valid JSON ({e}); delete it to get a new key",
+                    p.display()
+                )
+            })?;
+            if let (Some(id), Some(secret)) =
+                (v["accessKeyId"].as_str(), v["accessKeySecret"].as_str())
+            {
                 return Ok(Credentials::new(id, secret, None));
             }
         }
@@ -163,7 +169,8 @@ fn account_key(opts: &Options) -> Result<Credentials, String> {
             "accessKeyId": creds.access_key_id,
             "accessKeySecret": creds.access_key_secret,
         });
-        std::fs::write(p, doc.to_string()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        std::fs::write(p, doc.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
     Ok(creds)
 }
@@ -209,7 +216,10 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("oss-direct-upload local: cannot start the async runtime: {e}");
@@ -248,15 +258,31 @@ async fn run(opts: Options) -> Result<(), String> {
         max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
     })
     .await
-    .map_err(|e| format!("cannot start the emulator on 127.0.0.1:{}: {e}", opts.emulator_port))?;
+    .map_err(|e| {
+        format!(
+            "cannot start the emulator on 127.0.0.1:{}: {e}",
+            opts.emulator_port
+        )
+    })?;
 
     let config = local_config(&opts, &emulator, &browser_origins)?;
     let app = Arc::new(App::new(config)?);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}; pick another with --port", opts.port))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
+                opts.port
+            )
+        })?;
     let function_url = format!("http://127.0.0.1:{}", opts.port);
-    print_banner(&opts, &emulator, &account, &function_url, app.config().auth.name());
+    print_banner(
+        &opts,
+        &emulator,
+        &account,
+        &function_url,
+        app.config().auth.name(),
+    );
 
     let options = runtime::Options {
         environment: runtime::Environment {
@@ -280,7 +306,13 @@ async fn run(opts: Options) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-fn print_banner(opts: &Options, emulator: &Emulator, account: &Credentials, function_url: &str, auth_mode: &str) {
+fn print_banner(
+    opts: &Options,
+    emulator: &Emulator,
+    account: &Credentials,
+    function_url: &str,
+    auth_mode: &str,
+) {
     let data = match &opts.data_dir {
         Some(d) => d.display().to_string(),
         None => "(memory)".into(),
@@ -332,9 +364,16 @@ mod tests {
         let o = parse_args(&[]).unwrap().unwrap();
         assert_eq!((o.port, o.emulator_port), (9000, 9100));
         assert_eq!(o.data_dir, Some(PathBuf::from("local-data")));
-        let o = parse_args(&args(&["--port", "8000", "--memory", "--bucket=my-b", "--allowed-origin", "http://x:1"]))
-            .unwrap()
-            .unwrap();
+        let o = parse_args(&args(&[
+            "--port",
+            "8000",
+            "--memory",
+            "--bucket=my-b",
+            "--allowed-origin",
+            "http://x:1",
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!((o.port, o.emulator_port), (8000, 8100));
         assert_eq!(o.data_dir, None);
         assert_eq!(o.bucket, "my-b");
