@@ -348,31 +348,28 @@ impl App {
                 "the function has no credentials to call STS with; give the function a role (s.yaml `role`) so FC passes them",
             ));
         };
-        let policy = crate::sts::policy::session_policy(
-            &self.config.bucket,
-            &scope.prefix,
-            access.actions(),
-        )
-        .map_err(|e| {
-            ApiError::new(
-                500,
-                "PolicyError",
-                format!("cannot build the session policy: {e}"),
-            )
-        })?;
         let cache_key = format!("{}\n{}", access.as_str(), scope.prefix);
-        let request = AssumeRoleRequest {
-            role_arn: self.config.role_arn.clone(),
-            role_session_name: crate::sts::policy::role_session_name(
-                scope.user_id.as_deref().unwrap_or("anonymous"),
-            ),
-            duration_seconds: self.config.token_ttl_secs as u32,
-            policy: Some(policy),
-        };
         let request_id = ctx.request_id.clone();
         let sts = &self.sts;
         self.cache
             .get(&cache_key, now, || async move {
+                // Built only when STS is actually called, not on cache hits.
+                let policy = crate::sts::policy::session_policy(
+                    &self.config.bucket,
+                    &scope.prefix,
+                    access.actions(),
+                )
+                .map_err(|e| StsError::Config {
+                    detail: format!("cannot build the session policy: {e}"),
+                })?;
+                let request = AssumeRoleRequest {
+                    role_arn: self.config.role_arn.clone(),
+                    role_session_name: crate::sts::policy::role_session_name(
+                        scope.user_id.as_deref().unwrap_or("anonymous"),
+                    ),
+                    duration_seconds: self.config.token_ttl_secs as u32,
+                    policy: Some(policy),
+                };
                 let started = std::time::Instant::now();
                 let result = sts.assume_role(caller, &request, Utc::now()).await;
                 let ms = started.elapsed().as_micros() as f64 / 1000.0;
