@@ -347,41 +347,48 @@ async fn dispatch<H: Handler>(
 ) -> http::Response<Full<Bytes>> {
     let started = Instant::now();
     let ctx = Context::from_headers(req.headers(), &shared.options.environment);
-    let log = shared.options.access_log;
-    if log {
-        crate::log::write_line(&format!("FC Invoke Start RequestId: {}", ctx.request_id));
-    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request_id = ctx.request_id.clone();
 
-    let response = match read_body(req, shared.options.max_body_bytes).await {
-        Err(resp) => resp,
-        Ok(req) if req.uri().path() == "/pre-stop" => {
-            // FC calls this before it destroys the instance: stop taking new
-            // connections; the ones in flight finish.
-            shared.shutdown.trigger();
-            simple_json(http::StatusCode::OK, r#"{"status":"stopping"}"#)
+    let serve = async {
+        match read_body(req, shared.options.max_body_bytes).await {
+            Err(resp) => resp,
+            Ok(req) if req.uri().path() == "/pre-stop" => {
+                // FC calls this before it destroys the instance: stop taking new
+                // connections; the ones in flight finish.
+                shared.shutdown.trigger();
+                simple_json(http::StatusCode::OK, r#"{"status":"stopping"}"#)
+            }
+            Ok(req) => shared.handler.call(req, ctx).await,
         }
-        Ok(req) => shared.handler.call(req, ctx).await,
     };
-
-    if log {
-        crate::log::info(
-            Some(&request_id),
-            "request",
-            &[
-                ("method", method.as_str().into()),
-                ("path", path.into()),
-                ("status", response.status().as_u16().into()),
-                (
-                    "durationMs",
-                    serde_json::Value::from(started.elapsed().as_micros() as f64 / 1000.0),
-                ),
-            ],
-        );
-        crate::log::write_line(&format!("FC Invoke End RequestId: {request_id}"));
-    }
+    let response = if shared.options.access_log {
+        crate::log::per_request(
+            &format!("FC Invoke Start RequestId: {request_id}"),
+            serve,
+            |response: &Response| {
+                let access = crate::log::render(
+                    crate::log::Level::Info,
+                    Some(&request_id),
+                    "request",
+                    &[
+                        ("method", method.as_str().into()),
+                        ("path", path.as_str().into()),
+                        ("status", response.status().as_u16().into()),
+                        (
+                            "durationMs",
+                            serde_json::Value::from(started.elapsed().as_micros() as f64 / 1000.0),
+                        ),
+                    ],
+                );
+                format!("{access}\nFC Invoke End RequestId: {request_id}")
+            },
+        )
+        .await
+    } else {
+        serve.await
+    };
     let mut response = response.map(Full::new);
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

@@ -108,8 +108,31 @@ fn sts_route_answers_the_mobile_sdk_shape_with_a_scoped_session_policy() {
     );
 
     let out = f.output();
-    assert!(out.contains("FC Invoke Start RequestId: "));
-    assert!(out.contains("FC Invoke End RequestId: "));
+    // The first request's lines sit between its FC markers, in order, and
+    // every other line is one JSON object carrying the request id.
+    let lines: Vec<&str> = out.lines().collect();
+    let assume = lines
+        .iter()
+        .find(|l| l.contains("AssumeRole ok"))
+        .unwrap_or_else(|| panic!("no AssumeRole line:\n{out}"));
+    let rid = json(assume)["requestId"].as_str().unwrap().to_owned();
+    let pos = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle) && l.contains(&rid))
+            .unwrap_or_else(|| panic!("no {needle:?} line for {rid}:\n{out}"))
+    };
+    let (s_, a_, r_, e_) = (
+        pos("FC Invoke Start"),
+        pos("AssumeRole ok"),
+        pos("\"msg\":\"request\""),
+        pos("FC Invoke End"),
+    );
+    assert!(s_ < a_ && a_ < r_ && r_ < e_, "{out}");
+    for l in &lines[s_ + 1..e_] {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
+        assert_eq!(v["requestId"], Value::from(rid.as_str()));
+    }
     assert_no_secrets(
         &out,
         &[
