@@ -179,6 +179,8 @@ pub struct Options {
     pub max_header_bytes: usize,
     /// How long in-flight requests get to finish after shutdown begins.
     pub drain_timeout: Duration,
+    /// How long a client may take to send a request's head, and then its body.
+    pub read_timeout: Duration,
     /// Print the `FC Invoke Start/End` markers and one JSON access line per request.
     pub access_log: bool,
     /// Defaults for every request's [`Context`].
@@ -191,6 +193,7 @@ impl Default for Options {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(10),
             access_log: true,
             environment: Environment::default(),
         }
@@ -291,6 +294,7 @@ pub async fn serve<H: Handler>(
 ) -> std::io::Result<()> {
     let drain_timeout = options.drain_timeout;
     let max_header_bytes = options.max_header_bytes.max(8192);
+    let read_timeout = options.read_timeout;
     let shared = Arc::new(Shared {
         handler,
         options,
@@ -321,6 +325,8 @@ pub async fn serve<H: Handler>(
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(read_timeout)
                     .max_buf_size(max_header_bytes)
                     .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
@@ -352,7 +358,16 @@ async fn dispatch<H: Handler>(
     let request_id = ctx.request_id.clone();
 
     let serve = async {
-        match read_body(req, shared.options.max_body_bytes).await {
+        let body = tokio::time::timeout(
+            shared.options.read_timeout,
+            read_body(req, shared.options.max_body_bytes),
+        );
+        match body.await.unwrap_or_else(|_| {
+            Err(simple_json(
+                http::StatusCode::REQUEST_TIMEOUT,
+                r#"{"error":{"code":"RequestTimeout","message":"The request body did not arrive in time."}}"#,
+            ))
+        }) {
             Err(resp) => resp,
             Ok(req) if req.uri().path() == "/pre-stop" => {
                 // FC calls this before it destroys the instance: stop taking new
