@@ -362,12 +362,14 @@ async fn dispatch<H: Handler>(
             shared.options.read_timeout,
             read_body(req, shared.options.max_body_bytes),
         );
-        match body.await.unwrap_or_else(|_| {
-            Err(simple_json(
+        let body = match body.await {
+            Ok(read) => read,
+            Err(_elapsed) => Err(simple_json(
                 http::StatusCode::REQUEST_TIMEOUT,
                 r#"{"error":{"code":"RequestTimeout","message":"The request body did not arrive in time."}}"#,
-            ))
-        }) {
+            )),
+        };
+        match body {
             Err(resp) => resp,
             Ok(req) if req.uri().path() == "/pre-stop" => {
                 // FC calls this before it destroys the instance: stop taking new
