@@ -1,9 +1,396 @@
-//! `oss-direct-upload local` (interim).
+//! `oss-direct-upload local`: the function and the emulator together on
+//! loopback, so anyone can try the product without an account.
+//!
+//! The function runs exactly as on FC, with three differences that local
+//! mode supplies: its identity is the emulator's account key (FC would pass a
+//! role's temporary key), its STS and OSS endpoints are the emulator, and
+//! `AUTH_MODE` defaults to `anonymous` (still overridable from the
+//! environment, e.g. to try `jwt` locally).
 
+use super::{Emulator, EmulatorConfig};
+use crate::api::App;
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::runtime;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// Runs local mode.
-pub fn main(_args: &[String]) -> ExitCode {
-    eprintln!("local mode is not built yet");
-    ExitCode::FAILURE
+const HELP: &str = "\
+oss-direct-upload local: the function plus an embedded OSS + STS emulator, on loopback
+
+USAGE:
+    oss-direct-upload local [OPTIONS]
+
+OPTIONS:
+    --port N                  the function's port (default 9000)
+    --emulator-port N         the emulator's port (default: --port + 100)
+    --data DIR                where objects are kept; survives restarts (default ./local-data)
+    --memory                  keep objects in memory only
+    --bucket NAME             the emulated bucket (default local-bucket)
+    --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
+    --access-key-secret S     the emulator account's AccessKey secret
+    --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
+    -h, --help                this help
+
+Any other setting (SIGNATURE_VERSION, MAX_UPLOAD_BYTES, ALLOWED_CONTENT_TYPES,
+AUTH_MODE, JWT_*, ...) is read from the environment as in production.";
+
+/// Parsed `local` options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The function's port.
+    pub port: u16,
+    /// The emulator's port.
+    pub emulator_port: u16,
+    /// Where objects live; `None` keeps them in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The bucket to emulate.
+    pub bucket: String,
+    /// The account key id, if given.
+    pub access_key_id: Option<String>,
+    /// The account key secret, if given.
+    pub access_key_secret: Option<String>,
+    /// Extra browser origins.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Parses the arguments after `local`. `Ok(None)` means help was printed.
+pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+    let mut port: u16 = 9000;
+    let mut emulator_port: Option<u16> = None;
+    let mut data_dir = Some(PathBuf::from("local-data"));
+    let mut bucket = "local-bucket".to_owned();
+    let mut access_key_id = None;
+    let mut access_key_secret = None;
+    let mut allowed_origins = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs {what}"))
+        };
+        let port_value = |v: String| -> Result<u16, String> {
+            v.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{name} {v:?} is not a port number (1-65535)"))
+        };
+        match name {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return Ok(None);
+            }
+            "--port" => port = port_value(value("a port")?)?,
+            "--emulator-port" => emulator_port = Some(port_value(value("a port")?)?),
+            "--data" => data_dir = Some(PathBuf::from(value("a directory")?)),
+            "--memory" => data_dir = None,
+            "--bucket" => {
+                let b = value("a bucket name")?;
+                if !crate::config::valid_bucket_name(&b) {
+                    return Err(format!(
+                        "--bucket {b:?} is not a valid bucket name (3-63 of a-z, 0-9, '-')"
+                    ));
+                }
+                bucket = b;
+            }
+            "--access-key-id" => access_key_id = Some(value("an id")?),
+            "--access-key-secret" => access_key_secret = Some(value("a secret")?),
+            "--allowed-origin" => allowed_origins.push(value("an origin")?),
+            other => return Err(format!("unknown option {other:?}; see --help")),
+        }
+    }
+    if access_key_id.is_some() != access_key_secret.is_some() {
+        return Err("give both --access-key-id and --access-key-secret, or neither".into());
+    }
+    let emulator_port = emulator_port.unwrap_or_else(|| port.wrapping_add(100).max(1));
+    if emulator_port == port {
+        return Err("--emulator-port must differ from --port".into());
+    }
+    Ok(Some(Options {
+        port,
+        emulator_port,
+        data_dir,
+        bucket,
+        access_key_id,
+        access_key_secret,
+        allowed_origins,
+    }))
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// The account key: given, else remembered in the data folder, else new.
+fn account_key(opts: &Options) -> Result<Credentials, String> {
+    if let (Some(id), Some(secret)) = (&opts.access_key_id, &opts.access_key_secret) {
+        return Ok(Credentials::new(id.clone(), secret.clone(), None));
+    }
+    let path = opts.data_dir.as_ref().map(|d| d.join("account.json"));
+    if let Some(p) = &path {
+        if let Ok(text) = std::fs::read_to_string(p) {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not valid JSON ({e}); delete it to get a new key",
+                    p.display()
+                )
+            })?;
+            if let (Some(id), Some(secret)) =
+                (v["accessKeyId"].as_str(), v["accessKeySecret"].as_str())
+            {
+                return Ok(Credentials::new(id, secret, None));
+            }
+        }
+    }
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let creds = Credentials::new(
+        format!("LTAIlocal{}", random_string(15, ALNUM)),
+        random_string(30, ALNUM),
+        None,
+    );
+    if let Some(p) = &path {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let doc = serde_json::json!({
+            "accessKeyId": creds.access_key_id,
+            "accessKeySecret": creds.access_key_secret,
+        });
+        std::fs::write(p, doc.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    Ok(creds)
+}
+
+/// The function's configuration in local mode: the emulator's endpoints and
+/// role, then the environment, then local defaults.
+fn local_config(opts: &Options, emulator: &Emulator, origins: &[String]) -> Result<Config, String> {
+    let forced: Vec<(&str, String)> = vec![
+        ("OSS_BUCKET", opts.bucket.clone()),
+        ("OSS_ROLE_ARN", emulator.role_arn()),
+        ("OSS_ENDPOINT", emulator.oss_endpoint()),
+        ("STS_ENDPOINT", emulator.sts_endpoint()),
+    ];
+    let defaults: Vec<(&str, String)> = vec![
+        ("OSS_REGION", "cn-hangzhou".into()),
+        ("AUTH_MODE", "anonymous".into()),
+        ("ALLOWED_ORIGINS", origins.join(",")),
+        ("RATE_LIMIT_PER_MINUTE", "600".into()),
+    ];
+    let get = move |name: &str| -> Option<String> {
+        forced
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .or_else(|| {
+                defaults
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            })
+    };
+    Config::from_vars(&get).map_err(|e| e.to_string())
+}
+
+/// Runs `local` mode until Ctrl-C or SIGTERM.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse_args(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oss-direct-upload local: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oss-direct-upload local: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oss-direct-upload local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(opts: Options) -> Result<(), String> {
+    let account = account_key(&opts)?;
+    let function_origins = vec![
+        format!("http://127.0.0.1:{}", opts.port),
+        format!("http://localhost:{}", opts.port),
+    ];
+    let mut browser_origins = function_origins.clone();
+    browser_origins.extend(opts.allowed_origins.iter().cloned());
+
+    let max_object_bytes = std::env::var("MAX_UPLOAD_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(5 * 1024 * 1024 * 1024);
+    let emulator = Emulator::start(EmulatorConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
+        data_dir: opts.data_dir.clone(),
+        buckets: vec![opts.bucket.clone()],
+        account: account.clone(),
+        account_id: "1234567890123456".into(),
+        allowed_origins: browser_origins.clone(),
+        max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
+    })
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot start the emulator on 127.0.0.1:{}: {e}",
+            opts.emulator_port
+        )
+    })?;
+
+    let config = local_config(&opts, &emulator, &browser_origins)?;
+    let app = Arc::new(App::new(config)?);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
+                opts.port
+            )
+        })?;
+    let function_url = format!("http://127.0.0.1:{}", opts.port);
+    print_banner(
+        &opts,
+        &emulator,
+        &account,
+        &function_url,
+        app.config().auth.name(),
+    );
+
+    let options = runtime::Options {
+        environment: runtime::Environment {
+            credentials: Some(account),
+            region: Some(app.config().region.clone()),
+            function_name: Some("oss-direct-upload-local".into()),
+            account_id: Some("1234567890123456".into()),
+        },
+        ..runtime::Options::default()
+    };
+    let handler_app = app.clone();
+    let handler = runtime::service_fn(move |req, ctx| {
+        let app = handler_app.clone();
+        async move { app.handle(req, ctx).await }
+    });
+    let shutdown = runtime::Shutdown::new();
+    runtime::spawn_signal_listener(shutdown.clone());
+    let served = runtime::serve(listener, handler, options, shutdown).await;
+    emulator.shutdown().await;
+    eprintln!("oss-direct-upload local: stopped");
+    served.map_err(|e| e.to_string())
+}
+
+fn print_banner(
+    opts: &Options,
+    emulator: &Emulator,
+    account: &Credentials,
+    function_url: &str,
+    auth_mode: &str,
+) {
+    let data = match &opts.data_dir {
+        Some(d) => d.display().to_string(),
+        None => "(memory)".into(),
+    };
+    let b = &opts.bucket;
+    println!(
+        "\
+oss-direct-upload local mode: the function and an OSS + STS emulator, on loopback only.
+
+  function   {function_url}            (upload page: {function_url}/)
+  emulator   {emu}            (OSS path-style /<bucket>/<key>, STS at /)
+  bucket     {b}   region cn-hangzhou   auth {auth_mode}   data {data}
+  account    AccessKeyId {ak}
+             AccessKeySecret {sk}
+             (the function's own identity here; any OSS SDK can list and read the bucket with it)
+
+Upload a file three ways (from a shell in this folder; each uploads README.md):
+
+  # 1. presigned PUT URL
+  URL=$(curl -sf '{function_url}/get_presigned_url_for_oss_upload?filename=hello-presigned.txt&contentType=text/plain') && curl -sf -X PUT -H 'Content-Type: text/plain' --data-binary @README.md \"$URL\" && echo uploaded via presigned URL
+
+  # 2. POST form with a signed policy
+  curl -sf -X POST {function_url}/v1/post-policy -d '{{\"filename\":\"hello-form.txt\",\"contentType\":\"text/plain\"}}' | python3 -c 'import json,subprocess,sys; p=json.load(sys.stdin); a=[x for k,v in p[\"fields\"].items() for x in (\"--form-string\",k+\"=\"+v)]; subprocess.run([\"curl\",\"-sf\",*a,\"-F\",\"file=@README.md\",p[\"url\"]],check=True); print(\"uploaded via POST policy:\",p[\"key\"])'
+
+  # 3. STS credentials with the official oss2 SDK (pip install oss2)
+  python3 -c 'import json,urllib.request,oss2; c=json.load(urllib.request.urlopen(\"{function_url}/v1/sts\")); b=oss2.Bucket(oss2.StsAuth(c[\"AccessKeyId\"],c[\"AccessKeySecret\"],c[\"SecurityToken\"]),c[\"Endpoint\"],c[\"Bucket\"]); k=c[\"Prefix\"]+\"sts/hello-sts.txt\"; b.put_object_from_file(k,\"README.md\"); print(\"uploaded via STS:\",k)'
+
+  # see what landed, as an operator, with the account key
+  python3 -c 'import oss2; b=oss2.Bucket(oss2.Auth(\"{ak}\",\"{sk}\"),\"{oss}\",\"{b}\"); [print(o.key, o.size) for o in oss2.ObjectIterator(b)]'
+
+Ctrl-C stops both.",
+        emu = emulator.url(),
+        oss = emulator.oss_endpoint(),
+        ak = account.access_key_id,
+        sk = account.access_key_secret,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn defaults_and_options() {
+        let o = parse_args(&[]).unwrap().unwrap();
+        assert_eq!((o.port, o.emulator_port), (9000, 9100));
+        assert_eq!(o.data_dir, Some(PathBuf::from("local-data")));
+        let o = parse_args(&args(&[
+            "--port",
+            "8000",
+            "--memory",
+            "--bucket=my-b",
+            "--allowed-origin",
+            "http://x:1",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((o.port, o.emulator_port), (8000, 8100));
+        assert_eq!(o.data_dir, None);
+        assert_eq!(o.bucket, "my-b");
+        assert_eq!(o.allowed_origins, vec!["http://x:1".to_owned()]);
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        for bad in [
+            vec!["--port", "0"],
+            vec!["--port"],
+            vec!["--bucket", "Bad_Bucket"],
+            vec!["--access-key-id", "a"],
+            vec!["--frobnicate"],
+            vec!["--port", "9000", "--emulator-port", "9000"],
+        ] {
+            assert!(parse_args(&args(&bad)).is_err(), "{bad:?}");
+        }
+    }
 }

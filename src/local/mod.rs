@@ -1,3 +1,132 @@
-//! The embedded OSS + STS emulator.
+//! The embedded OSS + STS emulator behind `oss-direct-upload local`.
+//!
+//! Why it exists: the product's whole job is signing (STS tokens, POST
+//! policies, presigned URLs). Developing that against a lenient fake hides
+//! bugs until deployment, and developing against the cloud needs an account.
+//! This emulator serves the slice of OSS and STS the product and its clients
+//! use, on loopback, and is **strict** where the real services are: every
+//! signature is recomputed with the crate's own signers, timestamps and
+//! expiries are enforced, STS session policies are evaluated on every OSS
+//! request, and POST policy conditions are checked one by one.
+//!
+//! One listener serves both services:
+//! - **OSS**, path-style: `http://127.0.0.1:PORT/<bucket>/<key>`. Virtual-host
+//!   style also works when the Host is `<bucket>.<anything>` and `<bucket>`
+//!   is configured (e.g. `<bucket>.localhost:PORT`).
+//! - **STS** at `/` and at `/sts` (either works): RPC style (`Action=AssumeRole`
+//!   in the query or a form body, `Signature` parameter, HMAC-SHA1) or ACS3
+//!   (`x-acs-action: AssumeRole`, `Authorization: ACS3-HMAC-SHA256 ...`).
+//!   Responses are JSON (`Format=XML` is not supported).
+//!
+//! What is emulated (see each module for details): PutObject, GetObject
+//! (single byte range, `response-*` overrides), HeadObject, DeleteObject,
+//! PostObject, multipart upload (Initiate/UploadPart/Complete/Abort/ListParts),
+//! ListObjects v1 and v2; V1/V4 header and presigned auth; V1/V4 POST
+//! policies; STS AssumeRole with session policies; CORS.
+//!
+//! Not emulated: bucket management (buckets are fixed by config, private),
+//! ACLs, bucket policies, versioning, CopyObject, AppendObject, callbacks,
+//! `success_action_redirect`, image processing, ListMultipartUploads,
+//! CRC64 headers, regions (any region in a V4 scope is accepted), multipart
+//! uploads surviving a restart (completed objects do survive with `data_dir`).
 
+mod auth;
 pub mod cli;
+mod policy;
+mod post;
+mod server;
+mod store;
+mod sts;
+mod xml;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::credentials::Credentials;
+
+/// How to run the emulator. Everything is explicit so tests can start many
+/// isolated instances side by side.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Where to listen; `127.0.0.1:0` picks a free port (see [`Emulator::addr`]).
+    pub bind: SocketAddr,
+    /// Persist objects here (survives restarts); `None` keeps them in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The buckets that exist. All are private: anonymous requests get 403.
+    pub buckets: Vec<String>,
+    /// The emulator account's permanent AccessKey pair (acts as a RAM user
+    /// that may do anything in the buckets and may assume [`Emulator::role_arn`]).
+    pub account: Credentials,
+    /// Account id used in ARNs and OSS resources (`acs:oss:*:<id>:<bucket>/<key>`).
+    pub account_id: String,
+    /// CORS origins allowed to call OSS from a browser; `"*"` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Largest object accepted by PutObject/PostObject/UploadPart/Complete;
+    /// bigger uploads get 400 EntityTooLarge.
+    pub max_object_bytes: u64,
+}
+
+/// A running emulator. Dropping it without [`Emulator::shutdown`] leaves the
+/// listener running until the runtime stops.
+pub struct Emulator {
+    addr: SocketAddr,
+    role_arn: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Binds the listener, opens (or loads) the object store and starts serving.
+    /// Fails only on bind or `data_dir` I/O errors.
+    pub async fn start(cfg: EmulatorConfig) -> std::io::Result<Emulator> {
+        let state = Arc::new(server::State::new(cfg.clone())?);
+        let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+        let addr = listener.local_addr()?;
+        let role_arn = state.keys.role_arn();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, state, stop_rx));
+        Ok(Emulator {
+            addr,
+            role_arn,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address (with the real port when `bind` used port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Endpoint to give STS clients: the base URL (STS is served at `/`, and
+    /// also at `/sts`; `crate::sts::client` wants an endpoint without a path).
+    pub fn sts_endpoint(&self) -> String {
+        self.url()
+    }
+
+    /// Endpoint to give OSS clients; use path-style addressing
+    /// (`<endpoint>/<bucket>/<key>`), which the SDKs pick for IP endpoints.
+    pub fn oss_endpoint(&self) -> String {
+        self.url()
+    }
+
+    /// The one role AssumeRole accepts: `acs:ram::<account_id>:role/oss-upload`.
+    /// Its own permissions are full OSS access to the configured buckets, so a
+    /// temporary credential can do exactly what its session policy allows.
+    pub fn role_arn(&self) -> String {
+        self.role_arn.clone()
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    /// In-flight requests on open connections are allowed to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

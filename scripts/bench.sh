@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Measures what a signing-only function costs, and prints the figures:
+#   - binary size (deployed build: release, no emulator; static musl if musl-gcc is there)
+#   - time from process start to the first successful presign response
+#   - presign requests/s and latency (p50/p99) at 32 connections, with wrk
+#   - resident memory idle and under that load
+# Everything runs on loopback against the STS peer (tests/peers/sts_server.py).
+# Never a pass/fail gate: it only reports.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+DURATION="${BENCH_DURATION:-10}"
+CONNS="${BENCH_CONNECTIONS:-32}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; fi
+fi
+need wrk || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
+./scripts/setup-peers.sh >/dev/null
+
+echo "== building the deployed binary (release, --no-default-features)"
+cargo build --release --locked --no-default-features --quiet
+bin="$root/target/release/oss-direct-upload"
+size_gnu=$(stat -c %s "$bin")
+size_musl=""
+if need musl-gcc && rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --no-default-features \
+    --target x86_64-unknown-linux-musl --quiet
+  size_musl=$(stat -c %s target/x86_64-unknown-linux-musl/release/oss-direct-upload)
+  bin="$root/target/x86_64-unknown-linux-musl/release/oss-direct-upload"
+fi
+
+tmp=$(mktemp -d)
+cleanup() { kill "${fn_pid:-}" "${sts_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# STS peer; it exits when its stdin closes, so feed it from a sleeping pipe.
+mkfifo "$tmp/sts_in"
+sleep 100000 > "$tmp/sts_in" &
+sleeper=$!
+.venv/bin/python tests/peers/sts_server.py --ak STS.bench --secret bench-secret --token bench-token \
+  < "$tmp/sts_in" > "$tmp/sts_out" 2>/dev/null &
+sts_pid=$!
+for _ in $(seq 100); do [ -s "$tmp/sts_out" ] && break; sleep 0.05; done
+sts_port=$(head -1 "$tmp/sts_out")
+port=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+
+export OSS_BUCKET=bench-bucket OSS_REGION=cn-hangzhou OSS_ROLE_ARN=acs:ram::1234567890:role/upload \
+  AUTH_MODE=anonymous RATE_LIMIT_PER_MINUTE=0 STS_ENDPOINT="http://127.0.0.1:$sts_port" \
+  ALIBABA_CLOUD_ACCESS_KEY_ID=STS.bench ALIBABA_CLOUD_ACCESS_KEY_SECRET=bench-secret \
+  ALIBABA_CLOUD_SECURITY_TOKEN=bench-token FC_CUSTOM_LISTEN_PORT="$port"
+url="http://127.0.0.1:$port/v1/presign?filename=photo.png&contentType=image/png"
+
+# Start → first successful presign (includes the AssumeRole round trip to the peer).
+first_ms=$(.venv/bin/python - "$bin" "$url" "$tmp/fn.log" <<'PY'
+import subprocess, sys, time, urllib.request
+bin_, url, log = sys.argv[1:]
+t0 = time.perf_counter()
+p = subprocess.Popen([bin_], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                break
+    except Exception:
+        time.sleep(0.0005)
+    if time.perf_counter() - t0 > 10:
+        sys.exit("no response within 10 s")
+print(f"{(time.perf_counter() - t0) * 1000:.1f}")
+print(p.pid, file=open(log + ".pid", "w"))
+PY
+)
+fn_pid=$(cat "$tmp/fn.log.pid")
+sleep 1
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+idle_kb=$(rss_kb "$fn_pid")
+
+wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk.txt" &
+wrk_pid=$!
+peak_kb=0
+while kill -0 "$wrk_pid" 2>/dev/null; do
+  kb=$(rss_kb "$fn_pid"); [ "$kb" -gt "$peak_kb" ] && peak_kb=$kb
+  sleep 0.2
+done
+wait "$wrk_pid" || true
+rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.txt")
+p50=$(awk '$1=="50%" {print $2}' "$tmp/wrk.txt")
+p99=$(awk '$1=="99%" {print $2}' "$tmp/wrk.txt")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
+kill "$sleeper" 2>/dev/null || true
+
+echo
+echo "oss-direct-upload bench ($(nproc) cores, $(date -u +%Y-%m-%d), wrk -t2 -c$CONNS -d${DURATION}s, access log to a file)"
+printf '  %-44s %s\n' "binary size (release, glibc)" "$((size_gnu / 1024)) KiB"
+[ -n "$size_musl" ] && printf '  %-44s %s\n' "binary size (release, static musl: deployed)" "$((size_musl / 1024)) KiB"
+printf '  %-44s %s\n' "process start -> first presign response" "${first_ms} ms"
+printf '  %-44s %s\n' "presign throughput" "${rps} req/s${non2xx:+ (non-2xx: $non2xx)}"
+printf '  %-44s %s\n' "latency p50 / p99" "${p50} / ${p99}"
+printf '  %-44s %s\n' "resident memory idle" "$((idle_kb / 1024)).$(( (idle_kb % 1024) * 10 / 1024 )) MiB"
+printf '  %-44s %s\n' "resident memory under load (peak)" "$((peak_kb / 1024)).$(( (peak_kb % 1024) * 10 / 1024 )) MiB"

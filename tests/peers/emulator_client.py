@@ -1,0 +1,368 @@
+"""Drives the local OSS + STS emulator with the OFFICIAL Alibaba Cloud SDKs.
+
+Input (JSON on stdin): {"endpoint", "bucket", "ak", "sk", "region", "account_id", "role_arn", "sts_endpoint"}.
+Output (JSON on stdout): {"passed": [names], "failed": [{"name", "error"}]}.
+Exit status 1 if any check failed, so the Rust test (tests/emulator_sdk.rs) fails loudly.
+
+Every check is a positive case (the SDK's request must be accepted) or a negative
+case (the same request with one byte of the signature or key changed must be refused
+with the error OSS gives).
+"""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import traceback
+import urllib.parse
+
+import requests
+
+import oss2
+import alibabacloud_oss_v2 as ossv2
+
+CFG = json.load(sys.stdin)
+EP = CFG["endpoint"]
+BUCKET = CFG["bucket"]
+AK = CFG["ak"]
+SK = CFG["sk"]
+REGION = CFG.get("region", "cn-hangzhou")
+
+passed = []
+failed = []
+
+
+def check(name):
+    def deco(fn):
+        try:
+            fn()
+            passed.append(name)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            failed.append({"name": name, "error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"})
+        return fn
+    return deco
+
+
+def md5_upper(data):
+    return hashlib.md5(data).hexdigest().upper()
+
+
+def flip(s):
+    """Same string with one character changed (stays in the same alphabet)."""
+    i = len(s) // 2
+    c = s[i]
+    r = "B" if c == "A" else "A"
+    if c.isdigit():
+        r = "1" if c == "0" else "0"
+    elif c.islower():
+        r = "b" if c == "a" else "a"
+    return s[:i] + r + s[i + 1:]
+
+
+def expect_oss_error(fn, status, code):
+    try:
+        fn()
+    except oss2.exceptions.OssError as e:
+        assert e.status == status and e.code == code, f"got {e.status} {e.code}: {e.message}"
+        return e
+    except ossv2.exceptions.OperationError as e:
+        inner = e.unwrap() if hasattr(e, "unwrap") else e
+        st = getattr(inner, "status_code", None)
+        cd = getattr(inner, "code", None)
+        assert st == status and cd == code, f"got {st} {cd}: {inner}"
+        return inner
+    raise AssertionError(f"expected {status} {code}, request succeeded")
+
+
+def bucket_v1(sk=SK, ak=AK):
+    return oss2.Bucket(oss2.Auth(ak, sk), EP, BUCKET)
+
+
+def bucket_v4(sk=SK, ak=AK):
+    return oss2.Bucket(oss2.AuthV4(ak, sk), EP, BUCKET, region=REGION)
+
+
+def client_v2(sk=SK, ak=AK, version="v4", token=None):
+    cfg = ossv2.config.load_default()
+    cfg.credentials_provider = ossv2.credentials.StaticCredentialsProvider(ak, sk, token)
+    cfg.region = REGION
+    cfg.endpoint = EP
+    cfg.use_path_style = True
+    cfg.signature_version = version
+    cfg.retry_max_attempts = 1
+    return ossv2.Client(cfg)
+
+
+KEY = "dir/ünï code+key (1).txt"
+BODY = b"hello from the official SDK\n" * 10
+
+
+def oss2_suite(tag, make):
+    b = make()
+    key = f"{tag}/{KEY}"
+
+    @check(f"{tag}: put/get/head/list/delete accepted")
+    def _():
+        r = b.put_object(key, BODY, headers={"Content-Type": "text/plain", "x-oss-meta-who": "sdk"})
+        assert r.status == 200
+        assert r.etag == md5_upper(BODY), (r.etag, md5_upper(BODY))
+        g = b.get_object(key)
+        assert g.read() == BODY
+        assert g.headers["Content-Type"] == "text/plain"
+        assert g.headers.get("x-oss-meta-who") == "sdk"
+        assert g.headers.get("x-oss-request-id")
+        h = b.head_object(key)
+        assert h.content_length == len(BODY)
+        names = [o.key for o in oss2.ObjectIterator(b, prefix=f"{tag}/")]
+        assert key in names, names
+        r = b.list_objects(prefix=f"{tag}/", delimiter="/")
+        assert r.prefix_list == [f"{tag}/dir/"], r.prefix_list
+        r2 = [o.key for o in oss2.ObjectIteratorV2(b, prefix=f"{tag}/", max_keys=1)]
+        assert key in r2, r2
+        b.delete_object(key)
+        try:
+            b.get_object(key)
+            raise AssertionError("deleted object still readable")
+        except oss2.exceptions.NoSuchKey:
+            pass
+
+    @check(f"{tag}: listing pages through many keys")
+    def _():
+        for i in range(7):
+            b.put_object(f"{tag}/page/{i:02d}", b"x")
+        v1 = [o.key for o in oss2.ObjectIterator(b, prefix=f"{tag}/page/", max_keys=2)]
+        v2 = [o.key for o in oss2.ObjectIteratorV2(b, prefix=f"{tag}/page/", max_keys=3)]
+        want = [f"{tag}/page/{i:02d}" for i in range(7)]
+        assert v1 == want, v1
+        assert v2 == want, v2
+
+    @check(f"{tag}: resumable (multipart) upload of a file larger than the part size")
+    def _():
+        data = os.urandom(350 * 1024)
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+            path = f.name
+        try:
+            mk = f"{tag}/big.bin"
+            oss2.resumable_upload(b, mk, path, multipart_threshold=100 * 1024, part_size=100 * 1024,
+                                  num_threads=2, store=oss2.ResumableStore(root=tempfile.gettempdir()))
+            got = b.get_object(mk).read()
+            assert got == data
+            h = b.head_object(mk)
+            assert h.etag.endswith("-4"), h.etag
+            assert h.object_type == "Multipart", h.object_type
+        finally:
+            os.unlink(path)
+
+    @check(f"{tag}: manual multipart with list_parts and abort")
+    def _():
+        mk = f"{tag}/mp.bin"
+        up = b.init_multipart_upload(mk).upload_id
+        p1 = b.upload_part(mk, up, 1, b"a" * (100 * 1024))
+        parts = b.list_parts(mk, up).parts
+        assert [p.part_number for p in parts] == [1]
+        b.abort_multipart_upload(mk, up)
+        expect_oss_error(lambda: b.upload_part(mk, up, 2, b"x"), 404, "NoSuchUpload")
+        up = b.init_multipart_upload(mk).upload_id
+        p1 = b.upload_part(mk, up, 1, b"a" * (100 * 1024))
+        p2 = b.upload_part(mk, up, 2, b"b")
+        b.complete_multipart_upload(mk, up, [oss2.models.PartInfo(1, p1.etag), oss2.models.PartInfo(2, p2.etag)])
+        d1 = hashlib.md5(b"a" * (100 * 1024)).digest() + hashlib.md5(b"b").digest()
+        assert b.head_object(mk).etag == hashlib.md5(d1).hexdigest().upper() + "-2"
+
+    @check(f"{tag}: presigned GET/PUT URLs accepted")
+    def _():
+        pk = f"{tag}/presigned ü.txt"
+        url = b.sign_url("PUT", pk, 300, headers={"Content-Type": "text/plain"})
+        r = requests.put(url, data=b"via url", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 200, r.text
+        url = b.sign_url("GET", pk, 300)
+        r = requests.get(url)
+        assert r.status_code == 200 and r.content == b"via url", r.text
+
+    @check(f"{tag}: presigned URL with one signature byte changed is refused")
+    def _():
+        pk = f"{tag}/presigned ü.txt"
+        url = b.sign_url("GET", pk, 300)
+        parts = urllib.parse.urlsplit(url)
+        q = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        name = "x-oss-signature" if any(k == "x-oss-signature" for k, _ in q) else "Signature"
+        q = [(k, flip(v) if k == name else v) for k, v in q]
+        bad = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q, quote_via=urllib.parse.quote)))
+        r = requests.get(bad)
+        assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text, r.text
+        assert "<StringToSign>" in r.text
+
+    @check(f"{tag}: wrong secret (one byte) is refused with SignatureDoesNotMatch")
+    def _():
+        bad = make(sk=flip(SK))
+        expect_oss_error(lambda: bad.put_object(f"{tag}/nope", b"x"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.get_object(f"{tag}/presigned ü.txt"), 403, "SignatureDoesNotMatch")
+
+    @check(f"{tag}: unknown access key is refused with InvalidAccessKeyId")
+    def _():
+        bad = make(ak=flip(AK))
+        expect_oss_error(lambda: bad.put_object(f"{tag}/nope", b"x"), 403, "InvalidAccessKeyId")
+
+    @check(f"{tag}: forbid-overwrite, Content-MD5 and size checks")
+    def _():
+        fk = f"{tag}/once.txt"
+        b.put_object(fk, b"1", headers={"x-oss-forbid-overwrite": "true"})
+        expect_oss_error(lambda: b.put_object(fk, b"2", headers={"x-oss-forbid-overwrite": "true"}),
+                         409, "FileAlreadyExists")
+        expect_oss_error(lambda: b.put_object(fk, b"2", headers={"Content-MD5": "1B2M2Y8AsgTpgAZPOm2ZFw=="}),
+                         400, "InvalidDigest")
+        b.put_object(fk, b"", headers={"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
+
+
+def v2_suite(tag, version):
+    c = client_v2(version=version)
+    key = f"{tag}/{KEY}"
+
+    @check(f"{tag}: put/get/head/list/delete accepted")
+    def _():
+        r = c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=key, body=BODY, content_type="text/plain"))
+        assert r.status_code == 200
+        assert r.etag == '"' + md5_upper(BODY) + '"', r.etag
+        g = c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=key))
+        assert g.body.read() == BODY
+        assert g.content_type == "text/plain"
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=key))
+        assert h.content_length == len(BODY)
+        keys = []
+        for page in c.list_objects_v2_paginator(limit=1).iter_page(
+                ossv2.ListObjectsV2Request(bucket=BUCKET, prefix=f"{tag}/")):
+            keys += [o.key for o in page.contents or []]
+        assert key in keys, keys
+        l1 = c.list_objects(ossv2.ListObjectsRequest(bucket=BUCKET, prefix=f"{tag}/", delimiter="/"))
+        assert [p.prefix for p in l1.common_prefixes] == [f"{tag}/dir/"]
+        c.delete_object(ossv2.DeleteObjectRequest(bucket=BUCKET, key=key))
+        expect_oss_error(lambda: c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=key)), 404, "NoSuchKey")
+
+    @check(f"{tag}: uploader (multipart) of a file larger than the part size")
+    def _():
+        data = os.urandom(300 * 1024 + 17)
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+            path = f.name
+        try:
+            up = c.uploader(part_size=100 * 1024)
+            r = up.upload_file(ossv2.PutObjectRequest(bucket=BUCKET, key=f"{tag}/big.bin"), filepath=path)
+            assert r.etag.endswith('-4"'), r.etag
+            g = c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=f"{tag}/big.bin"))
+            assert g.body.read() == data
+        finally:
+            os.unlink(path)
+
+    @check(f"{tag}: presigned PUT/GET accepted, tampered refused")
+    def _():
+        pk = f"{tag}/presigned.txt"
+        p = c.presign(ossv2.PutObjectRequest(bucket=BUCKET, key=pk, content_type="text/plain"))
+        r = requests.put(p.url, data=b"v2 url", headers=p.signed_headers)
+        assert r.status_code == 200, r.text
+        p = c.presign(ossv2.GetObjectRequest(bucket=BUCKET, key=pk))
+        r = requests.get(p.url)
+        assert r.status_code == 200 and r.content == b"v2 url", r.text
+        parts = urllib.parse.urlsplit(p.url)
+        q = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        q = [(k, flip(v) if k in ("x-oss-signature", "Signature") else v) for k, v in q]
+        bad = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q, quote_via=urllib.parse.quote)))
+        r = requests.get(bad)
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+
+    @check(f"{tag}: wrong secret (one byte) is refused with SignatureDoesNotMatch")
+    def _():
+        bad = client_v2(sk=flip(SK), version=version)
+        expect_oss_error(lambda: bad.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=f"{tag}/x", body=b"x")),
+                         403, "SignatureDoesNotMatch")
+
+
+@check("anonymous request is refused with AccessDenied")
+def _():
+    r = requests.get(f"{EP}/{BUCKET}/anything")
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, r.text
+    assert r.headers.get("x-oss-request-id")
+
+
+oss2_suite("oss2-v1", bucket_v1)
+oss2_suite("oss2-v4", bucket_v4)
+v2_suite("ossv2-v4", "v4")
+v2_suite("ossv2-v1", "v1")
+
+
+# ---------------------------------------------------------------- STS + scoped OSS
+from alibabacloud_sts20150401.client import Client as StsClient  # noqa: E402
+from alibabacloud_sts20150401 import models as sts_models  # noqa: E402
+from alibabacloud_tea_openapi import utils_models as tea_models  # noqa: E402
+
+STS_HOSTPORT = urllib.parse.urlsplit(CFG["sts_endpoint"]).netloc
+ROLE = CFG["role_arn"]
+SCOPE_POLICY = json.dumps({"Version": "1", "Statement": [
+    {"Effect": "Allow", "Action": ["oss:PutObject", "oss:GetObject"],
+     "Resource": [f"acs:oss:*:*:{BUCKET}/users/alice/*"]},
+    {"Effect": "Deny", "Action": "oss:*", "Resource": f"acs:oss:*:*:{BUCKET}/users/alice/private/*"},
+]})
+
+
+def assume(alg="default", sk=SK, **kw):
+    cfg = tea_models.Config(access_key_id=AK, access_key_secret=sk, endpoint=STS_HOSTPORT, protocol="http")
+    if alg != "default":
+        cfg.signature_algorithm = alg
+    req = sts_models.AssumeRoleRequest(role_arn=kw.get("role", ROLE), role_session_name=kw.get("session", "alice"),
+                                       duration_seconds=kw.get("duration", 900), policy=kw.get("policy", SCOPE_POLICY))
+    return StsClient(cfg).assume_role(req).body.credentials
+
+
+def expect_sts_error(fn, code):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - Tea raises its own exception types
+        got = getattr(e, "code", None)
+        assert got == code, f"expected {code}, got {got}: {e}"
+        return
+    raise AssertionError(f"expected {code}, AssumeRole succeeded")
+
+
+for alg in ("default", "v2"):
+    @check(f"sts ({alg}): official SDK AssumeRole accepted; scoped credentials work only inside the policy")
+    def _():
+        c = assume(alg)
+        assert c.access_key_id.startswith("STS."), c.access_key_id
+        for tag, auth in (("v1", oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token)),
+                          ("v4", oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token, auth_version="v4"))):
+            b = oss2.Bucket(auth, EP, BUCKET, region=REGION)
+            k = f"users/alice/{alg}-{tag}.txt"
+            b.put_object(k, b"mine")
+            assert b.get_object(k).read() == b"mine"
+            expect_oss_error(lambda: b.put_object(f"users/bob/{alg}-{tag}.txt", b"x"), 403, "AccessDenied")
+            expect_oss_error(lambda: b.put_object(f"users/alice/private/{tag}.txt", b"x"), 403, "AccessDenied")
+            expect_oss_error(lambda: b.delete_object(k), 403, "AccessDenied")
+            expect_oss_error(lambda: b.list_objects(prefix="users/alice/"), 403, "AccessDenied")
+            url = b.sign_url("PUT", f"users/alice/{alg}-{tag}-url.txt", 300)
+            assert requests.put(url, data=b"u").status_code == 200
+            url = b.sign_url("PUT", f"users/bob/{alg}-{tag}-url.txt", 300)
+            r = requests.put(url, data=b"u")
+            assert r.status_code == 403 and "AccessDenied" in r.text, r.text
+        v2c = client_v2(sk=c.access_key_secret, ak=c.access_key_id, token=c.security_token)
+        v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=f"users/alice/{alg}-v2.txt", body=b"v2"))
+        expect_oss_error(lambda: v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key="users/bob/v2.txt", body=b"x")),
+                         403, "AccessDenied")
+        bad_tok = oss2.Bucket(oss2.StsAuth(c.access_key_id, c.access_key_secret, flip(c.security_token)), EP, BUCKET)
+        expect_oss_error(lambda: bad_tok.put_object("users/alice/t.txt", b"x"), 403, "InvalidSecurityToken")
+        no_tok = oss2.Bucket(oss2.Auth(c.access_key_id, c.access_key_secret), EP, BUCKET)
+        expect_oss_error(lambda: no_tok.put_object("users/alice/t.txt", b"x"), 403, "InvalidAccessKeyId")
+        bad_sig = oss2.Bucket(oss2.StsAuth(c.access_key_id, flip(c.access_key_secret), c.security_token), EP, BUCKET)
+        expect_oss_error(lambda: bad_sig.put_object("users/alice/t.txt", b"x"), 403, "SignatureDoesNotMatch")
+
+    @check(f"sts ({alg}): wrong secret and bad parameters are refused")
+    def _():
+        expect_sts_error(lambda: assume(alg, sk=flip(SK)), "SignatureDoesNotMatch")
+        expect_sts_error(lambda: assume(alg, duration=899), "InvalidParameter.DurationSeconds")
+        expect_sts_error(lambda: assume(alg, duration=43201), "InvalidParameter.DurationSeconds")
+        expect_sts_error(lambda: assume(alg, session="a"), "InvalidParameter.RoleSessionName")
+        expect_sts_error(lambda: assume(alg, role=ROLE.replace("oss-upload", "nope")), "EntityNotExist.Role")
+        expect_sts_error(lambda: assume(alg, policy='{"Version":"1"}'), "InvalidParameter.PolicyGrammar")
+        expect_sts_error(lambda: assume(alg, policy="x" * 2049), "InvalidParameter.PolicyGrammar")
+
+json.dump({"passed": passed, "failed": failed}, sys.stdout, indent=1)
+sys.exit(1 if failed else 0)
