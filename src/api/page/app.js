@@ -328,13 +328,15 @@ function renderRow(item) {
     meta: el('dl', { className: 'upload-meta', hidden: true }),
     actions: el('div', { className: 'upload-actions' }),
   };
-  return el('li', { className: 'upload' },
+  const row = el('li', { className: 'upload' },
     el('div', { className: 'upload-head' },
       el('span', { className: 'upload-name', textContent: file.name }),
       el('span', { className: 'upload-size', textContent: formatBytes(file.size) + ' · ' + (file.type || 'no type') }),
       el('span', { className: 'pill', textContent: MODES[item.mode].label })),
     el('div', { className: 'bar' }, progress, item.ui.pct),
     item.ui.msg, item.ui.meta, item.ui.actions);
+  Object.assign(row.dataset, { mode: item.mode, name: file.name });
+  return row;
 }
 
 function setProgress(item, fraction) {
