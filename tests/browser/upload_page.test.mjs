@@ -128,7 +128,7 @@ function startSdkServer() {
 }
 
 /** Starts `oss-direct-upload local` and waits until the function answers. */
-async function startLocal(dataDir, sdkUrl) {
+async function startLocal(dataDir, sdkUrl, env = { AUTH_MODE: 'anonymous' }) {
   const port = await freePort();
   let emulatorPort = await freePort();
   while (emulatorPort === port) emulatorPort = await freePort();
@@ -136,7 +136,7 @@ async function startLocal(dataDir, sdkUrl) {
     BIN,
     ['local', '--port', String(port), '--emulator-port', String(emulatorPort), '--data', dataDir,
       '--access-key-id', ACCOUNT.id, '--access-key-secret', ACCOUNT.secret],
-    { env: { ...process.env, ALI_OSS_SCRIPT_URL: sdkUrl, AUTH_MODE: 'anonymous' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...process.env, ALI_OSS_SCRIPT_URL: sdkUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
   child.stdout.on('data', (d) => (log += d));
@@ -178,6 +178,14 @@ async function accountGet(emulator, bucket, key) {
     signal: AbortSignal.timeout(10_000),
   });
   return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** An HS256 JWT for `sub`, valid for ten minutes. */
+function hs256Jwt(secret, sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub, iat: now, exp: now + 600 });
+  return input + '.' + crypto.createHmac('sha256', secret).update(input).digest('base64url');
 }
 
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
@@ -419,9 +427,47 @@ async function main() {
     // --- Phone width -----------------------------------------------------------
     await step('phone width', async () => {
       await page.setViewportSize({ width: 375, height: 812 });
+      await page.evaluate(() => window.scrollTo(0, 0));
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-phone.png'), fullPage: false });
       check('no horizontal scrolling at 375 px', overflow <= 0, `overflow=${overflow}px`);
+    });
+
+    // --- authMode jwt: the token field --------------------------------------
+    await step('jwt mode', async () => {
+      const secret = crypto.randomBytes(32).toString('hex');
+      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`,
+        { AUTH_MODE: 'jwt', JWT_SECRET: secret });
+      cleanup.push(() => stopChild(jwtLocal.child));
+      const jwtPage = await context.newPage();
+      jwtPage.on('pageerror', (e) => pageErrors.push(e.message));
+      const bearer = [];
+      jwtPage.on('request', (req) => {
+        if (req.url().startsWith(jwtLocal.base + '/v1/')) bearer.push(req.headers().authorization || '');
+      });
+      await jwtPage.goto(jwtLocal.base + '/', { waitUntil: 'domcontentloaded' });
+      await jwtPage.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+      check('jwt: the token field is shown and labelled', await jwtPage.isVisible('#token') &&
+        (await jwtPage.textContent('label[for=token]')).includes('Bearer token'));
+      await selectMode(jwtPage, 'put');
+      const name = 'with-token.png';
+      await jwtPage.setInputFiles('#files', [{ name, mimeType: 'image/png', buffer: png }]);
+      const [before] = await waitForRows(jwtPage, 'put', [name], 10_000);
+      check('jwt: without a token the page asks for one, with Retry', before.state === 'error' && before.retry &&
+        before.message.includes('bearer token'), JSON.stringify(before));
+      const token = hs256Jwt(secret, 'alice');
+      await jwtPage.fill('#token', token);
+      await jwtPage.click(`#uploads li[data-name="${name}"] button.btn-primary`);
+      await jwtPage.waitForSelector(`#uploads li[data-name="${name}"][data-state="done"]`, { timeout: 15_000 });
+      const key = await jwtPage.getAttribute(`#uploads li[data-name="${name}"]`, 'data-key');
+      const jwtCfg = await (await fetch(jwtLocal.base + '/v1/config')).json();
+      const got = await accountGet(jwtLocal.emulator, jwtCfg.bucket, key);
+      check('jwt: the upload is sent with Authorization: Bearer and lands under the user prefix',
+        got.status === 200 && sha(got.body) === sha(png) && key.includes('alice') && bearer.includes('Bearer ' + token),
+        JSON.stringify({ key, status: got.status, bearer: bearer.map((b) => b.slice(0, 12)) }));
+      const stored = await jwtPage.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+      check('jwt: the token is not stored (localStorage, sessionStorage, cookies)', !stored.includes(token.slice(-20)), stored.slice(0, 200));
+      await jwtPage.close();
     });
 
     check('no uncaught errors in the page', pageErrors.length === 0, pageErrors.join(' | '));

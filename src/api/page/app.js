@@ -255,10 +255,18 @@ async function withRetries(task, onWait, attempts = 3) {
 // The page
 // ---------------------------------------------------------------------------
 
+// What "Show the client code" lists for each mode: the functions that run,
+// exactly as they run (Function.prototype.toString), then the helpers they use.
+const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';', uploadError, api, stillFresh];
 const MODES = {
-  sts: { label: 'STS + ali-oss', upload: uploadWithSts, code: [getStsToken, loadAliOss, addressing, getOssClient, uploadWithSts] },
-  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [api, uploadWithPostPolicy] },
-  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [api, uploadWithPresignedPut, downloadUrl] },
+  sts: {
+    label: 'STS + ali-oss',
+    upload: uploadWithSts,
+    code: ['let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
+      uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
+  },
+  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, downloadUrl, ...HELPERS, ossError] },
+  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [uploadWithPresignedPut, downloadUrl, ...HELPERS, ossError, isTransient, withRetries] },
 };
 const $ = (id) => document.getElementById(id);
 let config = null;
@@ -334,7 +342,9 @@ function renderRow(item) {
       el('span', { className: 'upload-size', textContent: formatBytes(file.size) + ' · ' + (file.type || 'no type') }),
       el('span', { className: 'pill', textContent: MODES[item.mode].label })),
     el('div', { className: 'bar' }, progress, item.ui.pct),
-    item.ui.msg, item.ui.meta, item.ui.actions);
+    el('div', { className: 'upload-foot' },
+      el('div', { className: 'upload-info' }, item.ui.msg, item.ui.meta),
+      item.ui.actions));
   Object.assign(row.dataset, { mode: item.mode, name: file.name });
   return row;
 }
@@ -404,7 +414,7 @@ async function showResult(item) {
   const { ui } = item;
   ui.meta.replaceChildren(
     el('dt', { textContent: 'Key' }), el('dd', {}, el('code', { className: 'upload-key', textContent: item.key })),
-    el('dt', { textContent: 'Size' }), el('dd', { textContent: formatBytes(item.file.size) + ' (' + item.file.size.toLocaleString('en') + ' bytes)' }));
+    el('dt', { textContent: 'Size' }), el('dd', { textContent: item.file.size.toLocaleString('en') + ' bytes' }));
   ui.meta.hidden = false;
   item.row.dataset.key = item.key;
   const link = el('a', { className: 'btn download', textContent: 'Download', href: '#' });
