@@ -43,7 +43,10 @@ pub fn index() -> Response {
         HeaderValue::from_static("nosniff"),
     );
     // The page handles a bearer token: it must not be framed by another site.
-    headers.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
     resp
 }
 

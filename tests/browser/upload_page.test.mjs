@@ -379,6 +379,7 @@ async function main() {
 
     await step('desktop screenshot', async () => {
       fs.mkdirSync(OUT_DIR, { recursive: true });
+      await selectMode(page, 'sts'); // the tab the README describes first
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(OUT_DIR, 'upload-page.png'), fullPage: true });
       check('screenshot saved to test-output/upload-page.png', fs.statSync(path.join(OUT_DIR, 'upload-page.png')).size > 10_000);

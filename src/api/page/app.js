@@ -155,7 +155,8 @@ function randomId() {
 async function uploadWithSts(file, contentType, onProgress, resume) {
   // The token may only write under its Prefix, so the key must start with it.
   const client = await getOssClient();
-  const key = resume.key || stsToken.Prefix + randomId() + '/' + file.name.split(/[\\/]/).pop();
+  const { Prefix } = await getStsToken();
+  const key = resume.key || Prefix + randomId() + '/' + file.name.split(/[\\/]/).pop();
   resume.key = key;
   try {
     await client.multipartUpload(key, file, {
@@ -262,7 +263,8 @@ const MODES = {
   sts: {
     label: 'STS + ali-oss',
     upload: uploadWithSts,
-    code: ['let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
+    code: ["const config = await api('v1/config'); // the function's public settings\n" +
+      'let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
       uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
   },
   post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, downloadUrl, ...HELPERS, ossError] },
