@@ -1,18 +1,84 @@
 //! The upload page served at `/`.
+//!
+//! One self-contained HTML document: `page/index.html` with `page/style.css`
+//! and `page/app.js` inlined where the `/*STYLE*/` and `/*SCRIPT*/` markers
+//! are. All three are embedded in the binary with `include_str!`, so
+//! deploying needs no build step and the page needs no extra routes. The only
+//! thing it ever loads from elsewhere is the ali-oss SDK (from
+//! `ALI_OSS_SCRIPT_URL`), and only when the STS tab is used.
+//!
+//! The page reads the function's public settings from `/v1/config` and
+//! demonstrates all three upload modes (STS + ali-oss, POST policy, presigned
+//! PUT); `app.js` is written to be copied into a client app.
 
 use crate::runtime::Response;
 use bytes::Bytes;
 use http::HeaderValue;
+use std::sync::OnceLock;
 
-const INDEX_HTML: &str =
-    "<!doctype html><title>oss-direct-upload</title><p>oss-direct-upload is running.</p>";
+const TEMPLATE: &str = include_str!("page/index.html");
+const STYLE: &str = include_str!("page/style.css");
+const SCRIPT: &str = include_str!("page/app.js");
 
-/// The HTML page, embedded in the binary.
+/// The page with its stylesheet and script inlined, built once.
+fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        TEMPLATE
+            .replacen("/*STYLE*/", STYLE, 1)
+            .replacen("/*SCRIPT*/", SCRIPT, 1)
+    })
+}
+
+/// The upload page: HTML with inline CSS and JavaScript, embedded in the binary.
 pub fn index() -> Response {
-    let mut resp = http::Response::new(Bytes::from_static(INDEX_HTML.as_bytes()));
-    resp.headers_mut().insert(
+    let mut resp = http::Response::new(Bytes::from_static(document().as_bytes()));
+    let headers = resp.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // The page handles a bearer token: it must not be framed by another site.
+    headers.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlines_style_and_script() {
+        let doc = document();
+        assert!(!doc.contains("/*STYLE*/"));
+        assert!(!doc.contains("/*SCRIPT*/"));
+        assert!(doc.contains("function uploadWithSts("));
+        assert!(doc.contains("function uploadWithPostPolicy("));
+        assert!(doc.contains("function uploadWithPresignedPut("));
+        assert!(doc.contains("--accent:"));
+    }
+
+    #[test]
+    fn embedded_text_cannot_close_its_element_early() {
+        // Inlined CSS/JS must not contain the closing tag of its own element.
+        assert!(!STYLE.contains("</style"));
+        assert!(!SCRIPT.contains("</script"));
+    }
+
+    #[test]
+    fn serves_html_with_safety_headers() {
+        let resp = index();
+        let h = resp.headers();
+        assert_eq!(h[http::header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(h[http::header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[http::header::X_FRAME_OPTIONS], "DENY");
+        assert!(resp.body().starts_with(b"<!doctype html>"));
+    }
 }

@@ -1,0 +1,539 @@
+'use strict';
+// Client code for uploading straight from a browser to Alibaba Cloud OSS with
+// permission from oss-direct-upload. Each mode is one small function you can
+// copy: uploadWithSts, uploadWithPostPolicy, uploadWithPresignedPut. The rest
+// of this file is the page around them.
+
+// ---------------------------------------------------------------------------
+// Talking to the function
+// ---------------------------------------------------------------------------
+
+/** The pasted bearer token (authMode jwt / fc-jwt). In memory only, never stored. */
+let bearerToken = '';
+
+/** An Error carrying what the caller needs to decide on a retry. */
+function uploadError(message, { status = 0, code = 'Error', retryAfter = 0, stage = 'upload' } = {}) {
+  const err = new Error(message);
+  Object.assign(err, { status, code, retryAfter, stage });
+  return err;
+}
+
+async function api(path, body) {
+  // Calls one of the function's JSON routes (relative URL, so the page also
+  // works behind a path prefix) and returns the parsed JSON or throws.
+  const headers = { Accept: 'application/json' };
+  if (body) headers['Content-Type'] = 'application/json';
+  if (bearerToken) headers.Authorization = 'Bearer ' + bearerToken;
+  let res;
+  try {
+    res = await fetch(path, {
+      method: body ? 'POST' : 'GET',
+      headers,
+      body: body ? JSON.stringify(body) : undefined,
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw uploadError('Cannot reach the function (' + e.message + ').', { stage: 'token' });
+  }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const e = data.error || {};
+    throw uploadError(e.message || res.statusText || 'HTTP ' + res.status, {
+      status: res.status,
+      code: e.code || 'HTTP' + res.status,
+      retryAfter: Number(res.headers.get('Retry-After')) || 0,
+      stage: 'token',
+    });
+  }
+  return data;
+}
+
+/** True while a grant (token, policy, URL) expiring at `iso` has more than a minute left. */
+function stillFresh(iso) {
+  return Date.parse(iso) - 60 * 1000 > Date.now();
+}
+
+async function downloadUrl(key) {
+  // A short-lived presigned GET for an object you uploaded (read-only, your prefix only).
+  const signed = await api('v1/presign', { method: 'GET', key });
+  return { url: signed.url, expiration: signed.expiration };
+}
+
+/** OSS answers errors as XML: <Error><Code>…</Code><Message>…</Message></Error>. */
+function ossError(status, xmlText) {
+  const doc = new DOMParser().parseFromString(xmlText || '', 'application/xml');
+  const pick = (tag) => doc.getElementsByTagName(tag)[0]?.textContent || '';
+  const code = pick('Code') || 'HTTP' + status;
+  return uploadError(pick('Message') || 'OSS answered HTTP ' + status, { status, code });
+}
+
+// ---------------------------------------------------------------------------
+// Mode 1: STS token + ali-oss (multipart, resumable)
+// ---------------------------------------------------------------------------
+
+let stsToken = null;   // the last answer from /v1/sts
+let stsPending = null; // a request in flight, shared by concurrent uploads
+
+async function getStsToken() {
+  // Reuse the token until one minute before it expires, then fetch a new one.
+  if (stsToken && stillFresh(stsToken.Expiration)) return stsToken;
+  stsPending ??= api('v1/sts')
+    .then((t) => (stsToken = t))
+    .finally(() => (stsPending = null));
+  return stsPending;
+}
+
+let aliOssLoading = null;
+
+function loadAliOss(src) {
+  // Loads the ali-oss browser build once; it defines window.OSS.
+  if (window.OSS) return Promise.resolve(window.OSS);
+  aliOssLoading ??= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = () => (window.OSS ? resolve(window.OSS) : reject(new Error('no window.OSS')));
+    script.onerror = () => {
+      aliOssLoading = null; // let Retry try again
+      reject(uploadError('Could not load the ali-oss SDK from ' + src + '.', { stage: 'token' }));
+    };
+    document.head.append(script);
+  });
+  return aliOssLoading;
+}
+
+function addressing(endpoint) {
+  // Where the bucket goes in URLs, decided as the function decides it:
+  //  IP or localhost    -> path-style  http://127.0.0.1:9000/bucket/key (local emulator)
+  //  *.aliyuncs.com     -> virtual-hosted  https://bucket.oss-cn-hangzhou.aliyuncs.com/key
+  //  any other domain   -> custom domain bound to the bucket  https://files.example.com/key
+  const host = new URL(endpoint).hostname;
+  if (/^[\d.]+$/.test(host) || host.startsWith('[') || host === 'localhost') {
+    return { sldEnable: true };
+  }
+  if (host === 'aliyuncs.com' || host.endsWith('.aliyuncs.com')) return {};
+  return { cname: true };
+}
+
+let ossClient = null;
+
+async function getOssClient() {
+  // One ali-oss client for the page. ali-oss calls refreshSTSToken every
+  // refreshSTSTokenInterval; getStsToken only goes to the network when the
+  // token is within a minute of expiring.
+  const OSS = await loadAliOss(config.aliOssScriptUrl);
+  const t = await getStsToken();
+  ossClient ??= new OSS({
+    region: 'oss-' + t.Region,
+    endpoint: t.Endpoint,
+    bucket: t.Bucket,
+    accessKeyId: t.AccessKeyId,
+    accessKeySecret: t.AccessKeySecret,
+    stsToken: t.SecurityToken,
+    refreshSTSToken: async () => {
+      const fresh = await getStsToken();
+      return {
+        accessKeyId: fresh.AccessKeyId,
+        accessKeySecret: fresh.AccessKeySecret,
+        stsToken: fresh.SecurityToken,
+      };
+    },
+    refreshSTSTokenInterval: 30 * 1000,
+    secure: t.Endpoint.startsWith('https:'),
+    // V4 signatures need ali-oss >= 6.20; older builds sign V1, which OSS also accepts.
+    authorizationV4: config.signatureVersion === 'v4' && 'authorizationV4' in OSS.prototype,
+    ...addressing(t.Endpoint),
+  });
+  return ossClient;
+}
+
+function randomId() {
+  // 96 random bits as hex: makes each key unique (works on plain http too).
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function uploadWithSts(file, contentType, onProgress, resume) {
+  // The token may only write under its Prefix, so the key must start with it.
+  const client = await getOssClient();
+  const { Prefix } = await getStsToken();
+  const key = resume.key || Prefix + randomId() + '/' + file.name.split(/[\\/]/).pop();
+  resume.key = key;
+  try {
+    await client.multipartUpload(key, file, {
+      mime: contentType,
+      partSize: 1024 * 1024,
+      parallel: 3,
+      checkpoint: resume.checkpoint, // continue where a failed attempt stopped
+      headers: { 'x-oss-forbid-overwrite': 'true' },
+      progress: (fraction, checkpoint) => {
+        resume.checkpoint = checkpoint;
+        onProgress(fraction);
+      },
+    });
+  } catch (e) {
+    // ali-oss errors: status -1/-2 for network failures, else the OSS status and code.
+    throw uploadError(e.message || String(e), { status: e.status > 0 ? e.status : 0, code: e.code || e.name });
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------
+// Mode 2: POST form (fetch + FormData, no SDK)
+// ---------------------------------------------------------------------------
+
+async function uploadWithPostPolicy(file, contentType) {
+  // 1. The function picks the key and signs a policy for this one file.
+  const signed = await api('v1/post-policy', {
+    filename: file.name,
+    contentType,
+    size: file.size,
+  });
+  // 2. Every field, in order, then the file last: OSS ignores fields after it.
+  const form = new FormData();
+  for (const [name, value] of Object.entries(signed.fields)) form.append(name, value);
+  form.append('file', file);
+  // 3. Post it straight to the bucket. Success is HTTP 200 (success_action_status).
+  let res;
+  try {
+    res = await fetch(signed.url, { method: 'POST', body: form });
+  } catch (e) {
+    throw uploadError('The upload did not reach OSS (' + e.message + ').');
+  }
+  if (res.status !== 200) throw ossError(res.status, await res.text());
+  return signed.key;
+}
+
+// ---------------------------------------------------------------------------
+// Mode 3: presigned PUT (plain XHR, no SDK)
+// ---------------------------------------------------------------------------
+
+async function uploadWithPresignedPut(file, contentType, onProgress) {
+  // 1. The function picks the key and presigns a PUT with these exact headers.
+  const signed = await api('v1/presign', {
+    filename: file.name,
+    contentType,
+    size: file.size,
+  });
+  // 2. PUT the bytes with exactly the signed headers; XHR reports progress.
+  await new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('PUT', signed.url);
+    for (const [name, value] of Object.entries(signed.headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () =>
+      xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(ossError(xhr.status, xhr.responseText));
+    xhr.onerror = () => reject(uploadError('The upload did not reach OSS (network or CORS).'));
+    xhr.send(file);
+  });
+  return signed.key;
+}
+
+// ---------------------------------------------------------------------------
+// Retries with exponential backoff
+// ---------------------------------------------------------------------------
+
+/** Network failures, throttling and server errors may pass; a refusal will not. */
+function isTransient(err) {
+  return err.status === 0 || err.status === 429 || err.status >= 500;
+}
+
+async function withRetries(task, onWait, attempts = 3) {
+  // Waits 0.5 s, 1 s, 2 s… (with jitter, or as long as Retry-After says).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await task();
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err)) throw err;
+      const backoff = 500 * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
+      const delay = err.retryAfter ? err.retryAfter * 1000 : backoff;
+      onWait(err, delay);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The page
+// ---------------------------------------------------------------------------
+
+// What "Show the client code" lists for each mode: the functions that run,
+// exactly as they run (Function.prototype.toString), then the helpers they use.
+const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';', uploadError, api, stillFresh];
+const MODES = {
+  sts: {
+    label: 'STS + ali-oss',
+    upload: uploadWithSts,
+    code: ["const config = await api('v1/config'); // the function's public settings\n" +
+      'let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
+      uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
+  },
+  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, downloadUrl, ...HELPERS, ossError] },
+  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [uploadWithPresignedPut, downloadUrl, ...HELPERS, ossError, isTransient, withRetries] },
+};
+const $ = (id) => document.getElementById(id);
+let config = null;
+let mode = 'sts';
+
+function announce(text) {
+  $('status').textContent = text;
+}
+
+function formatBytes(n) {
+  if (n < 1024) return n + ' B';
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return n.toFixed(n < 10 ? 1 : 0) + ' ' + units[i];
+}
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+/** Shows the deployment's public settings and the limits under the drop zone. */
+function showConfig(cfg) {
+  const rows = [
+    ['Bucket', cfg.bucket],
+    ['Region', cfg.region],
+    ['Endpoint', cfg.endpoint],
+    ['Key prefix', cfg.prefix],
+    ['Max upload', formatBytes(cfg.maxUploadBytes)],
+    ['Auth', cfg.authMode],
+    ['Signature', cfg.signatureVersion.toUpperCase()],
+    ['URL lifetime', cfg.urlTtlSeconds + ' s'],
+  ];
+  $('config').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { textContent: k }), el('dd', { textContent: String(v) }))));
+  $('config').hidden = false;
+  $('config-state').hidden = true;
+  const types = cfg.allowedContentTypes.includes('*') ? 'any type' : cfg.allowedContentTypes.join(', ');
+  $('limits').textContent = 'Up to ' + formatBytes(cfg.maxUploadBytes) + ' each. Allowed: ' + types + '.';
+  $('auth').hidden = cfg.authMode === 'anonymous';
+}
+
+function typeAllowed(type) {
+  return config.allowedContentTypes.includes('*') || config.allowedContentTypes.includes(type.split(';')[0].trim().toLowerCase());
+}
+
+/** Adds one row per file and starts uploading them with the selected mode. */
+function addFiles(files) {
+  if (!config) return announce('The page has not read /v1/config yet.');
+  for (const file of files) {
+    const item = { file, mode, resume: {} };
+    item.row = renderRow(item);
+    $('uploads').prepend(item.row);
+    startUpload(item);
+  }
+}
+
+function renderRow(item) {
+  const { file } = item;
+  const progress = el('progress', { max: 100, value: 0 });
+  progress.setAttribute('aria-label', 'Upload progress of ' + file.name);
+  item.ui = {
+    progress,
+    pct: el('span', { className: 'pct', textContent: '0%' }),
+    msg: el('p', { className: 'upload-msg' }),
+    meta: el('dl', { className: 'upload-meta', hidden: true }),
+    actions: el('div', { className: 'upload-actions' }),
+  };
+  const row = el('li', { className: 'upload' },
+    el('div', { className: 'upload-head' },
+      el('span', { className: 'upload-name', textContent: file.name }),
+      el('span', { className: 'upload-size', textContent: formatBytes(file.size) + ' · ' + (file.type || 'no type') }),
+      el('span', { className: 'pill', textContent: MODES[item.mode].label })),
+    el('div', { className: 'bar' }, progress, item.ui.pct),
+    el('div', { className: 'upload-foot' },
+      el('div', { className: 'upload-info' }, item.ui.msg, item.ui.meta),
+      item.ui.actions));
+  Object.assign(row.dataset, { mode: item.mode, name: file.name });
+  return row;
+}
+
+function setProgress(item, fraction) {
+  const pct = Math.max(0, Math.min(100, Math.round(fraction * 100)));
+  item.ui.progress.value = pct;
+  item.ui.pct.textContent = pct + '%';
+}
+
+function setState(item, state, message) {
+  item.row.dataset.state = state;
+  item.ui.msg.textContent = message;
+}
+
+async function startUpload(item) {
+  const { file, ui } = item;
+  const contentType = file.type || 'application/octet-stream';
+  ui.actions.replaceChildren();
+  setProgress(item, 0);
+  setState(item, 'uploading', 'Asking the function for permission…');
+  if (item.mode === 'post') ui.progress.removeAttribute('value'); // indeterminate: fetch has no upload progress
+  try {
+    if (item.mode === 'sts' && !typeAllowed(contentType)) {
+      // An STS token cannot limit the type, so check here (POST and PUT are checked by the function).
+      throw uploadError('contentType "' + contentType + '" is not allowed on this deployment.', { status: 400, code: 'ContentTypeNotAllowed', stage: 'token' });
+    }
+    if (bearerTokenNeeded() && !bearerToken) {
+      throw uploadError('Paste a bearer token first.', { status: 401, code: 'NoToken', stage: 'token' });
+    }
+    const onProgress = (f) => {
+      if (item.row.dataset.state === 'uploading') setProgress(item, f);
+      ui.msg.textContent = 'Uploading…';
+    };
+    item.key = await withRetries(
+      () => MODES[item.mode].upload(file, contentType, onProgress, item.resume),
+      (err, delay) => setState(item, 'uploading', describe(err) + ' Retrying in ' + (delay / 1000).toFixed(1) + ' s…'),
+    );
+    setProgress(item, 1);
+    setState(item, 'done', 'Uploaded.');
+    showResult(item);
+    announce(file.name + ' uploaded (' + MODES[item.mode].label + ').');
+  } catch (err) {
+    setProgress(item, 0);
+    setState(item, 'error', describe(err));
+    item.row.dataset.errorCode = err.code || 'Error';
+    const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
+    retry.setAttribute('aria-label', 'Retry ' + file.name);
+    retry.addEventListener('click', () => startUpload(item));
+    ui.actions.replaceChildren(retry);
+    announce(file.name + ' failed: ' + describe(err));
+  }
+}
+
+function describe(err) {
+  const where = err.stage === 'token' ? 'Could not get upload permission' : 'OSS refused the upload';
+  const code = err.code && err.code !== 'Error' ? ' [' + err.code + ']' : '';
+  return where + ': ' + err.message + code;
+}
+
+function bearerTokenNeeded() {
+  return config && config.authMode !== 'anonymous';
+}
+
+/** Shows the key and size, and a link that downloads the object back through a presigned GET. */
+async function showResult(item) {
+  const { ui } = item;
+  ui.meta.replaceChildren(
+    el('dt', { textContent: 'Key' }), el('dd', {}, el('code', { className: 'upload-key', textContent: item.key })),
+    el('dt', { textContent: 'Size' }), el('dd', { textContent: item.file.size.toLocaleString('en') + ' bytes' }));
+  ui.meta.hidden = false;
+  item.row.dataset.key = item.key;
+  const link = el('a', { className: 'btn download', textContent: 'Download', href: '#' });
+  link.setAttribute('aria-label', 'Download ' + item.file.name);
+  ui.actions.replaceChildren(link);
+  let signed = null;
+  const refresh = async () => {
+    signed = await downloadUrl(item.key);
+    link.href = signed.url;
+  };
+  // A presigned URL expires; sign a new one if this one is about to.
+  link.addEventListener('click', async (ev) => {
+    if (signed && stillFresh(signed.expiration)) return;
+    ev.preventDefault();
+    try {
+      await refresh();
+      window.location.assign(signed.url);
+    } catch (err) {
+      ui.msg.textContent = 'Uploaded, but no download link: ' + err.message;
+    }
+  });
+  try {
+    await refresh();
+  } catch (err) {
+    ui.msg.textContent = 'Uploaded, but no download link yet: ' + err.message;
+  }
+}
+
+// Tabs: arrow keys, Home and End move between them (WAI-ARIA tabs pattern).
+function selectTab(tab, focus) {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const t of tabs) {
+    const on = t === tab;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    $(t.getAttribute('aria-controls')).hidden = !on;
+  }
+  mode = tab.id.replace('tab-', '');
+  $('drop-mode').textContent = MODES[mode].label;
+  if (focus) tab.focus();
+}
+
+function setUpTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  tabs.forEach((tab, i) => {
+    tab.addEventListener('click', () => selectTab(tab, false));
+    tab.addEventListener('keydown', (e) => {
+      const next = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (next === undefined) return;
+      e.preventDefault();
+      selectTab(tabs[(next + tabs.length) % tabs.length], true);
+    });
+  });
+}
+
+function setUpDrop() {
+  const drop = $('drop');
+  $('files').addEventListener('change', (e) => {
+    addFiles([...e.target.files]);
+    e.target.value = ''; // choosing the same file again uploads it again
+  });
+  for (const type of ['dragenter', 'dragover']) {
+    drop.addEventListener(type, (e) => {
+      e.preventDefault();
+      drop.classList.add('dragging');
+    });
+  }
+  drop.addEventListener('dragleave', (e) => {
+    if (!drop.contains(e.relatedTarget)) drop.classList.remove('dragging');
+  });
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('dragging');
+    addFiles([...e.dataTransfer.files]);
+  });
+  // A file dropped next to the zone must not navigate away from the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+}
+
+function setUpToken() {
+  $('token').addEventListener('input', (e) => {
+    bearerToken = e.target.value.trim().replace(/^Bearer\s+/i, '');
+    // Another token may be another user with another prefix: drop cached credentials.
+    stsToken = null;
+    ossClient = null;
+  });
+}
+
+function showCode() {
+  for (const [name, m] of Object.entries(MODES)) {
+    document.querySelector('[data-code="' + name + '"]').textContent = m.code.map(String).join('\n\n');
+  }
+}
+
+async function loadConfig() {
+  try {
+    config = await api('v1/config');
+    showConfig(config);
+    document.body.dataset.ready = 'true';
+  } catch (err) {
+    const box = el('p', { className: 'error-box', textContent: 'Could not read /v1/config: ' + err.message + ' ' });
+    const retry = el('button', { type: 'button', className: 'btn', textContent: 'Retry' });
+    retry.addEventListener('click', () => {
+      box.remove();
+      $('config-state').hidden = false;
+      loadConfig();
+    });
+    box.append(retry);
+    $('config-state').hidden = true;
+    $('config-state').after(box);
+    announce('The page could not read its settings.');
+  }
+}
+
+setUpTabs();
+setUpDrop();
+setUpToken();
+showCode();
+loadConfig();

@@ -1,0 +1,488 @@
+// Browser test of the upload page served at `/`, against the real `local` mode
+// (the function plus the strict OSS + STS emulator) in Debian's Chromium.
+//
+//   cargo build && node tests/browser/upload_page.test.mjs
+//
+// Binary: $OSS_DIRECT_UPLOAD_BIN or target/debug/oss-direct-upload.
+// Chromium: $CHROMIUM_PATH or /usr/bin/chromium.
+// Writes test-output/upload-page.png (desktop) and upload-page-phone.png.
+// Prints one line per check and finally `N passed, M failed`; exits 1 on any failure.
+
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(path.join(REPO, 'tests', 'peers', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const BIN = process.env.OSS_DIRECT_UPLOAD_BIN || path.join(REPO, 'target', 'debug', 'oss-direct-upload');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SDK_FILE = path.join(REPO, 'tests', 'peers', 'node_modules', 'ali-oss', 'dist', 'aliyun-oss-sdk.min.js');
+const OUT_DIR = path.join(REPO, 'test-output');
+const ACCOUNT = { id: 'LTAIbrowsertest0001', secret: 'browser-test-secret-5f3c9a' };
+const TOTAL_BUDGET_MS = 110_000;
+
+// ---------------------------------------------------------------------------
+// Tiny test runner
+// ---------------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed++;
+    console.log(`ok - ${name}`);
+  } else {
+    failed++;
+    console.log(`not ok - ${name}${detail ? ': ' + detail : ''}`);
+  }
+  return ok;
+}
+async function step(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(name, false, (e && e.stack) || String(e));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real PNG (RGB gradient), so the "small PNG" is one. */
+function makePng(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0;
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = 217;
+      raw[o + 1] = Math.round((x / w) * 160) + 40;
+      raw[o + 2] = Math.round((y / h) * 200);
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Serves only the ali-oss browser build, as a stand-in for Alibaba's CDN. */
+function startSdkServer() {
+  const hits = { count: 0 };
+  const body = fs.readFileSync(SDK_FILE);
+  const srv = http.createServer((req, res) => {
+    if (req.url === '/aliyun-oss-sdk.min.js') {
+      hits.count++;
+      res.writeHead(200, { 'Content-Type': 'application/javascript', 'Content-Length': body.length });
+      res.end(body);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
+}
+
+/** Starts `oss-direct-upload local` and waits until the function answers. */
+async function startLocal(dataDir, sdkUrl, env = { AUTH_MODE: 'anonymous' }) {
+  const port = await freePort();
+  let emulatorPort = await freePort();
+  while (emulatorPort === port) emulatorPort = await freePort();
+  const child = spawn(
+    BIN,
+    ['local', '--port', String(port), '--emulator-port', String(emulatorPort), '--data', dataDir,
+      '--access-key-id', ACCOUNT.id, '--access-key-secret', ACCOUNT.secret],
+    { env: { ...process.env, ALI_OSS_SCRIPT_URL: sdkUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(`exited ${code ?? sig}`)));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const state = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 150))]);
+    if (state) throw new Error(`local mode ${state}:\n${log}`);
+    try {
+      const res = await fetch(base + '/healthz', { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return { child, base, emulator: `http://127.0.0.1:${emulatorPort}`, log: () => log };
+    } catch {
+      // not listening yet
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`local mode did not answer /healthz within 20 s:\n${log}`);
+}
+
+async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+/** GET an object from the emulator as the account (OSS V1 header signature). */
+async function accountGet(emulator, bucket, key) {
+  const date = new Date().toUTCString();
+  const toSign = `GET\n\n\n${date}\n/${bucket}/${key}`;
+  const sig = crypto.createHmac('sha1', ACCOUNT.secret).update(toSign, 'utf8').digest('base64');
+  const url = `${emulator}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const res = await fetch(url, {
+    headers: { Date: date, Authorization: `OSS ${ACCOUNT.id}:${sig}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** An HS256 JWT for `sub`, valid for ten minutes. */
+function hs256Jwt(secret, sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub, iat: now, exp: now + 600 });
+  return input + '.' + crypto.createHmac('sha256', secret).update(input).digest('base64url');
+}
+
+const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+// ---------------------------------------------------------------------------
+// Page helpers
+// ---------------------------------------------------------------------------
+
+/** Waits until every named row has finished (done or error); returns their state. */
+async function waitForRows(page, mode, names, timeout = 30_000) {
+  await page.waitForFunction(
+    ({ mode, names }) => names.every((n) => {
+      const row = [...document.querySelectorAll('#uploads li')].find((r) => r.dataset.mode === mode && r.dataset.name === n);
+      return row && (row.dataset.state === 'done' || row.dataset.state === 'error');
+    }),
+    { mode, names },
+    { timeout, polling: 100 },
+  );
+  return page.evaluate(({ mode, names }) => names.map((n) => {
+    const row = [...document.querySelectorAll('#uploads li')].find((r) => r.dataset.mode === mode && r.dataset.name === n);
+    return {
+      name: n,
+      state: row.dataset.state,
+      key: row.dataset.key || '',
+      errorCode: row.dataset.errorCode || '',
+      message: row.querySelector('.upload-msg').textContent,
+      progress: row.querySelector('progress').value,
+      pct: row.querySelector('.pct').textContent,
+      href: row.querySelector('a.download')?.href || '',
+      retry: !!row.querySelector('button.btn-primary'),
+    };
+  }), { mode, names });
+}
+
+/** Records every value each progress bar takes (to see progress move, not just jump). */
+async function recordProgress(page) {
+  await page.evaluate(() => {
+    window.__progress = {};
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        const bar = m.target;
+        if (bar.tagName !== 'PROGRESS') continue;
+        const row = bar.closest('li');
+        const id = row.dataset.mode + '/' + row.dataset.name;
+        (window.__progress[id] ??= []).push(bar.value);
+      }
+    }).observe(document.getElementById('uploads'), { subtree: true, attributes: true, attributeFilter: ['value'] });
+  });
+}
+
+async function selectMode(page, mode) {
+  await page.click(`#tab-${mode}`);
+  await page.waitForSelector(`#panel-${mode}:not([hidden])`, { timeout: 5000 });
+}
+
+// ---------------------------------------------------------------------------
+// The test
+// ---------------------------------------------------------------------------
+
+let localChild = null; // killed by the watchdog if the budget runs out
+
+async function main() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-page-'));
+  const cleanup = [];
+  const watchdog = setTimeout(() => {
+    if (localChild) localChild.kill('SIGKILL');
+    console.log('not ok - whole test finished within the time budget');
+    console.log(`${passed} passed, ${failed + 1} failed`);
+    process.exit(1);
+  }, TOTAL_BUDGET_MS);
+  try {
+    const sdk = await startSdkServer();
+    cleanup.push(() => new Promise((r) => sdk.srv.close(r)));
+    const local = await startLocal(path.join(tmp, 'data'), `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`);
+    localChild = local.child;
+    cleanup.push(() => stopChild(local.child));
+
+    // A persistent context is how Playwright takes a fresh --user-data-dir.
+    const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30_000,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1100, height: 900 },
+      deviceScaleFactor: 1,
+    });
+    cleanup.push(() => context.close());
+    context.setDefaultTimeout(15_000);
+    const page = context.pages()[0] || (await context.newPage());
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    const ossAuth = []; // Authorization schemes the browser sent to the emulator
+    page.on('request', (req) => {
+      if (req.url().startsWith(local.emulator)) {
+        const auth = req.headers().authorization;
+        if (auth) ossAuth.push(auth.split(' ')[0]);
+      }
+    });
+
+    // --- Loading ----------------------------------------------------------
+    await page.goto(local.base + '/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+    const cfg = await (await fetch(local.base + '/v1/config')).json();
+    check('page reads /v1/config and shows the bucket', (await page.textContent('#config')).includes(cfg.bucket));
+    check('auth field hidden in anonymous mode', await page.isHidden('#auth'));
+
+    // --- Accessibility basics ---------------------------------------------
+    await step('tabs are keyboard operable with ARIA roles', async () => {
+      const roles = await page.evaluate(() => ({
+        tablist: document.querySelectorAll('[role=tablist]').length,
+        tabs: document.querySelectorAll('[role=tab][aria-controls]').length,
+        panels: document.querySelectorAll('[role=tabpanel][aria-labelledby]').length,
+        live: document.querySelectorAll('[aria-live=polite]').length,
+        fileLabel: !!document.querySelector('label[for=files]'),
+      }));
+      await page.focus('#tab-sts');
+      await page.keyboard.press('ArrowRight');
+      const afterRight = await page.evaluate(() => [document.activeElement.id, document.querySelector('#tab-post').getAttribute('aria-selected'), document.querySelector('#panel-post').hidden]);
+      await page.keyboard.press('End');
+      const afterEnd = await page.evaluate(() => [document.activeElement.id, document.querySelector('#tab-put').tabIndex]);
+      await page.keyboard.press('Home');
+      const afterHome = await page.evaluate(() => [document.activeElement.id, document.querySelector('#panel-sts').hidden]);
+      check('tabs are keyboard operable with ARIA roles',
+        roles.tablist === 1 && roles.tabs === 3 && roles.panels === 3 && roles.live >= 1 && roles.fileLabel &&
+        afterRight.join() === 'tab-post,true,false' && afterEnd.join() === 'tab-put,0' && afterHome.join() === 'tab-sts,false',
+        JSON.stringify({ roles, afterRight, afterEnd, afterHome }));
+    });
+
+    await recordProgress(page);
+
+    // --- Uploads, three ways ------------------------------------------------
+    const png = makePng(96, 64);
+    const bigTypes = { sts: 'video/mp4', post: 'application/zip', put: 'application/octet-stream' };
+    const expected = new Map(); // "mode/name" -> {bytes, type}
+    for (const mode of ['sts', 'post', 'put']) {
+      await step(`${mode}: uploads`, async () => {
+        await selectMode(page, mode);
+        const small = { name: `photo-${mode}.png`, mimeType: 'image/png', buffer: png };
+        const bigExt = { 'video/mp4': 'mp4', 'application/zip': 'zip', 'application/octet-stream': 'bin' }[bigTypes[mode]];
+        const big = { name: `sample-${mode}.${bigExt}`, mimeType: bigTypes[mode], buffer: crypto.randomBytes(3 * 1024 * 1024 + 123_457) };
+        for (const f of [small, big]) expected.set(`${mode}/${f.name}`, { bytes: f.buffer, type: f.mimeType });
+        if (mode === 'post') {
+          // Drag-and-drop for the PNG, the file picker for the big one.
+          const dt = await page.evaluateHandle(({ b64, name, type }) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], name, { type }));
+            return data;
+          }, { b64: png.toString('base64'), name: small.name, type: 'image/png' });
+          await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+          await page.setInputFiles('#files', [big]);
+        } else {
+          await page.setInputFiles('#files', [small, big]);
+        }
+        const rows = await waitForRows(page, mode, [small.name, big.name]);
+        for (const r of rows) {
+          check(`${mode}: ${r.name} uploaded, progress 100%`,
+            r.state === 'done' && r.progress === 100 && r.pct === '100%' && r.key.startsWith(cfg.prefix),
+            JSON.stringify(r));
+          expected.get(`${mode}/${r.name}`).row = r;
+        }
+      });
+    }
+
+    await step('progress moved through intermediate values', async () => {
+      const seen = await page.evaluate(() => window.__progress);
+      const big = seen['sts/sample-sts.mp4'] || [];
+      check('sts: progress bar moved through intermediate values (multipart)',
+        big.some((v) => v > 0 && v < 100) && big.includes(100), JSON.stringify(big));
+    });
+    check('ali-oss loaded from ALI_OSS_SCRIPT_URL', sdk.hits.count >= 1, `hits=${sdk.hits.count}`);
+    if (cfg.signatureVersion === 'v4') {
+      check('ali-oss signed its requests with V4', ossAuth.includes('OSS4-HMAC-SHA256'), JSON.stringify([...new Set(ossAuth)]));
+    }
+
+    // --- What landed in the emulator ------------------------------------------
+    for (const [id, exp] of expected) {
+      await step(`${id} stored`, async () => {
+        if (!exp.row || exp.row.state !== 'done') throw new Error('not uploaded');
+        const got = await accountGet(local.emulator, cfg.bucket, exp.row.key);
+        check(`${id}: emulator has the right bytes and Content-Type (account key)`,
+          got.status === 200 && sha(got.body) === sha(exp.bytes) && got.type === exp.type,
+          `status=${got.status} type=${got.type} size=${got.body.length}/${exp.bytes.length}`);
+        const link = await fetch(exp.row.href, { signal: AbortSignal.timeout(10_000) });
+        const body = Buffer.from(await link.arrayBuffer());
+        check(`${id}: page's presigned GET link downloads it back`,
+          link.status === 200 && sha(body) === sha(exp.bytes), `status=${link.status} href=${exp.row.href}`);
+      });
+    }
+
+    await step('desktop screenshot', async () => {
+      fs.mkdirSync(OUT_DIR, { recursive: true });
+      await selectMode(page, 'sts'); // the tab the README describes first
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: path.join(OUT_DIR, 'upload-page.png'), fullPage: true });
+      check('screenshot saved to test-output/upload-page.png', fs.statSync(path.join(OUT_DIR, 'upload-page.png')).size > 10_000);
+    });
+
+    // --- Refusals ------------------------------------------------------------
+    const html = Buffer.from('<!doctype html><script>alert(1)</script>');
+    for (const mode of ['put', 'post', 'sts']) {
+      await step(`${mode}: text/html refused`, async () => {
+        await selectMode(page, mode);
+        const name = `evil-${mode}.html`;
+        await page.setInputFiles('#files', [{ name, mimeType: 'text/html', buffer: html }]);
+        const [r] = await waitForRows(page, mode, [name], 15_000);
+        const status = await page.textContent('#status');
+        check(`${mode}: a text/html upload is refused with a visible error and Retry`,
+          r.state === 'error' && r.errorCode === 'ContentTypeNotAllowed' && r.message.includes('not allowed') && r.retry && status.includes(name),
+          JSON.stringify({ r, status }));
+      });
+    }
+
+    // --- A failing token fetch: automatic backoff, then Retry ---------------
+    await step('failed token fetch', async () => {
+      await selectMode(page, 'put');
+      let hits = 0;
+      const failing = (route) => {
+        hits++;
+        return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'StsUnavailable', message: 'STS is down (simulated)' } }) });
+      };
+      await page.route('**/v1/presign', failing);
+      const name = 'retry-me.png';
+      const started = Date.now();
+      await page.setInputFiles('#files', [{ name, mimeType: 'image/png', buffer: png }]);
+      const [r] = await waitForRows(page, 'put', [name], 15_000);
+      const elapsed = Date.now() - started;
+      check('a failed token fetch is retried with backoff, then shows the error and Retry',
+        r.state === 'error' && hits === 3 && elapsed >= 900 && r.retry && r.message.includes('Could not get upload permission') && r.message.includes('STS is down'),
+        JSON.stringify({ r, hits, elapsed }));
+      await page.unroute('**/v1/presign', failing);
+      await page.click(`#uploads li[data-name="${name}"] button.btn-primary`);
+      await page.waitForSelector(`#uploads li[data-name="${name}"][data-state="done"]`, { timeout: 15_000 });
+      const key = await page.getAttribute(`#uploads li[data-name="${name}"]`, 'data-key');
+      const got = await accountGet(local.emulator, cfg.bucket, key);
+      check('Retry uploads it once the function answers again', got.status === 200 && sha(got.body) === sha(png), `status=${got.status}`);
+    });
+
+    // --- Phone width -----------------------------------------------------------
+    await step('phone width', async () => {
+      await page.setViewportSize({ width: 375, height: 812 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-phone.png'), fullPage: false });
+      check('no horizontal scrolling at 375 px', overflow <= 0, `overflow=${overflow}px`);
+    });
+
+    // --- authMode jwt: the token field --------------------------------------
+    await step('jwt mode', async () => {
+      const secret = crypto.randomBytes(32).toString('hex');
+      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`,
+        { AUTH_MODE: 'jwt', JWT_SECRET: secret });
+      cleanup.push(() => stopChild(jwtLocal.child));
+      const jwtPage = await context.newPage();
+      jwtPage.on('pageerror', (e) => pageErrors.push(e.message));
+      const bearer = [];
+      jwtPage.on('request', (req) => {
+        if (req.url().startsWith(jwtLocal.base + '/v1/')) bearer.push(req.headers().authorization || '');
+      });
+      await jwtPage.goto(jwtLocal.base + '/', { waitUntil: 'domcontentloaded' });
+      await jwtPage.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+      check('jwt: the token field is shown and labelled', await jwtPage.isVisible('#token') &&
+        (await jwtPage.textContent('label[for=token]')).includes('Bearer token'));
+      await selectMode(jwtPage, 'put');
+      const name = 'with-token.png';
+      await jwtPage.setInputFiles('#files', [{ name, mimeType: 'image/png', buffer: png }]);
+      const [before] = await waitForRows(jwtPage, 'put', [name], 10_000);
+      check('jwt: without a token the page asks for one, with Retry', before.state === 'error' && before.retry &&
+        before.message.includes('bearer token'), JSON.stringify(before));
+      const token = hs256Jwt(secret, 'alice');
+      await jwtPage.fill('#token', token);
+      await jwtPage.click(`#uploads li[data-name="${name}"] button.btn-primary`);
+      await jwtPage.waitForSelector(`#uploads li[data-name="${name}"][data-state="done"]`, { timeout: 15_000 });
+      const key = await jwtPage.getAttribute(`#uploads li[data-name="${name}"]`, 'data-key');
+      const jwtCfg = await (await fetch(jwtLocal.base + '/v1/config')).json();
+      const got = await accountGet(jwtLocal.emulator, jwtCfg.bucket, key);
+      check('jwt: the upload is sent with Authorization: Bearer and lands under the user prefix',
+        got.status === 200 && sha(got.body) === sha(png) && key.includes('alice') && bearer.includes('Bearer ' + token),
+        JSON.stringify({ key, status: got.status, bearer: bearer.map((b) => b.slice(0, 12)) }));
+      const stored = await jwtPage.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+      check('jwt: the token is not stored (localStorage, sessionStorage, cookies)', !stored.includes(token.slice(-20)), stored.slice(0, 200));
+      await jwtPage.close();
+    });
+
+    check('no uncaught errors in the page', pageErrors.length === 0, pageErrors.join(' | '));
+  } catch (e) {
+    check('test ran to the end', false, (e && e.stack) || String(e));
+  } finally {
+    for (const fn of cleanup.reverse()) {
+      await Promise.race([fn().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+    clearTimeout(watchdog);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+main();
