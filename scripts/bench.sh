@@ -32,6 +32,11 @@ if need musl-gcc && rustup target list --installed 2>/dev/null | grep -qx x86_64
 fi
 
 tmp=$(mktemp -d)
+# Run it as FC does: through bootstrap, from a code folder like dist/.
+mkdir -p "$tmp/code"
+cp "$bin" "$tmp/code/oss-direct-upload"
+cp bootstrap "$tmp/code/bootstrap"
+bin="$tmp/code/bootstrap"
 cleanup() { kill "${fn_pid:-}" "${sts_pid:-}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
@@ -68,7 +73,7 @@ while True:
     if time.perf_counter() - t0 > 10:
         sys.exit("no response within 10 s")
 print(f"{(time.perf_counter() - t0) * 1000:.1f}")
-print(p.pid, file=open(log + ".pid", "w"))
+print(p.pid, file=open(log + ".pid", "w"))  # exec keeps the pid: it is the binary's
 PY
 )
 fn_pid=$(cat "$tmp/fn.log.pid")
