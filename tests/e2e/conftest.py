@@ -351,3 +351,11 @@ def pytest_sessionfinish(session, exitstatus):
                          + "\n  ".join(leaks) + "\n")
         session.exitstatus = 1
 
+
+
+def api_error(resp):
+    """(status, code) of a function error response: {"error": {"code", "message"}}."""
+    try:
+        return resp.status_code, resp.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return resp.status_code, None
