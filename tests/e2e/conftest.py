@@ -71,7 +71,7 @@ class Server:
         self.proc = None
         self.out_path = self.cwd / "stdout.log"
         self.err_path = self.cwd / "stderr.log"
-        self.secrets = {}  # value -> where it came from
+        self.secrets = {}  # value -> set of where it was seen
 
     # ------------------------------------------------------------ lifecycle
     def start(self, extra_args=()):
@@ -158,7 +158,7 @@ class Server:
     # ------------------------------------------------------------ secrets seen in responses
     def remember(self, value, what):
         if isinstance(value, str) and len(value) >= 8:
-            self.secrets[value] = what
+            self.secrets.setdefault(value, set()).add(what)
 
     def remember_url(self, url, what):
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
@@ -170,10 +170,10 @@ class Server:
         """(what, form) for every remembered secret that appears in the server's output."""
         out = self.output()
         found = []
-        for value, what in self.secrets.items():
+        for value, whats in self.secrets.items():
             for form in _encoded_forms(value):
                 if form in out:
-                    found.append((what, form[:16] + "..."))
+                    found.append((" / ".join(sorted(whats)), form[:16] + "..."))
         return found
 
     # ------------------------------------------------------------ function API
