@@ -27,9 +27,9 @@ def signature_params(url):
 
 def test_post_form_upload_round_trip(srv):
     data = b"form upload " + os.urandom(3000)
-    p = srv.post_policy(filename="report.txt", contentType="text/plain", size=len(data))
+    p = srv.post_policy(filename="rapport été+汉字 (1).txt", contentType="text/plain", size=len(data))
     fields = p["fields"]
-    assert fields["key"] == p["key"] and p["key"].startswith("uploads/") and p["key"].endswith("/report.txt")
+    assert fields["key"] == p["key"] and p["key"].startswith("uploads/") and p["key"].endswith("/rapport été+汉字 (1).txt")
     assert p["url"] == f"{srv.endpoint}/{srv.bucket}"
     if srv.env["SIGNATURE_VERSION"] == "v4":
         assert fields["x-oss-signature-version"] == "OSS4-HMAC-SHA256" and "x-oss-signature" in fields, fields
@@ -44,7 +44,8 @@ def test_post_form_upload_round_trip(srv):
 
 def test_presigned_put_round_trip(srv):
     data = b"\x89PNG\r\n\x1a\n" + os.urandom(5000)
-    p = srv.presign(filename="photo.png", contentType="image/png", size=len(data))
+    p = srv.presign(filename="photo ü+1 (2)&x=y.png", contentType="image/png", size=len(data))
+    assert p["key"].endswith("/photo ü+1 (2)&x=y.png"), p["key"]
     assert p["method"] == "PUT" and p["headers"] == {"Content-Type": "image/png", "x-oss-forbid-overwrite": "true"}
     params = signature_params(p["url"])
     if srv.env["SIGNATURE_VERSION"] == "v4":

@@ -81,3 +81,16 @@ def test_credentials_need_a_valid_token(jwt_srv):
             assert r.status_code == 401, (what, route, r.status_code, r.text)
             assert "AccessKeySecret" not in r.text and "SecurityToken" not in r.text
             assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), (what, r.headers)
+
+
+def test_user_ids_cannot_collide_or_escape(jwt_srv):
+    """A user whose id *looks like* another's encoded prefix, or contains path syntax,
+    gets a prefix of their own, and cannot write into bob's."""
+    bob = jwt_srv.sts(token=mint("bob@example.com"))
+    for sub in ("bob.40example.2Ecom", "../bob.40example.2Ecom", "bob@example.com/"):
+        c = jwt_srv.sts(token=mint(sub))
+        assert c["Prefix"] != bob["Prefix"] and c["Prefix"].startswith("uploads/"), (sub, c["Prefix"])
+        assert c["Prefix"].count("/") == 2 and ".." not in c["Prefix"].split("/"), (sub, c["Prefix"])
+        key = bob["Prefix"] + "collide.txt"
+        expect_oss_error(lambda: sts_bucket(c, "v4").put_object(key, b"x"), 403, "AccessDenied")
+        assert not jwt_srv.exists(key)
