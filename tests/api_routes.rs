@@ -218,7 +218,7 @@ fn presign_put_get_and_legacy_routes() {
     let c = client();
 
     let (status, _, body) = send(c.get(format!(
-        "{}/v1/presign?filename=my%20photo%2B1.png&contentType=image/png",
+        "{}/v1/presign?filename=my%20photo%2B1.png&contentType=image/png&size=1234",
         f.url()
     )));
     assert_eq!(status, 200, "{body}");
@@ -492,7 +492,7 @@ fn sts_unreachable_is_502_unavailable() {
     let mut env = base_env(&format!("http://127.0.0.1:{port}"));
     env.push(("STS_TIMEOUT_MS".into(), "1000".into()));
     let f = Function::start(&env);
-    let (status, _, body) = send(client().get(format!("{}/v1/presign", f.url())));
+    let (status, _, body) = send(client().get(format!("{}/v1/presign?size=1", f.url())));
     assert_eq!(status, 502, "{body}");
     assert_eq!(json(&body)["error"]["code"], "StsUnavailable");
 }
@@ -551,7 +551,7 @@ fn initialize_prefetches_credentials_and_pre_stop_drains() {
         Value::from(1),
         "initialize fetched the shared credentials"
     );
-    let (status, _, _) = send(c.get(format!("{}/v1/presign", f.url())));
+    let (status, _, _) = send(c.get(format!("{}/v1/presign?size=1", f.url())));
     assert_eq!(status, 200);
     assert_eq!(
         sts.stats()["assumeRole"],

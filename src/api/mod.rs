@@ -498,9 +498,14 @@ impl App {
         legacy: bool,
     ) -> Result<Response, ApiError> {
         self.check_size(params)?;
-        let content_type = match &params.content_type {
-            Some(_) => Some(self.content_type(params, "")?),
-            None => None,
+        // /v1/post-policy always sends a Content-Type field, so its `in
+        // $content-type` condition can be met; Alibaba's sample client sends
+        // none, so the legacy route pins a type only when one is asked for.
+        let content_type = match (&params.content_type, legacy) {
+            (Some(_), _) | (None, false) => {
+                Some(self.content_type(params, "application/octet-stream")?)
+            }
+            (None, true) => None,
         };
         let id = keys::random_id();
         let key = keys::build_key(&scope.prefix, &id, params.filename.as_deref())?;
@@ -537,7 +542,7 @@ impl App {
         if let Some(ct) = &content_type {
             extra.push(("Content-Type".to_owned(), ct.clone()));
         }
-        if !self.config.any_content_type() && (content_type.is_some() || !legacy) {
+        if !self.config.any_content_type() && content_type.is_some() {
             conditions.push(Condition::In(
                 "content-type".into(),
                 self.config.allowed_content_types.clone(),
@@ -614,6 +619,11 @@ impl App {
                     &keys::random_id(),
                     params.filename.as_deref(),
                 )?;
+                if !legacy && params.size.is_none() {
+                    return Err(ApiError::bad_param(
+                        "size is required for a presigned PUT: the URL is bound to exactly that many bytes",
+                    ));
+                }
                 let mut headers = vec![("Content-Type".to_owned(), ct)];
                 if !legacy {
                     headers.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
@@ -646,6 +656,19 @@ impl App {
             headers: &headers,
             query: &[],
         };
+        // V4 can sign Content-Length, binding the URL to the declared size so
+        // MAX_UPLOAD_BYTES holds for presigned PUTs too. Browsers and curl set
+        // the header themselves from the body, so it is not in `headers`.
+        let mut signed_headers = headers.clone();
+        if method == "PUT" {
+            if let Some(size) = params.size {
+                signed_headers.push(("Content-Length".to_owned(), size.to_string()));
+            }
+        }
+        let input = PresignInput {
+            headers: &signed_headers,
+            ..input
+        };
         let query = self.presign_query(&creds.credentials, &input, now, lifetime);
         let url = self.endpoint.object_url(&self.config.bucket, &key, &query);
         if legacy {
@@ -667,6 +690,7 @@ impl App {
                 "method": method,
                 "headers": header_obj,
                 "key": key,
+                "size": if method == "PUT" { params.size.map(Value::from).unwrap_or(Value::Null) } else { Value::Null },
                 "expiration": (now + chrono::Duration::seconds(lifetime as i64))
                     .format("%Y-%m-%dT%H:%M:%SZ")
                     .to_string(),
@@ -682,7 +706,19 @@ impl App {
         lifetime: u64,
     ) -> Vec<(String, String)> {
         match self.config.signature_version {
-            SignatureVersion::V4 => v4::presign(creds, &self.config.region, input, now, lifetime),
+            SignatureVersion::V4 => {
+                let bind_length = crate::oss::header_value(input.headers, "content-length")
+                    .map(|_| vec!["content-length".to_owned()])
+                    .unwrap_or_default();
+                v4::presign_with_additional_headers(
+                    creds,
+                    &self.config.region,
+                    input,
+                    &bind_length,
+                    now,
+                    lifetime,
+                )
+            }
             SignatureVersion::V1 => v1::presign(creds, input, now.timestamp() + lifetime as i64),
         }
     }

@@ -88,9 +88,6 @@ def test_legacy_post_signature_sample_client(srv):
     assert r.status_code == 403 and "AccessDenied" in r.text, r.text
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: /v1/post-policy without contentType returns fields that "
-                                       "OSS refuses (the policy has an `in $content-type` condition but the "
-                                       "fields carry no Content-Type); remove this marker once fixed")
 def test_post_policy_without_content_type_is_usable_as_returned(srv):
     data = b"no declared type"
     r = srv.call("POST", "/v1/post-policy", json={"filename": "blob.bin", "size": len(data)})

@@ -78,7 +78,7 @@ def test_presigned_put_with_other_headers_is_refused(srv):
 def test_presigned_put_cannot_overwrite(srv):
     p = srv.presign(filename="once.txt", contentType="text/plain", size=5)
     assert put(p["url"], b"first", p["headers"]).status_code == 200
-    assert oss_error(put(p["url"], b"second", p["headers"]))[:2] == (409, "FileAlreadyExists")
+    assert oss_error(put(p["url"], b"again", p["headers"]))[:2] == (409, "FileAlreadyExists")
     assert srv.read(p["key"]) == (b"first", "text/plain")
 
 
@@ -209,3 +209,25 @@ def test_error_for_sanity_one_wrong_secret_byte(servers):
         expect_oss_error(lambda: sts_bucket(creds, v).put_object(key, b"x"), 403, "SignatureDoesNotMatch")
         assert not srv.exists(key)
     assert oss2  # the SDK, not our code, signed these
+
+
+def test_presigned_put_is_bound_to_the_declared_size(lim):
+    """V4 signs Content-Length, so a presigned PUT carries MAX_UPLOAD_BYTES with it: a body
+    of any other size is refused. V1 cannot sign a length: there the declared size is
+    only checked against the limit (documented in README)."""
+    declared = b"x" * 100
+    p = lim.presign(filename="sized.txt", contentType="text/plain", size=len(declared))
+    assert p["size"] == len(declared)
+    if lim.env["SIGNATURE_VERSION"] == "v4":
+        big = b"x" * (LIMIT * 4)
+        assert oss_error(put(p["url"], big, p["headers"]))[:2] == (403, "SignatureDoesNotMatch")
+        assert oss_error(put(p["url"], declared + b"!", p["headers"]))[:2] == (403, "SignatureDoesNotMatch")
+        assert not lim.exists(p["key"])
+    assert put(p["url"], declared, p["headers"]).status_code == 200
+    assert lim.read(p["key"]) == (declared, "text/plain")
+    # Without a size there is nothing to bind: refused before signing.
+    r = lim.call("POST", "/v1/presign", json={"filename": "nosize.txt", "contentType": "text/plain"})
+    assert r.status_code == 400 and "size" in r.json()["error"]["message"]
+    # Over the limit: refused before signing.
+    r = lim.call("POST", "/v1/presign", json={"filename": "big.txt", "contentType": "text/plain", "size": LIMIT + 1})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "FileTooLarge"
