@@ -10,6 +10,10 @@ cd "$root"
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n==> %s\n' "$*"; }
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+# Runs a test command, showing its output and keeping a copy for the totals.
+run() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 
 step "installing test peers"
 if [ -d tests/browser ] && ! command -v chromium >/dev/null 2>&1; then
@@ -30,18 +34,21 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test (unit, loopback integration, official-SDK cross-checks)"
 cargo build --locked --bin oss-direct-upload
-cargo test --locked -- --test-threads=2
+run cargo test --locked -- --test-threads=2
 
 if [ -d tests/e2e ]; then
   step "end-to-end uploads with the official SDKs (pytest)"
   export OSS_DIRECT_UPLOAD_BIN="$root/target/debug/oss-direct-upload"
-  .venv/bin/python -m pytest -q tests/e2e
+  run .venv/bin/python -m pytest -q tests/e2e
 fi
 
 if [ -d tests/browser ]; then
   step "browser test (headless Chromium)"
   mkdir -p test-output
-  node tests/browser/upload_page.test.mjs
+  run node tests/browser/upload_page.test.mjs
 fi
 
+# One closing line over every runner: cargo's "test result", pytest's and the browser test's summaries.
+passed=$(grep -hoE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 step "all tests passed"
+echo "suite: ${passed:-0} passed, 0 failed"
