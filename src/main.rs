@@ -71,11 +71,7 @@ fn serve() -> ExitCode {
             environment: runtime::Environment::from_process(),
             ..runtime::Options::default()
         };
-        let handler = runtime::service_fn(move |req, ctx| {
-            let app = app.clone();
-            async move { app.handle(req, ctx).await }
-        });
-        match runtime::run(handler, options).await {
+        match runtime::run(oss_direct_upload::api::handler(app), options).await {
             Ok(()) => {
                 log::info(None, "stopped", &[]);
                 ExitCode::SUCCESS

@@ -414,7 +414,7 @@ impl App {
             "AccessKeyId": c.access_key_id,
             "AccessKeySecret": c.access_key_secret,
             "SecurityToken": c.security_token.clone().unwrap_or_default(),
-            "Expiration": creds.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "Expiration": iso_seconds(creds.expiration),
         });
         if !legacy {
             if let Value::Object(map) = &mut body {
@@ -573,18 +573,13 @@ impl App {
         if legacy {
             return Ok(json_response(200, &legacy_post_body(&form, &url, &dir, c)));
         }
-        let fields: serde_json::Map<String, Value> = form
-            .fields
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
         Ok(json_response(
             200,
             &json!({
                 "url": url,
                 "key": key,
-                "fields": fields,
-                "expiration": form.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "fields": string_map(&form.fields),
+                "expiration": iso_seconds(form.expiration),
                 "maxBytes": self.config.max_upload_bytes,
             }),
         ))
@@ -679,21 +674,15 @@ impl App {
             );
             return Ok(resp);
         }
-        let header_obj: serde_json::Map<String, Value> = headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
         Ok(json_response(
             200,
             &json!({
                 "url": url,
                 "method": method,
-                "headers": header_obj,
+                "headers": string_map(&headers),
                 "key": key,
                 "size": if method == "PUT" { params.size.map(Value::from).unwrap_or(Value::Null) } else { Value::Null },
-                "expiration": (now + chrono::Duration::seconds(lifetime as i64))
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string(),
+                "expiration": iso_seconds(now + chrono::Duration::seconds(lifetime as i64)),
             }),
         ))
     }
@@ -801,6 +790,28 @@ fn client_address(req: &Request) -> String {
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// `[(k, v)]` as a JSON object of strings, keeping the order (form fields must
+/// be sent in the order given).
+fn string_map(pairs: &[(String, String)]) -> serde_json::Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form STS uses and the mobile SDKs parse.
+fn iso_seconds(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The runtime handler for `app`: every request goes to [`App::handle`].
+pub fn handler(app: Arc<App>) -> impl crate::runtime::Handler {
+    crate::runtime::service_fn(move |req, ctx| {
+        let app = app.clone();
+        async move { app.handle(req, ctx).await }
+    })
 }
 
 /// A JSON response with `status`.

@@ -293,14 +293,9 @@ async fn run(opts: Options) -> Result<(), String> {
         },
         ..runtime::Options::default()
     };
-    let handler_app = app.clone();
-    let handler = runtime::service_fn(move |req, ctx| {
-        let app = handler_app.clone();
-        async move { app.handle(req, ctx).await }
-    });
     let shutdown = runtime::Shutdown::new();
     runtime::spawn_signal_listener(shutdown.clone());
-    let served = runtime::serve(listener, handler, options, shutdown).await;
+    let served = runtime::serve(listener, crate::api::handler(app), options, shutdown).await;
     emulator.shutdown().await;
     eprintln!("oss-direct-upload local: stopped");
     served.map_err(|e| e.to_string())
