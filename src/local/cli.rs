@@ -28,7 +28,8 @@ OPTIONS:
     --emulator-port N         the emulator's port (default: --port + 100)
     --data DIR                where objects are kept; survives restarts (default ./local-data)
     --memory                  keep objects in memory only
-    --bucket NAME             the emulated bucket (default local-bucket)
+    --bucket NAME             the emulated bucket (default local-bucket); repeat it to host
+                              more buckets: the first is the one the function hands out
     --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
     --access-key-secret S     the emulator account's AccessKey secret
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
@@ -46,8 +47,10 @@ pub struct Options {
     pub emulator_port: u16,
     /// Where objects live; `None` keeps them in memory.
     pub data_dir: Option<PathBuf>,
-    /// The bucket to emulate.
+    /// The bucket the function hands out permission for.
     pub bucket: String,
+    /// Further buckets the emulator hosts (for operators and tests).
+    pub extra_buckets: Vec<String>,
     /// The account key id, if given.
     pub access_key_id: Option<String>,
     /// The account key secret, if given.
@@ -61,7 +64,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut port: u16 = 9000;
     let mut emulator_port: Option<u16> = None;
     let mut data_dir = Some(PathBuf::from("local-data"));
-    let mut bucket = "local-bucket".to_owned();
+    let mut buckets: Vec<String> = Vec::new();
     let mut access_key_id = None;
     let mut access_key_secret = None;
     let mut allowed_origins = Vec::new();
@@ -99,7 +102,9 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
                         "--bucket {b:?} is not a valid bucket name (3-63 of a-z, 0-9, '-')"
                     ));
                 }
-                bucket = b;
+                if !buckets.contains(&b) {
+                    buckets.push(b);
+                }
             }
             "--access-key-id" => access_key_id = Some(value("an id")?),
             "--access-key-secret" => access_key_secret = Some(value("a secret")?),
@@ -114,11 +119,14 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     if emulator_port == port {
         return Err("--emulator-port must differ from --port".into());
     }
+    let mut buckets = buckets.into_iter();
+    let bucket = buckets.next().unwrap_or_else(|| "local-bucket".to_owned());
     Ok(Some(Options {
         port,
         emulator_port,
         data_dir,
         bucket,
+        extra_buckets: buckets.collect(),
         access_key_id,
         access_key_secret,
         allowed_origins,
@@ -251,7 +259,9 @@ async fn run(opts: Options) -> Result<(), String> {
     let emulator = Emulator::start(EmulatorConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
         data_dir: opts.data_dir.clone(),
-        buckets: vec![opts.bucket.clone()],
+        buckets: std::iter::once(opts.bucket.clone())
+            .chain(opts.extra_buckets.iter().cloned())
+            .collect(),
         account: account.clone(),
         account_id: "1234567890123456".into(),
         allowed_origins: browser_origins.clone(),
@@ -372,6 +382,14 @@ mod tests {
         assert_eq!((o.port, o.emulator_port), (8000, 8100));
         assert_eq!(o.data_dir, None);
         assert_eq!(o.bucket, "my-b");
+        assert!(o.extra_buckets.is_empty());
+        let o = parse_args(&args(&["--bucket", "first-b", "--bucket", "second-b"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (o.bucket.as_str(), o.extra_buckets.clone()),
+            ("first-b", vec!["second-b".to_owned()])
+        );
         assert_eq!(o.allowed_origins, vec!["http://x:1".to_owned()]);
     }
 

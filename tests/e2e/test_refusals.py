@@ -184,19 +184,23 @@ def test_sts_credentials_stay_in_prefix_and_upload_only(servers, sdk_version):
     assert api_error(r) == (403, "KeyOutsidePrefix"), r.text
 
 
-def test_sts_credentials_other_bucket(servers):
-    """`oss-direct-upload local` hosts exactly one bucket (--bucket), and the emulator
-    answers NoSuchBucket before it checks credentials, so the session policy cannot be
-    shown to be the reason here; we assert the write is refused and nothing landed."""
-    srv = servers["v4"]
+def test_sts_credentials_other_bucket(start_server):
+    """The emulator hosts a second bucket (a repeated --bucket). The function's STS
+    credentials are refused there by their session policy (AccessDenied), although the
+    bucket exists (the account key can write it) and the same key is fine at home."""
+    srv = start_server("two-buckets", extra_args=("--bucket", "another-bucket"), SIGNATURE_VERSION="v4")
     creds = srv.sts()
-    other = sts_bucket(creds, "v4", bucket="another-bucket")
-    e = expect_oss_error(lambda: other.put_object(creds["Prefix"] + "x.txt", b"no"), 404, "NoSuchBucket")
-    assert e.status == 404
-    assert srv.keys("uploads/x.txt") == []
+    assert creds["Bucket"] == "e2e-bucket", "the first --bucket is the one handed out"
+    key = creds["Prefix"] + "x.txt"
+    for v in ("v4", "v1"):
+        other = sts_bucket(creds, v, bucket="another-bucket")
+        expect_oss_error(lambda: other.put_object(key, b"no"), 403, "AccessDenied")
+    admin_other = oss2.Bucket(oss2.Auth(srv.ak, srv.sk), srv.endpoint, "another-bucket")
+    assert not admin_other.object_exists(key), "nothing landed in the other bucket"
+    admin_other.put_object("operator.txt", b"the bucket exists")
     # the same credentials, same key, in the right bucket: accepted
-    sts_bucket(creds, "v4").put_object(creds["Prefix"] + "x.txt", b"ok")
-    assert srv.read(creds["Prefix"] + "x.txt")[0] == b"ok"
+    sts_bucket(creds, "v4").put_object(key, b"ok")
+    assert srv.read(key)[0] == b"ok"
 
 
 def test_error_for_sanity_one_wrong_secret_byte(servers):
