@@ -383,11 +383,11 @@ mod tests {
         assert_eq!(o.data_dir, None);
         assert_eq!(o.bucket, "my-b");
         assert!(o.extra_buckets.is_empty());
-        let o = parse_args(&args(&["--bucket", "first-b", "--bucket", "second-b"]))
+        let two = parse_args(&args(&["--bucket", "first-b", "--bucket", "second-b"]))
             .unwrap()
             .unwrap();
         assert_eq!(
-            (o.bucket.as_str(), o.extra_buckets.clone()),
+            (two.bucket.as_str(), two.extra_buckets.clone()),
             ("first-b", vec!["second-b".to_owned()])
         );
         assert_eq!(o.allowed_origins, vec!["http://x:1".to_owned()]);
