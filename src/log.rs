@@ -44,11 +44,7 @@ pub fn render(
     let mut obj = Map::with_capacity(fields.len() + 4);
     obj.insert(
         "time".into(),
-        Value::String(
-            chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string(),
-        ),
+        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     );
     obj.insert("level".into(), Value::String(level.as_str().into()));
     if let Some(id) = request_id {

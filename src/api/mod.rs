@@ -803,7 +803,7 @@ fn string_map(pairs: &[(String, String)]) -> serde_json::Map<String, Value> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form STS uses and the mobile SDKs parse.
 fn iso_seconds(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The runtime handler for `app`: every request goes to [`App::handle`].
