@@ -371,6 +371,14 @@ async fn dispatch<H: Handler>(
         };
         match body {
             Err(resp) => resp,
+            Ok(req) if is_lifecycle_path(req.uri().path()) && from_http_trigger(req.headers()) => {
+                // Lifecycle hooks come from FC itself. Through the public
+                // trigger, `GET /pre-stop` would let anyone drain instances.
+                simple_json(
+                    http::StatusCode::NOT_FOUND,
+                    r#"{"error":{"code":"NotFound","message":"lifecycle hooks are not served through the HTTP trigger"}}"#,
+                )
+            }
             Ok(req) if req.uri().path() == "/pre-stop" => {
                 // FC calls this before it destroys the instance: stop taking new
                 // connections; the ones in flight finish.
@@ -411,6 +419,20 @@ async fn dispatch<H: Handler>(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// FC's instance lifecycle hooks (`initializer`, `preStop`).
+pub fn is_lifecycle_path(path: &str) -> bool {
+    matches!(path, "/initialize" | "/pre-stop")
+}
+
+/// Whether FC delivered this request from an HTTP trigger (`x-fc-control-path:
+/// /http-invoke`), i.e. from the public, rather than as a lifecycle call.
+/// Clients cannot set `x-fc-*` headers through FC's gateway.
+pub fn from_http_trigger(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-fc-control-path")
+        .is_some_and(|v| v.as_bytes() == b"/http-invoke")
 }
 
 async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Request, Response> {

@@ -115,6 +115,33 @@ async fn oversized_body_is_413_and_a_stalled_body_is_408() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_hooks_are_not_served_through_the_http_trigger() {
+    let (addr, shutdown, handle) = start(Options {
+        access_log: false,
+        ..Options::default()
+    })
+    .await;
+    let (stop, init, other) = tokio::task::spawn_blocking(move || {
+        (
+            raw(addr, b"GET /pre-stop HTTP/1.1\r\nHost: x\r\nx-fc-control-path: /http-invoke\r\nConnection: close\r\n\r\n"),
+            raw(addr, b"POST /initialize HTTP/1.1\r\nHost: x\r\nx-fc-control-path: /http-invoke\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            raw(addr, b"GET /still-here HTTP/1.1\r\nHost: x\r\nx-fc-control-path: /http-invoke\r\nConnection: close\r\n\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(stop.starts_with("HTTP/1.1 404"), "{stop}");
+    assert!(init.starts_with("HTTP/1.1 404"), "{init}");
+    assert!(
+        other.starts_with("HTTP/1.1 200"),
+        "the server kept serving: {other}"
+    );
+    assert!(!handle.is_finished());
+    shutdown.trigger();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_stop_stops_accepting() {
     let (addr, _shutdown, handle) = start(Options {
         access_log: false,
