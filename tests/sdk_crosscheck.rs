@@ -45,7 +45,7 @@ const REGION: &str = "cn-hangzhou";
 const AK: &str = "LTAI-test-ak";
 const SK: &str = "test/secret+key=";
 const TOKEN: &str = "CAIS/tok+en==";
-const ALIYUN: &str = "https://oss-cn-hangzhou.aliyuncs.com";
+const ALIYUN: &str = "https://oss-cn-hangzhou.aliyuncs.com"; // ok: only signed into URLs, never connected to
 
 const KEYS: &[&str] = &[
     "plain.txt",
