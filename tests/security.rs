@@ -344,3 +344,34 @@ fn type_and_size_are_checked_before_anything_is_signed() {
         "refused before any STS call"
     );
 }
+
+#[test]
+fn anonymous_rate_limit_cannot_be_reset_with_a_made_up_forwarded_for() {
+    let sts = StsPeer::start(&[]);
+    let mut env = base_env(&sts.url());
+    env.push(("RATE_LIMIT_PER_MINUTE".into(), "2".into()));
+    let f = Function::start(&env);
+    // The front end appends the real address last; the client controls what precedes it.
+    let ask = |fake: &str| {
+        send(
+            client()
+                .get(format!("{}/v1/sts", f.url()))
+                .header("x-forwarded-for", format!("{fake}, 203.0.113.7")),
+        )
+        .0
+    };
+    assert_eq!(ask("10.0.0.1"), 200);
+    assert_eq!(ask("10.0.0.2"), 200);
+    assert_eq!(
+        ask("10.0.0.3"),
+        429,
+        "a new fake first entry does not reset the limit"
+    );
+    let other = send(
+        client()
+            .get(format!("{}/v1/sts", f.url()))
+            .header("x-forwarded-for", "198.51.100.9"),
+    )
+    .0;
+    assert_eq!(other, 200, "another real address has its own budget");
+}

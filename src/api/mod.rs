@@ -782,11 +782,17 @@ fn sts_error(e: StsError) -> ApiError {
     err
 }
 
+/// The caller's address for the anonymous rate limit: the **last**
+/// `X-Forwarded-For` entry, the one FC's front end appended. Earlier entries
+/// are whatever the client sent, so keying on them would let anyone reset
+/// their limit with a made-up header.
 fn client_address(req: &Request) -> String {
     req.headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .next_back()
+        .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "unknown".into())
