@@ -16,12 +16,13 @@ trap 'rm -f "$log"' EXIT
 run() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 
 step "installing test peers"
-if [ -d tests/browser ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+# Debian packages: Chromium for the browser test, musl-tools for the deployed static build.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 ./scripts/setup-peers.sh
 export PEER_PYTHON="$root/.venv/bin/python"
@@ -46,6 +47,18 @@ if [ -d tests/browser ]; then
   step "browser test (headless Chromium)"
   mkdir -p test-output
   run node tests/browser/upload_page.test.mjs
+fi
+
+step "the deployed binary: static musl build, route and security tests again"
+# What `s deploy` ships (scripts/build-fc.sh: musl, no emulator, our memcpy)
+# must pass the same HTTP tests as the debug build.
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+   || rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1; then
+  ./scripts/build-fc.sh >/dev/null
+  OSS_DIRECT_UPLOAD_BIN="$root/dist/oss-direct-upload" \
+    run cargo test --locked --test api_routes --test security -- --test-threads=2
+else
+  echo "SKIPPED: the musl target cannot be installed here (rustup target add x86_64-unknown-linux-musl failed)"
 fi
 
 # One closing line over every runner: cargo's "test result", pytest's and the browser test's summaries.

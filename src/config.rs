@@ -131,6 +131,10 @@ pub struct Config {
     pub sts_timeout_ms: u64,
     /// `ALI_OSS_SCRIPT_URL`: where the upload page loads the ali-oss browser build from.
     pub ali_oss_script_url: String,
+    /// `LEGACY_ROUTES`: serve the routes Alibaba's sample clients call
+    /// (`/get_sts_token`, ...). Off by default: those clients send no
+    /// content type or overwrite guard, so the routes are looser than `/v1`.
+    pub legacy_routes: bool,
 }
 
 /// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
@@ -215,6 +219,20 @@ impl Reader<'_> {
                 self.fail(name, format!("not set; set it to {what}"));
                 String::new()
             }
+        }
+    }
+
+    fn flag(&mut self, name: &'static str, default: bool) -> bool {
+        match self.opt(name).map(|v| v.to_ascii_lowercase()) {
+            None => default,
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    self.fail(name, format!("{v:?} is not true or false"));
+                    default
+                }
+            },
         }
     }
 
@@ -434,12 +452,12 @@ impl Config {
         }
 
         let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000) as u32;
-        let credential_cache_size =
-            r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 10_000_000) as usize;
+        let credential_cache_size = r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 100_000) as usize;
         let sts_timeout_ms = r.number("STS_TIMEOUT_MS", 5000, 100, 60_000);
         let ali_oss_script_url = r
             .opt("ALI_OSS_SCRIPT_URL")
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
+        let legacy_routes = r.flag("LEGACY_ROUTES", false);
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -462,6 +480,7 @@ impl Config {
             credential_cache_size,
             sts_timeout_ms,
             ali_oss_script_url,
+            legacy_routes,
         })
     }
 

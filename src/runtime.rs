@@ -357,6 +357,8 @@ async fn dispatch<H: Handler>(
     let path = req.uri().path().to_owned();
     let request_id = ctx.request_id.clone();
 
+    // FC sets FC_FUNCTION_NAME for every instance it starts.
+    let on_fc = shared.options.environment.function_name.is_some();
     let serve = async {
         let body = tokio::time::timeout(
             shared.options.read_timeout,
@@ -371,7 +373,10 @@ async fn dispatch<H: Handler>(
         };
         match body {
             Err(resp) => resp,
-            Ok(req) if is_lifecycle_path(req.uri().path()) && from_http_trigger(req.headers()) => {
+            Ok(req)
+                if is_lifecycle_path(req.uri().path())
+                    && !lifecycle_call(req.uri().path(), req.headers(), on_fc) =>
+            {
                 // Lifecycle hooks come from FC itself. Through the public
                 // trigger, `GET /pre-stop` would let anyone drain instances.
                 simple_json(
@@ -426,13 +431,18 @@ pub fn is_lifecycle_path(path: &str) -> bool {
     matches!(path, "/initialize" | "/pre-stop")
 }
 
-/// Whether FC delivered this request from an HTTP trigger (`x-fc-control-path:
-/// /http-invoke`), i.e. from the public, rather than as a lifecycle call.
-/// Clients cannot set `x-fc-*` headers through FC's gateway.
-pub fn from_http_trigger(headers: &http::HeaderMap) -> bool {
-    headers
-        .get("x-fc-control-path")
-        .is_some_and(|v| v.as_bytes() == b"/http-invoke")
+/// Whether a request for lifecycle hook `path` really is FC's lifecycle call.
+///
+/// FC names what each request is in `x-fc-control-path` (`/initialize`,
+/// `/http-invoke`, ...), a header clients cannot set through its gateway. So
+/// when the header is there it must name the hook itself; when it is absent,
+/// the call is honoured only off FC (local mode, tests), never on FC, where a
+/// request without it is not one FC vouches for.
+pub fn lifecycle_call(path: &str, headers: &http::HeaderMap, on_fc: bool) -> bool {
+    match headers.get("x-fc-control-path") {
+        Some(v) => v.as_bytes() == path.as_bytes(),
+        None => !on_fc,
+    }
 }
 
 async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Request, Response> {

@@ -45,7 +45,7 @@ fn assert_no_secrets(output: &str, secrets: &[String]) {
 #[test]
 fn sts_route_answers_the_mobile_sdk_shape_with_a_scoped_session_policy() {
     let sts = StsPeer::start(&[]);
-    let f = Function::start(&env_with(&sts, &[]));
+    let f = Function::start(&env_with(&sts, &[("LEGACY_ROUTES", "true")]));
     let c = client();
 
     let (status, headers, body) = send(c.get(format!("{}/v1/sts", f.url())));
@@ -214,7 +214,7 @@ fn post_policy_v4_and_v1_carry_the_documented_fields_and_conditions() {
 #[test]
 fn presign_put_get_and_legacy_routes() {
     let sts = StsPeer::start(&[]);
-    let f = Function::start(&env_with(&sts, &[]));
+    let f = Function::start(&env_with(&sts, &[("LEGACY_ROUTES", "true")]));
     let c = client();
 
     let (status, _, body) = send(c.get(format!(
@@ -629,4 +629,26 @@ fn anonymous_mode_warns_at_start() {
             .any(|l| l.contains("\"level\":\"warn\"") && l.contains("AUTH_MODE=anonymous")),
         "{out}"
     );
+}
+
+#[test]
+fn sample_client_routes_are_off_unless_enabled() {
+    let sts = StsPeer::start(&[]);
+    let f = Function::start(&env_with(&sts, &[]));
+    for path in [
+        "/get_sts_token",
+        "/get_sts_token_for_oss_upload",
+        "/get_post_signature_for_oss_upload",
+        "/get_presigned_url_for_oss_upload",
+    ] {
+        let (status, _, body) = send(client().get(format!("{}{path}", f.url())));
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(json(&body)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LEGACY_ROUTES=true"));
+    }
+    assert_eq!(sts.stats()["assumeRole"], Value::from(0));
+    let (status, _, _) = send(client().get(format!("{}/v1/sts", f.url())));
+    assert_eq!(status, 200, "the /v1 routes are unaffected");
 }

@@ -2,7 +2,7 @@
 //! must copy exactly like a byte loop, for every length and alignment the size
 //! classes touch. It is compiled on every x86_64 target, so this runs in the
 //! normal test suite; on musl the same routine is what every memcpy call uses.
-#![cfg(target_arch = "x86_64")]
+#![cfg(native_memcpy)]
 
 extern crate oss_direct_upload;
 

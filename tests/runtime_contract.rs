@@ -142,6 +142,42 @@ async fn lifecycle_hooks_are_not_served_through_the_http_trigger() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_fc_a_lifecycle_call_must_say_so() {
+    // FC_FUNCTION_NAME is set: a /pre-stop without FC's control-path header is
+    // not FC's call (fail closed); with `x-fc-control-path: /pre-stop` it is.
+    let on_fc = Options {
+        access_log: false,
+        environment: runtime::Environment {
+            function_name: Some("oss-direct-upload".into()),
+            ..runtime::Environment::default()
+        },
+        ..Options::default()
+    };
+    let (addr, _shutdown, handle) = start(on_fc).await;
+    let bare = tokio::task::spawn_blocking(move || {
+        raw(
+            addr,
+            b"GET /pre-stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(bare.starts_with("HTTP/1.1 404"), "{bare}");
+    assert!(!handle.is_finished());
+    let real = tokio::task::spawn_blocking(move || {
+        raw(addr, b"GET /pre-stop HTTP/1.1\r\nHost: x\r\nx-fc-control-path: /pre-stop\r\nConnection: close\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(real.starts_with("HTTP/1.1 200"), "{real}");
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .expect("stopped after FC's own /pre-stop")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_stop_stops_accepting() {
     let (addr, _shutdown, handle) = start(Options {
         access_log: false,

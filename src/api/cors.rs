@@ -37,6 +37,10 @@ impl Cors {
     }
 
     /// Judges a request's `Origin` header.
+    ///
+    /// A same-origin request (the upload page at `/` calling its own
+    /// function: browsers send `Origin` on POST even then) is treated like one
+    /// without `Origin`: it needs no CORS headers and is never refused.
     pub fn check(&self, headers: &HeaderMap) -> Verdict {
         let Some(origin) = headers.get(http::header::ORIGIN) else {
             return Verdict::NoOrigin;
@@ -44,6 +48,9 @@ impl Cors {
         let Ok(origin) = origin.to_str() else {
             return Verdict::Refused;
         };
+        if is_same_origin(origin, headers) {
+            return Verdict::NoOrigin;
+        }
         if self.any || self.origins.iter().any(|o| o == origin) {
             Verdict::Allowed(origin.to_owned())
         } else {
@@ -109,6 +116,29 @@ impl Cors {
     }
 }
 
+/// Whether `origin` (`scheme://host[:port]`) names the host this request was
+/// sent to (`Host`, or `X-Forwarded-Host` behind a proxy). The scheme is not
+/// compared: TLS may end in front of the function.
+fn is_same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    [http::header::HOST.as_str(), "x-forwarded-host"]
+        .iter()
+        .filter_map(|name| headers.get(*name))
+        .filter_map(|v| v.to_str().ok())
+        .any(|host| {
+            host.eq_ignore_ascii_case(authority)
+                || host
+                    .strip_suffix(":443")
+                    .or_else(|| host.strip_suffix(":80"))
+                    .is_some_and(|h| h.eq_ignore_ascii_case(authority))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +167,16 @@ mod tests {
             Verdict::Refused
         );
         assert_eq!(c.check(&hdrs(None)), Verdict::NoOrigin);
+        // The page at / posting to its own function is same-origin, listed or not.
+        let mut same = hdrs(Some("https://fn.example.fcapp.run"));
+        same.insert(http::header::HOST, "fn.example.fcapp.run".parse().unwrap());
+        assert_eq!(c.check(&same), Verdict::NoOrigin);
+        let mut other = hdrs(Some("https://evil.example.com"));
+        other.insert(http::header::HOST, "fn.example.fcapp.run".parse().unwrap());
+        assert_eq!(c.check(&other), Verdict::Refused);
+        let mut prefix = hdrs(Some("https://fn.example.fcapp.run.evil.com"));
+        prefix.insert(http::header::HOST, "fn.example.fcapp.run".parse().unwrap());
+        assert_eq!(c.check(&prefix), Verdict::Refused);
         assert_eq!(
             c.preflight(&hdrs(Some("https://evil.example.com")))
                 .status(),

@@ -73,6 +73,16 @@ impl Route {
         }
     }
 
+    /// The routes Alibaba's sample clients call (served only with `LEGACY_ROUTES=true`).
+    fn is_legacy(self) -> bool {
+        matches!(
+            self,
+            Route::Sts { legacy: true }
+                | Route::PostPolicy { legacy: true }
+                | Route::Presign { legacy: true }
+        )
+    }
+
     /// Routes that hand out credentials: authenticated, rate-limited, never cached.
     fn is_credential_route(self) -> bool {
         matches!(
@@ -181,6 +191,16 @@ impl App {
                 .to_response(false),
             );
         };
+        if route.is_legacy() && !self.config.legacy_routes {
+            return with_no_store(
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("{path:?} is a route for Alibaba's sample clients and is off; set LEGACY_ROUTES=true to serve it, or use /v1/sts, /v1/post-policy, /v1/presign"),
+                )
+                .to_response(false),
+            );
+        }
         let verdict = self.cors.check(req.headers());
         if req.method() == Method::OPTIONS {
             return self.cors.preflight(req.headers());
@@ -442,7 +462,8 @@ impl App {
         Ok(secs as u64)
     }
 
-    /// The declared content type, checked against `ALLOWED_CONTENT_TYPES`.
+    /// The declared content type, checked against `ALLOWED_CONTENT_TYPES` and
+    /// normalised to its essence (`Image/PNG; x=y` → `image/png`).
     fn content_type(&self, params: &Params, default: &str) -> Result<String, ApiError> {
         let ct = params
             .content_type
@@ -472,7 +493,9 @@ impl App {
                 ),
             ));
         }
-        Ok(ct.to_owned())
+        // Signed and pinned in its normal form (lowercase, no parameters), so
+        // the Content-Type a client sends matches the policy's `in` list.
+        Ok(essence)
     }
 
     fn check_size(&self, params: &Params) -> Result<(), ApiError> {

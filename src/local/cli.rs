@@ -197,6 +197,8 @@ fn local_config(opts: &Options, emulator: &Emulator, origins: &[String]) -> Resu
         ("AUTH_MODE", "anonymous".into()),
         ("ALLOWED_ORIGINS", origins.join(",")),
         ("RATE_LIMIT_PER_MINUTE", "600".into()),
+        // Local mode is for trying things, Alibaba's sample clients included.
+        ("LEGACY_ROUTES", "true".into()),
     ];
     let get = move |name: &str| -> Option<String> {
         forced

@@ -138,8 +138,12 @@ pub fn base_env(sts_url: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The binary under test: `OSS_DIRECT_UPLOAD_BIN` (the suite points it at the
+/// deployed static build for a second pass), else the one cargo built.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_oss-direct-upload"))
+    std::env::var_os("OSS_DIRECT_UPLOAD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oss-direct-upload")))
 }
 
 impl Function {

@@ -97,3 +97,21 @@ def test_post_policy_without_content_type_is_usable_as_returned(srv):
     p = r.json()
     r = form_upload(p, data)
     assert r.status_code == 200, r.text
+
+
+def test_content_type_is_normalised_so_what_is_signed_can_be_sent(srv):
+    """Browsers may report `Image/PNG` or add parameters; the function signs and pins the
+    normal form, so the fields and headers it returns are accepted as they are."""
+    data = b"\x89PNG mixed case type"
+    p = srv.call("POST", "/v1/post-policy",
+                 json={"filename": "m.png", "contentType": "Image/PNG; charset=binary", "size": len(data)}).json()
+    assert p["fields"]["Content-Type"] == "image/png"
+    r = form_upload(p, data, "m.png", "image/png")
+    assert r.status_code == 200, r.text
+    assert srv.read(p["key"]) == (data, "image/png")
+
+    u = srv.presign(filename="n.png", contentType="IMAGE/png;q=1", size=len(data))
+    assert u["headers"]["Content-Type"] == "image/png"
+    r = requests.put(u["url"], data=data, headers=u["headers"], timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert srv.read(u["key"]) == (data, "image/png")
