@@ -24,6 +24,11 @@
 //! (`JSON.stringify(JSON.parse(..))`) and signs it; the base64 policy and the signature
 //! must both equal ours.
 //!
+//! Size binding: the product's V4 presigned PUT signs `Content-Length` as an
+//! additional header; those cases (several keys and sizes, with and without a
+//! token) go to alibabacloud-oss-v2's `SignerV4` and must match byte for byte, and
+//! a different size must give a different signature on both sides.
+//!
 //! Every comparison is also shown to be able to fail: a tampered URL and a different
 //! key must be rejected, and a different policy must give a different signature.
 
@@ -304,7 +309,141 @@ fn table() -> Vec<Case> {
             });
         }
     }
+    cases.extend(size_bound_cases());
     cases
+}
+
+/// Sizes signed into the presigned PUTs of [`size_bound_cases`]: empty, tiny and
+/// above 4 GiB (so no 32-bit truncation).
+const SIZES: &[u64] = &[0, 1, 5 * 1024 * 1024, 5_368_709_121];
+
+/// The headers the product signs for a presigned V4 PUT of `size` bytes: the
+/// declared Content-Type, `x-oss-forbid-overwrite`, then `Content-Length` (pushed
+/// last, as `api` does).
+fn size_bound_headers(size: u64) -> Vec<(String, String)> {
+    vec![
+        pair("Content-Type", "image/png"),
+        pair("x-oss-forbid-overwrite", "true"),
+        pair("Content-Length", &size.to_string()),
+    ]
+}
+
+/// The product's size-bound presigned PUT: V4 with `content-length` as an
+/// additional signed header, with and without an STS token, checked against
+/// alibabacloud-oss-v2's own `SignerV4` (its `Client.presign` drops additional
+/// headers; see [`Sdk::V2Signer`]).
+fn size_bound_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (i, key) in KEYS.iter().enumerate() {
+        for token in [None, Some(TOKEN)] {
+            let size = SIZES[i % SIZES.len()];
+            cases.push(Case {
+                sdk: Sdk::V2Signer,
+                version: Version::V4,
+                token,
+                endpoint: ALIYUN,
+                cname: false,
+                key: key.to_string(),
+                method: "PUT",
+                headers: size_bound_headers(size),
+                params: vec![],
+                additional: vec!["content-length".into()],
+            });
+        }
+    }
+    // Every size, on one key.
+    for &size in SIZES {
+        for token in [None, Some(TOKEN)] {
+            cases.push(Case {
+                sdk: Sdk::V2Signer,
+                version: Version::V4,
+                token,
+                endpoint: ALIYUN,
+                cname: false,
+                key: "users/alice/upload.png".into(),
+                method: "PUT",
+                headers: size_bound_headers(size),
+                params: vec![],
+                additional: vec!["content-length".into()],
+            });
+        }
+    }
+    cases
+}
+
+fn with_size(c: &Case, size: u64) -> Case {
+    let mut c = c.clone();
+    for (k, v) in c.headers.iter_mut() {
+        if k.eq_ignore_ascii_case("content-length") {
+            *v = size.to_string();
+        }
+    }
+    c
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let (_, _, params) = canonicalise(url).expect("url");
+    params.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The size binding is really checked: the SDK signs `content-length` (so its
+/// signature changes with the size), our URL for another size or without the
+/// additional header does not match it, and our URL for the same size does.
+#[test]
+fn presigned_put_size_binding_matches_sdk_and_is_sensitive_to_size() {
+    let base = size_bound_cases();
+    assert!(base.len() >= 10);
+    let resized: Vec<Case> = base.iter().map(|c| with_size(c, size_of(c) + 1)).collect();
+    let mut all = base.clone();
+    all.extend(resized.iter().cloned());
+    let theirs = sdk_urls(&all);
+    let (theirs, theirs_resized) = theirs.split_at(base.len());
+    for ((c, t), (r, t_r)) in base
+        .iter()
+        .zip(theirs)
+        .zip(resized.iter().zip(theirs_resized))
+    {
+        let ours = c.our_url();
+        compare(Match::Exact, &ours, t).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        compare(Match::Exact, &r.our_url(), t_r).unwrap_or_else(|e| panic!("{r:?}: {e}"));
+        // The SDK did sign content-length ...
+        assert_eq!(
+            query_param(t, "x-oss-additional-headers").as_deref(),
+            Some("content-length"),
+            "{t}"
+        );
+        assert_eq!(
+            query_param(t, "x-oss-security-token").as_deref(),
+            c.token,
+            "{t}"
+        );
+        // ... so a different size gives a different signature, on both sides.
+        let sig = |u: &str| query_param(u, "x-oss-signature").expect("signature");
+        assert_ne!(sig(t), sig(t_r), "SDK signature ignores the size: {c:?}");
+        assert_ne!(
+            sig(&ours),
+            sig(&r.our_url()),
+            "our signature ignores the size"
+        );
+        assert!(compare(Match::Canonical, &r.our_url(), t).is_err());
+        // A signer that ignored content-length could not match the SDK.
+        let mut unbound = c.clone();
+        unbound.additional.clear();
+        assert!(compare(Match::Canonical, &unbound.our_url(), t).is_err());
+        let mut dropped = c.clone();
+        dropped
+            .headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+        assert!(compare(Match::Canonical, &dropped.our_url(), t).is_err());
+    }
+}
+
+fn size_of(c: &Case) -> u64 {
+    c.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("content-length")
 }
 
 fn sdk_urls(cases: &[Case]) -> Vec<String> {

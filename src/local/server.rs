@@ -299,13 +299,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
         .header("x-acs-request-id", &rid)
         .header("server", "AliyunOSS")
         .header("date", http_date(Utc::now().timestamp()));
-    for (k, v) in &reply.headers {
-        // Stored metadata may hold bytes a header cannot carry (a form field with
-        // a newline); drop such a header rather than fail the whole response.
-        if http::HeaderValue::from_str(v).is_ok() {
-            b = b.header(k.as_str(), v.as_str());
-        }
-    }
+    b = apply_headers(b, &reply.headers);
     if let Some(o) = &origin {
         if parts.method != Method::OPTIONS && origin_allowed(&state.cfg, o) {
             b = b
@@ -326,11 +320,53 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
         err_code
     );
     let body = if is_head { Bytes::new() } else { reply.body };
-    b.body(Full::new(body)).unwrap_or_else(|_| {
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
+    b.body(Full::new(body))
+        .unwrap_or_else(|e| internal_error_response(&rid, is_head, &e.to_string()))
+}
+
+/// Adds `headers` to `b`. Stored metadata may hold bytes a header cannot carry
+/// (a form field with a newline, or a name stored before names were validated);
+/// such a header is dropped rather than failing the whole response.
+fn apply_headers(
+    mut b: http::response::Builder,
+    headers: &[(String, String)],
+) -> http::response::Builder {
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            b = b.header(name, value);
+        }
+    }
+    b
+}
+
+/// The reply when a response cannot be assembled: still an OSS XML error with
+/// a request id, never an empty 500.
+fn internal_error_response(rid: &str, is_head: bool, detail: &str) -> Response<Full<Bytes>> {
+    eprintln!("local: response build failed: {}", detail.escape_debug());
+    let e = OssError::internal("We encountered an internal error. Please try again.");
+    let body = if is_head {
+        Bytes::new()
+    } else {
+        Bytes::from(e.to_xml(rid, "127.0.0.1"))
+    };
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = e.status;
+    let h = r.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(rid) {
+        h.insert("x-oss-request-id", v);
+    }
+    h.insert("server", http::HeaderValue::from_static("AliyunOSS"));
+    h.insert("x-oss-ec", http::HeaderValue::from_static("0000-00000000"));
+    if !is_head {
+        h.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/xml"),
+        );
+    }
+    r
 }
 
 enum Routed {
@@ -483,15 +519,36 @@ fn check_md5(h: &HeaderMap, body: &[u8]) -> Result<(), OssError> {
     Ok(())
 }
 
+/// Records one `x-oss-meta-*` entry (`name` is the full lower-case header
+/// name). OSS rejects metadata whose name cannot be sent back as a header, so
+/// such a name fails the write here instead of making the object unreadable.
+fn insert_user_meta(
+    user_meta: &mut BTreeMap<String, String>,
+    name: &str,
+    value: String,
+) -> Result<(), OssError> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(OssError::invalid_argument(
+            "The user metadata name is not a valid header name.",
+        )
+        .with("ArgumentName", name)
+        .with("ArgumentValue", value));
+    }
+    if let Some(m) = name.strip_prefix("x-oss-meta-") {
+        user_meta.insert(m.to_string(), value);
+    }
+    Ok(())
+}
+
 /// Content-Type, `x-oss-meta-*` and the stored standard headers of a write.
-fn new_object(h: &HeaderMap) -> NewObject {
+fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
     let mut user_meta = BTreeMap::new();
     let mut headers = BTreeMap::new();
     for (k, v) in h {
         let name = k.as_str();
         let val = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        if let Some(m) = name.strip_prefix("x-oss-meta-") {
-            user_meta.insert(m.to_string(), val);
+        if name.starts_with("x-oss-meta-") {
+            insert_user_meta(&mut user_meta, name, val)?;
         } else if matches!(
             name,
             "content-disposition"
@@ -503,14 +560,14 @@ fn new_object(h: &HeaderMap) -> NewObject {
             headers.insert(name.to_string(), val);
         }
     }
-    NewObject {
+    Ok(NewObject {
         content_type: header(h, "content-type")
             .filter(|c| !c.is_empty())
             .unwrap_or("application/octet-stream")
             .to_string(),
         user_meta,
         headers,
-    }
+    })
 }
 
 fn forbid_overwrite(v: Option<&str>) -> bool {
@@ -586,7 +643,7 @@ async fn object_op(
                 bucket,
                 key,
                 body,
-                new_object(h),
+                new_object(h)?,
                 etag,
                 "Normal",
                 forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
@@ -620,7 +677,7 @@ async fn object_op(
     if m == Method::POST {
         allow("oss:PutObject")?;
         if qhas(query, "uploads") {
-            let id = state.store.initiate(bucket, key, new_object(h));
+            let id = state.store.initiate(bucket, key, new_object(h)?);
             let url = qget(query, "encoding-type") == Some("url");
             let mut s = xml::doc("InitiateMultipartUploadResult");
             elem(&mut s, "Bucket", bucket);
@@ -1110,8 +1167,8 @@ async fn post_object(
     };
     for (k, v) in &form.fields {
         let lk = k.to_ascii_lowercase();
-        if let Some(m) = lk.strip_prefix("x-oss-meta-") {
-            new.user_meta.insert(m.to_string(), v.clone());
+        if lk.starts_with("x-oss-meta-") {
+            insert_user_meta(&mut new.user_meta, &lk, v.clone())?;
         } else if matches!(
             lk.as_str(),
             "content-disposition" | "cache-control" | "content-encoding" | "expires"
@@ -1175,6 +1232,52 @@ mod tests {
             parse_range("bytes=10-", 10).unwrap_err().code,
             "InvalidRange"
         );
+    }
+
+    #[test]
+    fn meta_names_are_validated() {
+        let mut m = BTreeMap::new();
+        let e = insert_user_meta(&mut m, "x-oss-meta-a b", "1".into()).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "InvalidArgument");
+        assert!(insert_user_meta(&mut m, "x-oss-meta-a\nb", "1".into()).is_err());
+        assert!(insert_user_meta(&mut m, "x-oss-meta-\u{e9}", "1".into()).is_err());
+        assert!(m.is_empty());
+        insert_user_meta(&mut m, "x-oss-meta-color", "blue".into()).unwrap();
+        assert_eq!(m.get("color").map(String::as_str), Some("blue"));
+    }
+
+    #[test]
+    fn unsendable_headers_are_dropped_not_fatal() {
+        let headers = vec![
+            ("x-oss-meta-a b".to_string(), "1".to_string()),
+            ("x-oss-meta-ok".to_string(), "bad\nvalue".to_string()),
+            ("x-oss-meta-good".to_string(), "yes".to_string()),
+        ];
+        let r = apply_headers(Response::builder().status(200), &headers)
+            .body(())
+            .expect("builder must not fail on stored metadata");
+        assert_eq!(r.headers().len(), 1);
+        assert_eq!(r.headers()["x-oss-meta-good"], "yes");
+    }
+
+    #[test]
+    fn build_failure_is_an_xml_error() {
+        let r = internal_error_response("rid1", false, "boom");
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["x-oss-request-id"], "rid1");
+        assert_eq!(r.headers()["content-type"], "application/xml");
+        let bytes = body_bytes(r.into_body());
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(text.contains("<Code>InternalError</Code>"), "{text}");
+        assert!(text.contains("<RequestId>rid1</RequestId>"), "{text}");
+    }
+
+    fn body_bytes(b: Full<Bytes>) -> Bytes {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(b.collect()).unwrap().to_bytes()
     }
 
     #[test]
