@@ -99,6 +99,15 @@ pub fn announce(app: &App) {
             ("prefix", c.upload_prefix.clone().into()),
         ],
     );
+    if let oss_direct_upload::config::AuthMode::Jwt(j) = &c.auth {
+        if j.audience.is_none() || j.issuer.is_none() {
+            log::warn(
+                None,
+                "JWT_AUDIENCE or JWT_ISSUER is not set: tokens the same keys signed for other applications are accepted too; set both",
+                &[],
+            );
+        }
+    }
     if c.auth == oss_direct_upload::config::AuthMode::Anonymous {
         log::warn(
             None,

@@ -795,6 +795,9 @@ fn legacy_post_body(
 fn sts_error(e: StsError) -> ApiError {
     let status = e.http_status();
     let message = match e.upstream_code() {
+        Some(code) if status == 503 => format!(
+            "STS is throttling AssumeRole ({code}); retry after the Retry-After delay"
+        ),
         Some(code) => format!(
             "STS refused AssumeRole ({code}); check that the function's role may call sts:AssumeRole on OSS_ROLE_ARN and that the upload role trusts it"
         ),
