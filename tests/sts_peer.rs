@@ -417,6 +417,45 @@ async fn cache_makes_one_upstream_call_for_concurrent_requests() {
     );
 }
 
+/// A throttled refresh inside the refresh margin hands out the cached
+/// credentials (still valid) instead of failing; below the floor the
+/// throttling error goes out.
+#[tokio::test]
+async fn throttled_refresh_serves_cached_credentials_until_the_floor() {
+    let good = Peer::start(&[]);
+    let throttling = Peer::start(&["--throttle"]);
+    let (good, throttling) = (good.client(), throttling.client());
+    let (caller, request) = (caller(), request());
+    let cache = CredentialCache::new(CacheConfig::default());
+    let key = "my-bucket/uploads/user 42/";
+    let t0 = Utc::now();
+    let first = cache
+        .get(key, t0, || good.assume_role(&caller, &request, t0))
+        .await
+        .expect("AssumeRole");
+    let exp = first.expiration;
+    // 200 s left: inside the 300 s margin, above the 120 s floor.
+    let inside = exp - chrono::Duration::seconds(200);
+    let served = cache
+        .get(key, inside, || {
+            throttling.assume_role(&caller, &request, t0)
+        })
+        .await
+        .expect("cached credentials while STS throttles");
+    assert_eq!(
+        served.credentials.access_key_id,
+        first.credentials.access_key_id
+    );
+    // 60 s left: below the floor.
+    let below = exp - chrono::Duration::seconds(60);
+    let e = expect_err(
+        cache
+            .get(key, below, || throttling.assume_role(&caller, &request, t0))
+            .await,
+    );
+    assert_eq!((e.http_status(), e.code()), (503, "StsThrottled"));
+}
+
 /// Our RPC V1 signer, checked on a live request by the SDK's `get_rpcsignature`
 /// (Policy JSON with spaces and quotes, token as `SecurityToken` param).
 #[tokio::test]

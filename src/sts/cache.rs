@@ -4,7 +4,14 @@
 //! a round trip to the request, and a token for a scope is valid for many
 //! minutes. So the function hands out the same token for a scope until it is
 //! close to expiry, and when many requests for a scope arrive together only
-//! one of them calls STS (single flight); the rest wait and share its result.
+//! one of them calls STS (single flight).
+//!
+//! A token inside the refresh margin is still valid, so a refresh that fails
+//! (STS throttling or timing out) does not fail the request: the cached token
+//! is handed out as long as it has at least [`CredentialCache::min_remaining`]
+//! left, and requests arriving while a refresh is in flight get it at once
+//! instead of waiting for STS. Only when there is no such token do requests
+//! wait for the refresh and see its error.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,7 +23,16 @@ use chrono::{DateTime, Utc};
 
 use super::client::{AssumedRole, StsError};
 
+/// Default hard floor: a cached token with less than this left is never
+/// handed out, even when refreshing it fails. Two minutes leaves the caller
+/// time to start an upload (a request signed before expiry is accepted).
+pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(120);
+
 /// Cache tuning. `Default` gives 1024 scopes and a 300 s refresh margin.
+///
+/// The hard floor for serving a token whose refresh failed is set with
+/// [`CredentialCache::with_min_remaining`] (default
+/// [`DEFAULT_MIN_REMAINING`]).
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// Most scopes kept; beyond it the least recently used one is dropped.
@@ -25,7 +41,9 @@ pub struct CacheConfig {
     /// A cached token is replaced once it has less than this left. 300 s
     /// matches the Android/iOS SDKs, which refresh when under 5 minutes
     /// remain: handing out a token with less left would make them call
-    /// us again at once.
+    /// us again at once. Inside the margin the token is still handed out
+    /// while a refresh is in flight or after one failed, down to the hard
+    /// floor.
     pub refresh_margin: Duration,
 }
 
@@ -38,22 +56,37 @@ impl Default for CacheConfig {
     }
 }
 
-/// State for one scope. The async mutex is held across the upstream call,
-/// which is what makes the fetch single-flight.
+/// State for one scope.
 #[derive(Default)]
 struct Slot {
-    state: tokio::sync::Mutex<SlotState>,
+    /// Latest credentials. Behind its own short-held lock so requests can
+    /// read them while a refresh holds `flight`.
+    value: StdMutex<Option<Arc<AssumedRole>>>,
+    /// Held across the upstream call, which is what makes the fetch
+    /// single-flight.
+    flight: tokio::sync::Mutex<FlightState>,
     /// Number of fetches finished for this slot; lets a waiter tell whether a
     /// fetch completed while it was queued.
     flights: AtomicU64,
 }
 
 #[derive(Default)]
-struct SlotState {
-    value: Option<Arc<AssumedRole>>,
+struct FlightState {
     /// Error of the most recent fetch, shared only with requests that were
     /// already waiting for that fetch (never served to later arrivals).
     last_error: Option<StsError>,
+}
+
+impl Slot {
+    fn value(&self) -> Option<Arc<AssumedRole>> {
+        // Critical sections only clone or replace an Arc: a poisoned lock
+        // still holds a consistent value.
+        self.value.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_value(&self, v: Arc<AssumedRole>) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+    }
 }
 
 struct Entry {
@@ -69,6 +102,7 @@ struct Index {
 /// Credential cache keyed by scope string (e.g. `bucket/prefix/role`).
 pub struct CredentialCache {
     config: CacheConfig,
+    min_remaining: Duration,
     index: StdMutex<Index>,
 }
 
@@ -76,6 +110,7 @@ impl std::fmt::Debug for CredentialCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialCache")
             .field("config", &self.config)
+            .field("min_remaining", &self.min_remaining)
             .field("len", &self.len())
             .finish()
     }
@@ -88,16 +123,33 @@ impl Default for CredentialCache {
 }
 
 impl CredentialCache {
-    /// Empty cache with `config` (a `max_entries` of 0 is treated as 1).
+    /// Empty cache with `config` (a `max_entries` of 0 is treated as 1) and
+    /// the [`DEFAULT_MIN_REMAINING`] hard floor.
     pub fn new(mut config: CacheConfig) -> Self {
         config.max_entries = config.max_entries.max(1);
         CredentialCache {
             config,
+            min_remaining: DEFAULT_MIN_REMAINING,
             index: StdMutex::new(Index {
                 map: HashMap::new(),
                 tick: 0,
             }),
         }
+    }
+
+    /// Sets the hard floor: a cached token inside the refresh margin is still
+    /// handed out (while a refresh is in flight, or after it failed) only if
+    /// it has at least `floor` left. An expired token is never handed out,
+    /// even with a floor of 0. A floor above the refresh margin turns this
+    /// off: every request then waits for the refresh and sees its error.
+    pub fn with_min_remaining(mut self, floor: Duration) -> Self {
+        self.min_remaining = floor;
+        self
+    }
+
+    /// The hard floor set by [`with_min_remaining`](Self::with_min_remaining).
+    pub fn min_remaining(&self) -> Duration {
+        self.min_remaining
     }
 
     /// Number of scopes currently held (for metrics and tests).
@@ -152,19 +204,29 @@ impl CredentialCache {
         slot
     }
 
+    /// Outside the refresh margin: hand out without refreshing.
     fn fresh(&self, v: &AssumedRole, now: DateTime<Utc>) -> bool {
-        let margin = chrono::Duration::from_std(self.config.refresh_margin)
-            .unwrap_or_else(|_| chrono::Duration::seconds(300));
-        v.expiration - margin > now
+        v.expiration - now > to_chrono(self.config.refresh_margin)
+    }
+
+    /// At least the hard floor left (and not expired): may be handed out
+    /// while a refresh is in flight or after it failed.
+    fn usable(&self, v: &AssumedRole, now: DateTime<Utc>) -> bool {
+        let left = v.expiration - now;
+        left > chrono::Duration::zero() && left >= to_chrono(self.min_remaining)
     }
 
     /// Returns the cached credentials for `key`, or calls `fetch` to get new
     /// ones when there are none or they expire within the refresh margin.
     ///
-    /// At most one `fetch` runs per key at a time; requests arriving during
-    /// it wait and get its result (its error too, so an outage does not turn
-    /// into one upstream call per waiting request). Errors are not cached: the
-    /// next request after a failure fetches again.
+    /// At most one `fetch` runs per key at a time. While it runs, or after it
+    /// failed, other requests get the cached credentials if they still have
+    /// at least [`min_remaining`](Self::min_remaining) left (the request
+    /// running the fetch gets them too if the fetch fails); they are not
+    /// held up by STS. Without such credentials, requests arriving during
+    /// the fetch wait and get its result, its error too, so an outage does
+    /// not turn into one upstream call per waiting request. Errors are not
+    /// cached: the next request after a failure fetches again.
     pub async fn get<F, Fut>(
         &self,
         key: &str,
@@ -176,18 +238,36 @@ impl CredentialCache {
         Fut: Future<Output = Result<AssumedRole, StsError>>,
     {
         let slot = self.slot(key);
-        let seen = slot.flights.load(Ordering::Acquire);
-        let mut state = slot.state.lock().await;
-        if let Some(v) = &state.value {
+        let cached = slot.value();
+        if let Some(v) = &cached {
             if self.fresh(v, now) {
                 return Ok(v.clone());
             }
         }
+        let usable = cached.filter(|v| self.usable(v, now));
+        let seen = slot.flights.load(Ordering::Acquire);
+        let mut state = match slot.flight.try_lock() {
+            Ok(state) => state,
+            // A refresh is in flight: don't wait for it if what we have is
+            // still good enough.
+            Err(_) => match usable {
+                Some(v) => return Ok(v),
+                None => slot.flight.lock().await,
+            },
+        };
+        // Re-read: a fetch may have finished since the first look.
+        let cached = slot.value();
+        if let Some(v) = &cached {
+            if self.fresh(v, now) {
+                return Ok(v.clone());
+            }
+        }
+        let usable = cached.filter(|v| self.usable(v, now));
         if slot.flights.load(Ordering::Acquire) != seen {
             // A fetch finished while we waited and did not leave a fresh
-            // value, so it failed: share its error instead of retrying.
+            // value, so it failed: share its outcome instead of retrying.
             if let Some(e) = &state.last_error {
-                return Err(e.clone());
+                return usable.ok_or_else(|| e.clone());
             }
         }
         let result = fetch().await;
@@ -195,13 +275,13 @@ impl CredentialCache {
         match result {
             Ok(v) => {
                 let v = Arc::new(v);
-                state.value = Some(v.clone());
+                slot.set_value(v.clone());
                 state.last_error = None;
                 Ok(v)
             }
             Err(e) => {
                 state.last_error = Some(e.clone());
-                Err(e)
+                usable.ok_or(e)
             }
         }
     }
@@ -210,6 +290,11 @@ impl CredentialCache {
     pub fn invalidate(&self, key: &str) {
         self.lock_index().map.remove(key);
     }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    // Only fails beyond ~292 billion years; such a setting means "always".
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]
@@ -368,6 +453,218 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap_err(), StsError::Timeout);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    fn throttled() -> StsError {
+        StsError::Throttled {
+            upstream_code: Some("Throttling.User".into()),
+            retry_after_secs: 1,
+            request_id: None,
+        }
+    }
+
+    fn secs(n: i64) -> chrono::Duration {
+        chrono::Duration::seconds(n)
+    }
+
+    /// Default cache (300 s margin, 120 s floor) holding `STS.1`, which
+    /// expires at t0 + 900 s.
+    async fn primed() -> CredentialCache {
+        let cache = CredentialCache::default();
+        assert_eq!(cache.min_remaining(), Duration::from_secs(120));
+        cache
+            .get("k", t0(), || async { Ok(role("STS.1", t0() + secs(900))) })
+            .await
+            .unwrap();
+        cache
+    }
+
+    #[tokio::test]
+    async fn failed_refresh_inside_margin_serves_cached() {
+        let cache = primed().await;
+        let calls = AtomicUsize::new(0);
+        // 200 s left: inside the margin, above the floor.
+        let now = t0() + secs(700);
+        let v = cache
+            .get("k", now, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(throttled()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refresh was attempted");
+        // The failure is not cached: the next request refreshes again.
+        let v = cache
+            .get("k", now, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(role("STS.2", t0() + secs(1600))) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn failed_refresh_floor_boundary() {
+        let cache = primed().await;
+        // Exactly the 120 s floor left: still served.
+        let v = cache
+            .get("k", t0() + secs(780), || async { Err(StsError::Timeout) })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.1");
+        // 119 s left: below the floor, the error goes out.
+        let e = cache
+            .get("k", t0() + secs(781), || async { Err(StsError::Timeout) })
+            .await
+            .unwrap_err();
+        assert_eq!(e, StsError::Timeout);
+    }
+
+    #[tokio::test]
+    async fn failed_refresh_of_expired_is_error_even_with_zero_floor() {
+        let cache = CredentialCache::default().with_min_remaining(Duration::ZERO);
+        cache
+            .get("k", t0(), || async { Ok(role("STS.1", t0() + secs(900))) })
+            .await
+            .unwrap();
+        let v = cache
+            .get("k", t0() + secs(899), || async { Err(StsError::Timeout) })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.1");
+        for at in [900, 901, 5000] {
+            let e = cache
+                .get("k", t0() + secs(at), || async { Err(throttled()) })
+                .await
+                .unwrap_err();
+            assert_eq!(e, throttled(), "at +{at}s");
+        }
+    }
+
+    #[tokio::test]
+    async fn floor_above_margin_disables_stale_serving() {
+        let cache = CredentialCache::default().with_min_remaining(Duration::from_secs(301));
+        cache
+            .get("k", t0(), || async { Ok(role("STS.1", t0() + secs(900))) })
+            .await
+            .unwrap();
+        let e = cache
+            .get("k", t0() + secs(600), || async { Err(StsError::Timeout) })
+            .await
+            .unwrap_err();
+        assert_eq!(e, StsError::Timeout);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_on_failed_refresh_get_cached_value() {
+        let cache = Arc::new(primed().await);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let now = t0() + secs(700);
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get("k", now, || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Err(throttled())
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            let v = t.await.unwrap().expect("cached value, not the error");
+            assert_eq!(v.credentials.access_key_id, "STS.1");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_below_floor_share_error() {
+        let cache = Arc::new(primed().await);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let now = t0() + secs(800); // 100 s left
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get("k", now, || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Err(StsError::Timeout)
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err(), StsError::Timeout);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn refresh_in_flight_does_not_block_others_with_valid_value() {
+        let cache = Arc::new(primed().await);
+        let now = t0() + secs(700);
+        let release = Arc::new(tokio::sync::Notify::new());
+        let started = Arc::new(tokio::sync::Notify::new());
+        let refresher = {
+            let (cache, release, started) = (cache.clone(), release.clone(), started.clone());
+            tokio::spawn(async move {
+                cache
+                    .get("k", now, || async move {
+                        started.notify_one();
+                        release.notified().await;
+                        Ok(role("STS.2", t0() + secs(1600)))
+                    })
+                    .await
+            })
+        };
+        started.notified().await;
+        // Refresh is stuck upstream; another request is answered at once
+        // from the cache and does not call STS itself.
+        let v = tokio::time::timeout(
+            Duration::from_secs(5),
+            cache.get("k", now, || async {
+                panic!("second fetch while one is in flight")
+            }),
+        )
+        .await
+        .expect("not blocked by the in-flight refresh")
+        .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.1");
+        release.notify_one();
+        let v = refresher.await.unwrap().unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.2");
+        let v = cache
+            .get("k", now, || async { panic!("fresh value is cached") })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.2");
+    }
+
+    #[tokio::test]
+    async fn cancelled_refresh_lets_the_next_request_refresh() {
+        let cache = primed().await;
+        let now = t0() + secs(700);
+        let r = tokio::time::timeout(
+            Duration::from_millis(50),
+            cache.get("k", now, std::future::pending),
+        )
+        .await;
+        assert!(r.is_err(), "fetch never finishes");
+        let v = cache
+            .get("k", now, || async { Ok(role("STS.2", t0() + secs(1600))) })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.2");
     }
 
     #[tokio::test]

@@ -39,6 +39,12 @@ const MAX_MESSAGE: usize = 300;
 /// Retry-after we suggest when STS throttles without saying for how long.
 const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 
+/// Bounds for the retry-after we pass on from STS: at least 1 s, and at most
+/// a minute, so a bogus or hostile upstream value cannot tell our clients to
+/// stay away for days.
+const MIN_RETRY_AFTER_SECS: u64 = 1;
+const MAX_RETRY_AFTER_SECS: u64 = 60;
+
 /// How to reach STS. Kept separate from the client so the endpoint can point
 /// at a loopback emulator in tests and local mode.
 #[derive(Debug, Clone)]
@@ -434,21 +440,24 @@ fn map_transport(e: reqwest::Error) -> StsError {
     }
 }
 
+/// Seconds to suggest from STS's throttling headers, clamped to
+/// `MIN_RETRY_AFTER_SECS..=MAX_RETRY_AFTER_SECS`. `Retry-After` is read only
+/// in its delay-seconds form; an HTTP-date (or anything else that is not a
+/// plain number) is ignored.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> u64 {
     let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
+        let v = headers.get(name)?.to_str().ok()?.trim();
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // All digits, so the only parse failure is overflow: saturate.
+        Some(v.parse::<u64>().unwrap_or(u64::MAX))
     };
     // Standard header is seconds; the SDK's `x-acs-retry-after` is milliseconds.
-    if let Some(s) = get("retry-after") {
-        return s.max(1);
-    }
-    if let Some(ms) = get("x-acs-retry-after") {
-        return ms.div_ceil(1000).max(1);
-    }
-    DEFAULT_RETRY_AFTER_SECS
+    let secs = get("retry-after")
+        .or_else(|| get("x-acs-retry-after").map(|ms| ms.div_ceil(1000)))
+        .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
+    secs.clamp(MIN_RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS)
 }
 
 /// Maps an STS answer (status, headers, body) to credentials or an error.
@@ -740,6 +749,54 @@ mod tests {
         assert_eq!(e.code(), "StsBadResponse");
         let e = interpret(200, &h, br#"{"Credentials":{"AccessKeyId":"a","AccessKeySecret":"b","SecurityToken":"c","Expiration":"soon"}}"#).unwrap_err();
         assert_eq!(e.code(), "StsBadResponse");
+    }
+
+    #[test]
+    fn retry_after_is_clamped() {
+        let secs = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            interpret(429, &h, b"")
+                .unwrap_err()
+                .retry_after_secs()
+                .unwrap()
+        };
+        assert_eq!(secs(&[]), DEFAULT_RETRY_AFTER_SECS);
+        assert_eq!(secs(&[("retry-after", "0")]), 1);
+        assert_eq!(secs(&[("retry-after", " 7 ")]), 7);
+        assert_eq!(secs(&[("retry-after", "60")]), 60);
+        assert_eq!(secs(&[("retry-after", "61")]), 60);
+        assert_eq!(secs(&[("retry-after", "999999999")]), 60);
+        assert_eq!(secs(&[("retry-after", "99999999999999999999999")]), 60);
+        // HTTP-date form and other non-numbers: the default.
+        assert_eq!(
+            secs(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            DEFAULT_RETRY_AFTER_SECS
+        );
+        assert_eq!(secs(&[("retry-after", "-5")]), DEFAULT_RETRY_AFTER_SECS);
+        assert_eq!(secs(&[("retry-after", "1.5")]), DEFAULT_RETRY_AFTER_SECS);
+        // `x-acs-retry-after` is milliseconds.
+        assert_eq!(secs(&[("x-acs-retry-after", "0")]), 1);
+        assert_eq!(secs(&[("x-acs-retry-after", "2500")]), 3);
+        assert_eq!(secs(&[("x-acs-retry-after", "999999999")]), 60);
+        assert_eq!(
+            secs(&[("x-acs-retry-after", "+1000")]),
+            DEFAULT_RETRY_AFTER_SECS
+        );
+        // The standard header wins; a date there falls back to the SDK one.
+        assert_eq!(
+            secs(&[("retry-after", "5"), ("x-acs-retry-after", "30000")]),
+            5
+        );
+        assert_eq!(
+            secs(&[
+                ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                ("x-acs-retry-after", "30000")
+            ]),
+            30
+        );
     }
 
     #[test]
