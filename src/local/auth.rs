@@ -222,21 +222,7 @@ fn v1_header(
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(skewed(t, now));
     }
-    let (secret, principal) = resolve(keys, ak, token_of(req.headers, req.query), now)?;
-    let headers = header_pairs(req.headers);
-    let resource = v1::canonical_resource(req.bucket, req.key, req.query);
-    let sts = v1::string_to_sign(
-        req.method,
-        header(req.headers, "content-md5").unwrap_or_default(),
-        header(req.headers, "content-type").unwrap_or_default(),
-        date,
-        &headers,
-        &resource,
-    );
-    if !ct_eq(&v1::signature(&secret, &sts), provided) {
-        return Err(mismatch(ak, provided, &sts));
-    }
-    Ok(principal)
+    verify_v1(req, keys, ak, provided, date, now)
 }
 
 fn v1_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, OssError> {
@@ -252,6 +238,20 @@ fn v1_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
             .with("Expires", fmt_time(exp))
             .with("ServerTime", fmt_time(now)));
     }
+    verify_v1(req, keys, ak, provided, expires, now)
+}
+
+/// The part V1 header and query signatures share: rebuild the string to sign
+/// from the request as received (`date_or_expires` is the `Date` header or the
+/// `Expires` parameter) and compare signatures in constant time.
+fn verify_v1(
+    req: &SignedRequest,
+    keys: &KeyRing,
+    ak: &str,
+    provided: &str,
+    date_or_expires: &str,
+    now: i64,
+) -> Result<Principal, OssError> {
     let (secret, principal) = resolve(keys, ak, token_of(req.headers, req.query), now)?;
     let headers = header_pairs(req.headers);
     let resource = v1::canonical_resource(req.bucket, req.key, req.query);
@@ -259,7 +259,7 @@ fn v1_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
         req.method,
         header(req.headers, "content-md5").unwrap_or_default(),
         header(req.headers, "content-type").unwrap_or_default(),
-        expires,
+        date_or_expires,
         &headers,
         &resource,
     );
