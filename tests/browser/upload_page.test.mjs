@@ -230,7 +230,8 @@ async function recordProgress(page) {
         if (bar.tagName !== 'PROGRESS') continue;
         const row = bar.closest('li');
         const id = row.dataset.mode + '/' + row.dataset.name;
-        (window.__progress[id] ??= []).push(bar.value);
+        // null records an indeterminate bar (its value attribute removed).
+        (window.__progress[id] ??= []).push(bar.hasAttribute('value') ? bar.value : null);
       }
     }).observe(document.getElementById('uploads'), { subtree: true, attributes: true, attributeFilter: ['value'] });
   });
@@ -356,6 +357,10 @@ async function main() {
       const big = seen['sts/sample-sts.mp4'] || [];
       check('sts: progress bar moved through intermediate values (multipart)',
         big.some((v) => v > 0 && v < 100) && big.includes(100), JSON.stringify(big));
+      // POST goes through XHR, so its bar is a real percentage (never indeterminate).
+      const post = seen['post/sample-post.zip'] || [];
+      check('post: progress bar is a real percentage throughout and reaches 100%',
+        post.length > 0 && post.includes(100) && post.every((v) => v !== null && v >= 0 && v <= 100), JSON.stringify(post));
     });
     check('ali-oss loaded from ALI_OSS_SCRIPT_URL', sdk.hits.count >= 1, `hits=${sdk.hits.count}`);
     if (cfg.signatureVersion === 'v4') {

@@ -178,10 +178,10 @@ async function uploadWithSts(file, contentType, onProgress, resume) {
 }
 
 // ---------------------------------------------------------------------------
-// Mode 2: POST form (fetch + FormData, no SDK)
+// Mode 2: POST form (XHR + FormData, no SDK)
 // ---------------------------------------------------------------------------
 
-async function uploadWithPostPolicy(file, contentType) {
+async function uploadWithPostPolicy(file, contentType, onProgress) {
   // 1. The function picks the key and signs a policy for this one file.
   const signed = await api('v1/post-policy', {
     filename: file.name,
@@ -193,13 +193,8 @@ async function uploadWithPostPolicy(file, contentType) {
   for (const [name, value] of Object.entries(signed.fields)) form.append(name, value);
   form.append('file', file);
   // 3. Post it straight to the bucket. Success is HTTP 200 (success_action_status).
-  let res;
-  try {
-    res = await fetch(signed.url, { method: 'POST', body: form });
-  } catch (e) {
-    throw uploadError('The upload did not reach OSS (' + e.message + ').');
-  }
-  if (res.status !== 200) throw ossError(res.status, await res.text());
+  //    XHR rather than fetch, because only XHR reports upload progress.
+  await sendToOss('POST', signed.url, {}, form, onProgress);
   return signed.key;
 }
 
@@ -214,18 +209,23 @@ async function uploadWithPresignedPut(file, contentType, onProgress) {
     contentType,
     size: file.size,
   });
-  // 2. PUT the bytes with exactly the signed headers; XHR reports progress.
-  await new Promise((resolve, reject) => {
+  // 2. PUT the bytes with exactly the signed headers.
+  await sendToOss('PUT', signed.url, signed.headers, file, onProgress);
+  return signed.key;
+}
+
+/** One request straight to OSS with XHR, reporting upload progress (0..1). */
+function sendToOss(method, url, headers, body, onProgress) {
+  return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('PUT', signed.url);
-    for (const [name, value] of Object.entries(signed.headers)) xhr.setRequestHeader(name, value);
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () =>
       xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(ossError(xhr.status, xhr.responseText));
     xhr.onerror = () => reject(uploadError('The upload did not reach OSS (network or CORS).'));
-    xhr.send(file);
+    xhr.send(body);
   });
-  return signed.key;
 }
 
 // ---------------------------------------------------------------------------
@@ -267,8 +267,8 @@ const MODES = {
       'let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
       uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
   },
-  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, downloadUrl, ...HELPERS, ossError] },
-  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [uploadWithPresignedPut, downloadUrl, ...HELPERS, ossError, isTransient, withRetries] },
+  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, sendToOss, downloadUrl, ...HELPERS, ossError] },
+  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [uploadWithPresignedPut, sendToOss, downloadUrl, ...HELPERS, ossError, isTransient, withRetries] },
 };
 const $ = (id) => document.getElementById(id);
 let config = null;
@@ -368,7 +368,6 @@ async function startUpload(item) {
   ui.actions.replaceChildren();
   setProgress(item, 0);
   setState(item, 'uploading', 'Asking the function for permission…');
-  if (item.mode === 'post') ui.progress.removeAttribute('value'); // indeterminate: fetch has no upload progress
   try {
     if (item.mode === 'sts' && !typeAllowed(contentType)) {
       // An STS token cannot limit the type, so check here (POST and PUT are checked by the function).
