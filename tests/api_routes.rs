@@ -652,3 +652,57 @@ fn sample_client_routes_are_off_unless_enabled() {
     let (status, _, _) = send(client().get(format!("{}/v1/sts", f.url())));
     assert_eq!(status, 200, "the /v1 routes are unaffected");
 }
+
+#[test]
+fn concurrent_requests_all_reach_the_log_each_block_whole() {
+    // Log output is batched across requests while any is in flight; when the
+    // server goes idle every request's block must be out, markers intact.
+    let sts = StsPeer::start(&[]);
+    let f = Function::start(&env_with(&sts, &[("RATE_LIMIT_PER_MINUTE", "0")]));
+    let url = format!(
+        "{}/v1/presign?filename=a.png&contentType=image/png&size=1",
+        f.url()
+    );
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let c = client();
+                for _ in 0..25 {
+                    assert_eq!(send(c.get(&url)).0, 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    // Idle now: the last request out wrote the batch before answering.
+    let out = f.output();
+    let lines: Vec<&str> = out.lines().collect();
+    let starts = lines
+        .iter()
+        .filter(|l| l.starts_with("FC Invoke Start"))
+        .count();
+    let ends = lines
+        .iter()
+        .filter(|l| l.starts_with("FC Invoke End"))
+        .count();
+    assert_eq!(starts, ends);
+    assert!(
+        starts >= 400,
+        "all 400 presigns (+ health checks) logged: {starts}"
+    );
+    // Each block is contiguous: Start, its JSON lines, End, for the same id.
+    let mut open: Option<String> = None;
+    for l in &lines {
+        if let Some(id) = l.strip_prefix("FC Invoke Start RequestId: ") {
+            assert!(open.is_none(), "blocks interleaved at {l}");
+            open = Some(id.to_owned());
+        } else if let Some(id) = l.strip_prefix("FC Invoke End RequestId: ") {
+            assert_eq!(open.take().as_deref(), Some(id));
+        } else if let Some(id) = &open {
+            assert_eq!(json(l)["requestId"], Value::from(id.as_str()), "{l}");
+        }
+    }
+}
