@@ -84,7 +84,10 @@ sleep 1
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 idle_kb=$(rss_kb "$fn_pid")
 
-wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk.txt" &
+# Pin wrk to the last CPU so it does not migrate across the function's cores.
+pin=()
+if need taskset && [ "$(nproc)" -gt 1 ]; then pin=(taskset -c "$(( $(nproc) - 1 ))"); fi
+"${pin[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$tmp/wrk.txt" &
 wrk_pid=$!
 peak_kb=0
 while kill -0 "$wrk_pid" 2>/dev/null; do
@@ -99,7 +102,7 @@ non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
 kill "$sleeper" 2>/dev/null || true
 
 echo
-echo "oss-direct-upload bench ($(nproc) cores shared with wrk, $(date -u +%Y-%m-%d), wrk -t$THREADS -c$CONNS -d${DURATION}s, access log to a file)"
+echo "oss-direct-upload bench ($(nproc) cores shared with wrk, $(date -u +%Y-%m-%d), ${pin[*]:+${pin[*]} }wrk -t$THREADS -c$CONNS -d${DURATION}s, access log to a file)"
 printf '  %-44s %s\n' "binary size (release, glibc)" "$((size_gnu / 1024)) KiB"
 [ -n "$size_musl" ] && printf '  %-44s %s\n' "binary size (release, static musl: deployed)" "$((size_musl / 1024)) KiB"
 printf '  %-44s %s\n' "process start -> first presign response" "${first_ms} ms"
