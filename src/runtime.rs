@@ -122,19 +122,37 @@ impl Context {
     }
 }
 
-/// A fresh request id for requests that did not come through FC.
+/// A fresh request id for requests that did not come through FC, shaped like
+/// FC's own (`8-4-4-4-12` hex digits).
 pub fn new_request_id() -> String {
     use rand::Rng;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes: [u8; 16] = rand::thread_rng().gen();
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The one access-log line per request, shaped like the other log lines
+/// (see [`crate::log::render`]) but serialised without building a map.
+#[derive(serde::Serialize)]
+struct AccessLine<'a> {
+    time: String,
+    level: &'static str,
+    #[serde(rename = "requestId")]
+    request_id: &'a str,
+    msg: &'static str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    #[serde(rename = "durationMs")]
+    duration_ms: f64,
 }
 
 /// Boxed future returned by a [`Handler`].
@@ -398,20 +416,17 @@ async fn dispatch<H: Handler>(
             &format!("FC Invoke Start RequestId: {request_id}"),
             serve,
             |response: &Response| {
-                let access = crate::log::render(
-                    crate::log::Level::Info,
-                    Some(&request_id),
-                    "request",
-                    &[
-                        ("method", method.as_str().into()),
-                        ("path", path.as_str().into()),
-                        ("status", response.status().as_u16().into()),
-                        (
-                            "durationMs",
-                            serde_json::Value::from(started.elapsed().as_micros() as f64 / 1000.0),
-                        ),
-                    ],
-                );
+                let access = serde_json::to_string(&AccessLine {
+                    time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    level: "info",
+                    request_id: &request_id,
+                    msg: "request",
+                    method: method.as_str(),
+                    path: &path,
+                    status: response.status().as_u16(),
+                    duration_ms: started.elapsed().as_micros() as f64 / 1000.0,
+                })
+                .unwrap_or_default();
                 format!("{access}\nFC Invoke End RequestId: {request_id}")
             },
         )
@@ -530,7 +545,16 @@ mod tests {
         let c = ctx.credentials.unwrap();
         assert_eq!(c.access_key_id, "STS.env");
         assert_eq!(c.security_token.as_deref(), Some("env-token"));
-        assert_eq!(ctx.request_id.len(), 36);
+        let id = &ctx.request_id;
+        assert_eq!(id.len(), 36);
+        for (i, c) in id.char_indices() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                assert_eq!(c, '-', "{id}");
+            } else {
+                assert!(c.is_ascii_hexdigit(), "{id}");
+            }
+        }
+        assert_ne!(new_request_id(), new_request_id());
     }
 
     #[test]

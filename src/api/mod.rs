@@ -429,22 +429,18 @@ impl App {
             .scoped_credentials(scope, Access::Upload, ctx, Utc::now())
             .await?;
         let c = &creds.credentials;
-        let mut body = json!({
-            "StatusCode": 200,
-            "AccessKeyId": c.access_key_id,
-            "AccessKeySecret": c.access_key_secret,
-            "SecurityToken": c.security_token.clone().unwrap_or_default(),
-            "Expiration": iso_seconds(creds.expiration),
-        });
-        if !legacy {
-            if let Value::Object(map) = &mut body {
-                map.insert("Bucket".into(), self.config.bucket.clone().into());
-                map.insert("Region".into(), self.config.region.clone().into());
-                map.insert("Endpoint".into(), self.endpoint.as_str().into());
-                map.insert("Prefix".into(), scope.prefix.clone().into());
-            }
-        }
-        Ok(json_response(200, &body))
+        let body = StsBody {
+            status_code: 200,
+            access_key_id: &c.access_key_id,
+            access_key_secret: &c.access_key_secret,
+            security_token: c.security_token.as_deref().unwrap_or_default(),
+            expiration: iso_seconds(creds.expiration),
+            bucket: (!legacy).then_some(self.config.bucket.as_str()),
+            region: (!legacy).then_some(self.config.region.as_str()),
+            endpoint: (!legacy).then_some(self.endpoint.as_str()),
+            prefix: (!legacy).then_some(scope.prefix.as_str()),
+        };
+        Ok(json_body(200, &body))
     }
 
     /// How long a URL or policy signed now may live: `URL_TTL_SECONDS`, but
@@ -596,15 +592,15 @@ impl App {
         if legacy {
             return Ok(json_response(200, &legacy_post_body(&form, &url, &dir, c)));
         }
-        Ok(json_response(
+        Ok(json_body(
             200,
-            &json!({
-                "url": url,
-                "key": key,
-                "fields": string_map(&form.fields),
-                "expiration": iso_seconds(form.expiration),
-                "maxBytes": self.config.max_upload_bytes,
-            }),
+            &PostPolicyBody {
+                url: &url,
+                key: &key,
+                fields: Pairs(&form.fields),
+                expiration: iso_seconds(form.expiration),
+                max_bytes: self.config.max_upload_bytes,
+            },
         ))
     }
 
@@ -697,16 +693,16 @@ impl App {
             );
             return Ok(resp);
         }
-        Ok(json_response(
+        Ok(json_body(
             200,
-            &json!({
-                "url": url,
-                "method": method,
-                "headers": string_map(&headers),
-                "key": key,
-                "size": if method == "PUT" { params.size.map(Value::from).unwrap_or(Value::Null) } else { Value::Null },
-                "expiration": iso_seconds(now + chrono::Duration::seconds(lifetime as i64)),
-            }),
+            &PresignBody {
+                url: &url,
+                method: &method,
+                headers: Pairs(&headers),
+                key: &key,
+                size: if method == "PUT" { params.size } else { None },
+                expiration: iso_seconds(now + chrono::Duration::seconds(lifetime as i64)),
+            },
         ))
     }
 
@@ -824,13 +820,75 @@ fn client_address(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `[(k, v)]` as a JSON object of strings, keeping the order (form fields must
-/// be sent in the order given).
-fn string_map(pairs: &[(String, String)]) -> serde_json::Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect()
+/// `[(k, v)]` serialised as a JSON object of strings, in order (form fields
+/// must be sent in the order given).
+struct Pairs<'a>(&'a [(String, String)]);
+
+impl serde::Serialize for Pairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// `/v1/sts` and the sample-client STS routes: the shape the mobile SDKs'
+/// `OSSAuthCredentialsProvider` and ali-oss `refreshSTSToken` read.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StsBody<'a> {
+    status_code: u16,
+    access_key_id: &'a str,
+    access_key_secret: &'a str,
+    security_token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<&'a str>,
+}
+
+/// `/v1/post-policy`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostPolicyBody<'a> {
+    url: &'a str,
+    key: &'a str,
+    fields: Pairs<'a>,
+    expiration: String,
+    max_bytes: u64,
+}
+
+/// `/v1/presign`.
+#[derive(serde::Serialize)]
+struct PresignBody<'a> {
+    url: &'a str,
+    method: &'a str,
+    headers: Pairs<'a>,
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    expiration: String,
+}
+
+/// A JSON response serialised straight from a typed body.
+fn json_body<T: serde::Serialize>(status: u16, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut resp = http::Response::new(Bytes::from(bytes));
+            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        Err(_) => {
+            ApiError::new(500, "InternalError", "could not encode the response").to_response(false)
+        }
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form STS uses and the mobile SDKs parse.
