@@ -137,6 +137,31 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
+    signing_keys: SigningKeys,
+}
+
+/// V4 signing keys derived once per credentials and day rather than per URL
+/// (four chained HMACs each). Secret material: memory only, never logged.
+#[derive(Default)]
+struct SigningKeys(std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>);
+
+impl SigningKeys {
+    /// Scopes times days a cache can usefully hold; past it, start over.
+    const MAX: usize = 4096;
+
+    fn get(&self, creds: &Credentials, date: &str, region: &str) -> [u8; 32] {
+        let id = (creds.access_key_id.clone(), date.to_owned());
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = map.get(&id) {
+            return *key;
+        }
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        let key = v4::signing_key(&creds.access_key_secret, date, region, v4::PRODUCT);
+        map.insert(id, key);
+        key
+    }
 }
 
 /// How early cached STS credentials are refreshed: at least 6 minutes before
@@ -170,6 +195,7 @@ impl App {
             auth,
             cors,
             limiter,
+            signing_keys: SigningKeys::default(),
         })
     }
 
@@ -718,13 +744,14 @@ impl App {
                 let bind_length = crate::oss::header_value(input.headers, "content-length")
                     .map(|_| vec!["content-length".to_owned()])
                     .unwrap_or_default();
-                v4::presign_with_additional_headers(
+                v4::presign_with_signing_key(
                     creds,
                     &self.config.region,
                     input,
                     &bind_length,
                     now,
                     lifetime,
+                    |date| self.signing_keys.get(creds, date, &self.config.region),
                 )
             }
             SignatureVersion::V1 => v1::presign(creds, input, now.timestamp() + lifetime as i64),
