@@ -199,7 +199,8 @@ async function waitForRows(page, mode, names, timeout = 30_000) {
   await page.waitForFunction(
     ({ mode, names }) => names.every((n) => {
       const row = [...document.querySelectorAll('#uploads li')].find((r) => r.dataset.mode === mode && r.dataset.name === n);
-      return row && (row.dataset.state === 'done' || row.dataset.state === 'error');
+      // A finished upload is settled once its download link is signed (or failed to be).
+      return row && ((row.dataset.state === 'done' && row.dataset.link) || row.dataset.state === 'error');
     }),
     { mode, names },
     { timeout, polling: 100 },

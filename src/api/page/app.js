@@ -425,6 +425,7 @@ async function showResult(item) {
   const refresh = async () => {
     signed = await downloadUrl(item.key);
     link.href = signed.url;
+    item.row.dataset.link = 'ready';
   };
   // A presigned URL expires; sign a new one if this one is about to.
   link.addEventListener('click', async (ev) => {
@@ -440,6 +441,7 @@ async function showResult(item) {
   try {
     await refresh();
   } catch (err) {
+    item.row.dataset.link = 'failed';
     ui.msg.textContent = 'Uploaded, but no download link yet: ' + err.message;
   }
 }
