@@ -689,27 +689,29 @@ impl App {
         let now = Utc::now();
         let creds = self.scoped_credentials(scope, access, ctx, now).await?;
         let lifetime = self.signed_lifetime(&creds, now)?;
+        // V4 can sign Content-Length, binding the URL to the declared size so
+        // MAX_UPLOAD_BYTES holds for presigned PUTs too. Browsers and curl set
+        // the header themselves from the body, so it is signed but not listed
+        // in the `headers` the client is told to send.
+        let bound_size = if method == "PUT" { params.size } else { None };
+        let mut signed_headers = headers.clone();
+        if let Some(size) = bound_size {
+            signed_headers.push(("Content-Length".to_owned(), size.to_string()));
+        }
         let input = PresignInput {
             method: &method,
             bucket: &self.config.bucket,
             key: &key,
-            headers: &headers,
+            headers: &signed_headers,
             query: &[],
         };
-        // V4 can sign Content-Length, binding the URL to the declared size so
-        // MAX_UPLOAD_BYTES holds for presigned PUTs too. Browsers and curl set
-        // the header themselves from the body, so it is not in `headers`.
-        let mut signed_headers = headers.clone();
-        if method == "PUT" {
-            if let Some(size) = params.size {
-                signed_headers.push(("Content-Length".to_owned(), size.to_string()));
-            }
-        }
-        let input = PresignInput {
-            headers: &signed_headers,
-            ..input
-        };
-        let query = self.presign_query(&creds.credentials, &input, now, lifetime);
+        let query = self.presign_query(
+            &creds.credentials,
+            &input,
+            bound_size.is_some(),
+            now,
+            lifetime,
+        );
         let url = self.endpoint.object_url(&self.config.bucket, &key, &query);
         if legacy {
             let mut resp = http::Response::new(Bytes::from(url));
@@ -726,7 +728,7 @@ impl App {
                 method: &method,
                 headers: Pairs(&headers),
                 key: &key,
-                size: if method == "PUT" { params.size } else { None },
+                size: bound_size,
                 expiration: iso_seconds(now + chrono::Duration::seconds(lifetime as i64)),
             },
         ))
@@ -736,14 +738,17 @@ impl App {
         &self,
         creds: &Credentials,
         input: &PresignInput,
+        bind_length: bool,
         now: DateTime<Utc>,
         lifetime: u64,
     ) -> Vec<(String, String)> {
         match self.config.signature_version {
             SignatureVersion::V4 => {
-                let bind_length = crate::oss::header_value(input.headers, "content-length")
-                    .map(|_| vec!["content-length".to_owned()])
-                    .unwrap_or_default();
+                let bind_length: Vec<String> = if bind_length {
+                    vec!["content-length".to_owned()]
+                } else {
+                    Vec::new()
+                };
                 v4::presign_with_signing_key(
                     creds,
                     &self.config.region,
