@@ -260,15 +260,6 @@ fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// A bucket name as OSS allows it: 3–63 of `a-z 0-9 -`, not starting or ending with `-`.
-pub fn valid_bucket_name(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !b.starts_with('-')
-        && !b.ends_with('-')
-}
-
 /// A role ARN of the form `acs:ram::<account id>:role/<role name>`.
 pub fn valid_role_arn(arn: &str) -> bool {
     let Some(rest) = arn.strip_prefix("acs:ram::") else {
@@ -313,7 +304,7 @@ impl Config {
         };
 
         let bucket = r.required("OSS_BUCKET", "the name of the bucket uploads go to");
-        if !bucket.is_empty() && !valid_bucket_name(&bucket) {
+        if !bucket.is_empty() && !crate::oss::valid_bucket_name(&bucket) {
             r.fail(
                 "OSS_BUCKET",
                 format!(

@@ -97,7 +97,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--memory" => data_dir = None,
             "--bucket" => {
                 let b = value("a bucket name")?;
-                if !crate::config::valid_bucket_name(&b) {
+                if !crate::oss::valid_bucket_name(&b) {
                     return Err(format!(
                         "--bucket {b:?} is not a valid bucket name (3-63 of a-z, 0-9, '-')"
                     ));

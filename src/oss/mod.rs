@@ -17,6 +17,17 @@ pub mod post_policy;
 pub mod v1;
 pub mod v4;
 
+/// A bucket name as OSS allows it: 3–63 of `a-z 0-9 -`, not starting or
+/// ending with `-`. One rule for the config check, the session policy (a
+/// bucket name lands in a RAM resource) and `local --bucket`.
+pub fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !b.starts_with('-')
+        && !b.ends_with('-')
+}
+
 /// What a presigned URL grants: one method on one object, with the headers and extra
 /// query params the client must reproduce exactly.
 ///
@@ -75,4 +86,19 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .finalize()
         .into_bytes()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_oss_rules() {
+        for ok in ["abc", "my-bucket-1", &"a".repeat(63)] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in ["ab", "-abc", "abc-", "Abc", "a_b", "a.b", &"a".repeat(64), "a*b"] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
 }

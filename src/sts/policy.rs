@@ -85,14 +85,6 @@ struct Statement<'a> {
     resource: [String; 1],
 }
 
-fn valid_bucket(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !b.starts_with('-')
-        && !b.ends_with('-')
-}
-
 /// Builds the upload-only session policy for `bucket` and `prefix`:
 /// `oss:PutObject`, `oss:ListParts`, `oss:AbortMultipartUpload` on
 /// `acs:oss:*:*:<bucket>/<prefix>*`.
@@ -109,7 +101,7 @@ pub fn upload_session_policy(bucket: &str, prefix: &str) -> Result<String, Polic
 /// uploads back (presigned GET) uses `oss:GetObject` alone, in its own
 /// credentials, so upload credentials never carry read access.
 pub fn session_policy(bucket: &str, prefix: &str, actions: &[&str]) -> Result<String, PolicyError> {
-    if !valid_bucket(bucket) {
+    if !crate::oss::valid_bucket_name(bucket) {
         return Err(PolicyError::InvalidBucket);
     }
     if prefix.is_empty() {
