@@ -288,12 +288,12 @@ impl App {
     ) -> Result<Response, ApiError> {
         match route {
             Route::Page => Ok(page::index()),
-            Route::Healthz => Ok(json_response(200, &json!({"status": "ok"}))),
+            Route::Healthz => Ok(json_body(200, &json!({"status": "ok"}))),
             Route::Initialize => {
                 self.initialize(ctx).await?;
-                Ok(json_response(200, &json!({"status": "initialized"})))
+                Ok(json_body(200, &json!({"status": "initialized"})))
             }
-            Route::PublicConfig => Ok(json_response(200, &self.public_config())),
+            Route::PublicConfig => Ok(json_body(200, &self.public_config())),
             Route::Sts { legacy } => {
                 let scope = self.admit(req, ctx)?;
                 let _params = params::parse(req)?;
@@ -616,7 +616,7 @@ impl App {
         };
         let url = self.endpoint.bucket_url(&self.config.bucket);
         if legacy {
-            return Ok(json_response(200, &legacy_post_body(&form, &url, &dir, c)));
+            return Ok(json_body(200, &legacy_post_body(&form, &url, &dir, c)));
         }
         Ok(json_body(
             200,
@@ -934,17 +934,6 @@ pub fn handler(app: Arc<App>) -> impl crate::runtime::Handler {
         let app = app.clone();
         async move { app.handle(req, ctx).await }
     })
-}
-
-/// A JSON response with `status`.
-pub fn json_response(status: u16, body: &Value) -> Response {
-    let mut resp = http::Response::new(Bytes::from(body.to_string()));
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
 }
 
 /// Credentials must never sit in a shared cache.

@@ -97,7 +97,16 @@ mod tests {
         for ok in ["abc", "my-bucket-1", &"a".repeat(63)] {
             assert!(valid_bucket_name(ok), "{ok}");
         }
-        for bad in ["ab", "-abc", "abc-", "Abc", "a_b", "a.b", &"a".repeat(64), "a*b"] {
+        for bad in [
+            "ab",
+            "-abc",
+            "abc-",
+            "Abc",
+            "a_b",
+            "a.b",
+            &"a".repeat(64),
+            "a*b",
+        ] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }
     }
