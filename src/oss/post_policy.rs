@@ -128,6 +128,26 @@ fn with_key_guard(key: &str, mut conditions: Vec<Condition>) -> Vec<Condition> {
     conditions
 }
 
+/// The end both versions share: the security token field (STS), then the
+/// caller's extra fields, after the signature fields.
+fn finish_form(
+    mut fields: Vec<(String, String)>,
+    creds: &Credentials,
+    extra_fields: &[(String, String)],
+    policy: String,
+    expiration: DateTime<Utc>,
+) -> PostForm {
+    if let Some(token) = &creds.security_token {
+        fields.push(("x-oss-security-token".to_string(), token.clone()));
+    }
+    fields.extend(extra_fields.iter().cloned());
+    PostForm {
+        fields,
+        policy,
+        expiration,
+    }
+}
+
 /// A V1 (HMAC-SHA1) PostObject form.
 ///
 /// Policy conditions: `{"bucket"}` (so the form cannot be replayed against another
@@ -156,21 +176,13 @@ pub fn post_form_v1(
     let policy_b64 = encode_policy(&policy);
     let signature = sign_v1(&creds.access_key_secret, &policy_b64);
 
-    let mut fields = vec![
+    let fields = vec![
         ("key".to_string(), key.to_string()),
         ("policy".to_string(), policy_b64),
         ("OSSAccessKeyId".to_string(), creds.access_key_id.clone()),
         ("Signature".to_string(), signature),
     ];
-    if let Some(token) = &creds.security_token {
-        fields.push(("x-oss-security-token".to_string(), token.clone()));
-    }
-    fields.extend(extra_fields.iter().cloned());
-    PostForm {
-        fields,
-        policy,
-        expiration,
-    }
+    finish_form(fields, creds, extra_fields, policy, expiration)
 }
 
 /// A V4 (OSS4-HMAC-SHA256) PostObject form, signed at `now` for bare `region`.
@@ -217,7 +229,7 @@ pub fn post_form_v4(
     let policy_b64 = encode_policy(&policy);
     let signature = sign_v4(&creds.access_key_secret, date, region, &policy_b64);
 
-    let mut fields = vec![
+    let fields = vec![
         ("key".to_string(), key.to_string()),
         ("policy".to_string(), policy_b64),
         (
@@ -228,15 +240,7 @@ pub fn post_form_v4(
         ("x-oss-date".to_string(), datetime),
         ("x-oss-signature".to_string(), signature),
     ];
-    if let Some(token) = &creds.security_token {
-        fields.push(("x-oss-security-token".to_string(), token.clone()));
-    }
-    fields.extend(extra_fields.iter().cloned());
-    PostForm {
-        fields,
-        policy,
-        expiration,
-    }
+    finish_form(fields, creds, extra_fields, policy, expiration)
 }
 
 #[cfg(test)]
