@@ -164,6 +164,12 @@ impl SigningKeys {
     }
 }
 
+/// The least life credentials from `/v1/sts` have, and the least the
+/// credentials that sign a URL or policy have: 6 minutes, since the mobile
+/// SDKs refresh when 5 remain. STS answers with less are refused (502
+/// `StsCredentialsTooShortLived`) rather than handed out.
+pub const PROMISED_LIFETIME: Duration = Duration::from_secs(360);
+
 /// How early cached STS credentials are refreshed: at least 6 minutes before
 /// they expire (the mobile SDKs refresh at 5), or half their lifetime if longer.
 pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
@@ -183,7 +189,11 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(config.token_ttl_secs),
-        });
+        })
+        // Never hand out or sign with less than the promised life, and
+        // answer every request within the STS timeout.
+        .with_min_remaining(PROMISED_LIFETIME)
+        .with_wait_limit(Duration::from_millis(config.sts_timeout_ms));
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
@@ -971,5 +981,8 @@ mod tests {
         assert_eq!(refresh_margin(900), Duration::from_secs(450));
         assert_eq!(refresh_margin(600), Duration::from_secs(360));
         assert_eq!(refresh_margin(3600), Duration::from_secs(1800));
+        // The shortest margin still leaves a window where a token is served
+        // while it is refreshed, above the promised floor.
+        assert!(refresh_margin(900) > PROMISED_LIFETIME);
     }
 }
