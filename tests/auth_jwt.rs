@@ -199,14 +199,19 @@ fn common_cases(auth: &Authenticator, family: &str) {
     // own reason; the answer is 401 InvalidToken either way.)
     for case in ["array_sub", "object_sub", "float_sub"] {
         let tok = token(family, case);
-        let e = auth
-            .authenticate(&bearer(&tok), now())
-            .expect_err(case);
+        let e = auth.authenticate(&bearer(&tok), now()).expect_err(case);
         assert!(
-            matches!(e, AuthError::Invalid("malformed token" | "malformed user claim")),
+            matches!(
+                e,
+                AuthError::Invalid("malformed token" | "malformed user claim")
+            ),
             "{family}/{case}: {e:?}"
         );
-        assert_eq!((e.status(), e.code()), (401, "InvalidToken"), "{family}/{case}");
+        assert_eq!(
+            (e.status(), e.code()),
+            (401, "InvalidToken"),
+            "{family}/{case}"
+        );
         assert_never_echoed(&e, &tok);
     }
 }
