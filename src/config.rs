@@ -588,7 +588,8 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_mime(t: &str) -> bool {
+/// A `type/subtype` media type of RFC 7230 token characters.
+pub(crate) fn valid_mime(t: &str) -> bool {
     let Some((a, b)) = t.split_once('/') else {
         return false;
     };
