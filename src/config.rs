@@ -135,6 +135,9 @@ pub struct Config {
     /// (`/get_sts_token`, ...). Off by default: those clients send no
     /// content type or overwrite guard, so the routes are looser than `/v1`.
     pub legacy_routes: bool,
+    /// `PROFILES_FILE`: the upload-profile file (TOML). Unset: `profiles.toml`
+    /// beside the executable, if there is one (see [`crate::profiles`]).
+    pub profiles_file: Option<String>,
 }
 
 /// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
@@ -449,6 +452,7 @@ impl Config {
             .opt("ALI_OSS_SCRIPT_URL")
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
         let legacy_routes = r.flag("LEGACY_ROUTES", false);
+        let profiles_file = r.opt("PROFILES_FILE");
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -472,6 +476,7 @@ impl Config {
             sts_timeout_ms,
             ali_oss_script_url,
             legacy_routes,
+            profiles_file,
         })
     }
 

@@ -23,6 +23,8 @@
 use crate::config::{check_prefix, valid_mime, AuthMode, Config};
 use serde::Deserialize;
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The name of the profile the environment variables define.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -159,14 +161,14 @@ impl Profile {
 /// file order.
 #[derive(Clone, Debug)]
 pub struct Profiles {
-    list: Vec<Profile>,
+    list: Vec<Arc<Profile>>,
 }
 
 impl Profiles {
     /// Only the `default` profile.
     pub fn only(default: Profile) -> Profiles {
         Profiles {
-            list: vec![default],
+            list: vec![Arc::new(default)],
         }
     }
 
@@ -193,24 +195,61 @@ impl Profiles {
         }
         check_names_and_prefixes(&list, &mut errors);
         if errors.is_empty() {
-            Ok(Profiles { list })
+            Ok(Profiles {
+                list: list.into_iter().map(Arc::new).collect(),
+            })
         } else {
             Err(errors)
         }
     }
 
+    /// The profiles of `config`: `default` from the environment, plus the
+    /// file `PROFILES_FILE` names, or `profiles.toml` beside the executable
+    /// when that exists. Read once, at start.
+    pub fn from_config(config: &Config) -> Result<Profiles, Vec<ProfileError>> {
+        let default = Profile::from_config(config);
+        let path = match &config.profiles_file {
+            Some(p) => PathBuf::from(p),
+            None => match std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|d| d.join("profiles.toml")))
+            {
+                Some(p) if p.is_file() => p,
+                _ => return Ok(Profiles::only(default)),
+            },
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            vec![ProfileError::new(
+                "",
+                "",
+                format!(
+                    "PROFILES_FILE: cannot read {}: {e}; point PROFILES_FILE at the profile file, or unset it",
+                    path.display()
+                ),
+            )]
+        })?;
+        Profiles::load(default, &text, &config.auth).map_err(|errs| {
+            errs.into_iter()
+                .map(|mut e| {
+                    e.file = path.display().to_string();
+                    e
+                })
+                .collect()
+        })
+    }
+
     /// The profile named `name`.
-    pub fn get(&self, name: &str) -> Option<&Profile> {
+    pub fn get(&self, name: &str) -> Option<&Arc<Profile>> {
         self.list.iter().find(|p| p.name == name)
     }
 
     /// The `default` profile.
-    pub fn default_profile(&self) -> &Profile {
+    pub fn default_profile(&self) -> &Arc<Profile> {
         &self.list[0]
     }
 
     /// Every profile, `default` first.
-    pub fn iter(&self) -> impl Iterator<Item = &Profile> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
         self.list.iter()
     }
 
@@ -225,7 +264,7 @@ impl Profiles {
 
     /// The profile whose key space holds `key`, and the rest of the key after
     /// its prefix. Prefixes never overlap, so there is at most one.
-    pub fn for_key<'k>(&self, key: &'k str) -> Option<(&Profile, &'k str)> {
+    pub fn for_key<'k>(&self, key: &'k str) -> Option<(&Arc<Profile>, &'k str)> {
         self.list
             .iter()
             .find_map(|p| key.strip_prefix(p.prefix.as_str()).map(|rest| (p, rest)))
@@ -235,6 +274,8 @@ impl Profiles {
 /// A problem in the profile file: which profile, which field, what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileError {
+    /// The file it was found in (empty when none was read).
+    pub file: String,
     /// The profile's name (or its position when it has none); empty for the file.
     pub profile: String,
     /// The field; empty for the whole profile or file.
@@ -246,6 +287,7 @@ pub struct ProfileError {
 impl ProfileError {
     fn new(profile: &str, field: &str, message: impl Into<String>) -> Self {
         ProfileError {
+            file: String::new(),
             profile: profile.to_owned(),
             field: field.to_owned(),
             message: message.into(),
@@ -255,6 +297,9 @@ impl ProfileError {
 
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.file.is_empty() {
+            write!(f, "{}: ", self.file)?;
+        }
         match (self.profile.is_empty(), self.field.is_empty()) {
             (true, _) => write!(f, "{}", self.message),
             (false, true) => write!(f, "profile {:?}: {}", self.profile, self.message),
