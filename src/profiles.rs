@@ -426,8 +426,16 @@ impl RawProfile {
             );
         }
 
+        let replaces = self.overwrite.as_deref() == Some("replace");
         let mut methods = Vec::new();
         match self.methods {
+            // STS credentials cannot be pinned to the one key a replacing profile uses.
+            None if replaces => {
+                methods = UploadMethod::ALL
+                    .into_iter()
+                    .filter(|m| *m != UploadMethod::Sts)
+                    .collect()
+            }
             None => methods = UploadMethod::ALL.to_vec(),
             Some(names) => {
                 for m in names {
@@ -513,6 +521,9 @@ impl RawProfile {
                 }
                 if anonymous {
                     fail("overwrite", "\"replace\" keeps one key per user, so the profile cannot also be anonymous".into());
+                }
+                if methods.contains(&UploadMethod::Sts) {
+                    fail("methods", "\"sts\" cannot serve overwrite = \"replace\": STS credentials are scoped to the user's folder, not to one key; list only post-policy, presign or multipart".into());
                 }
                 Overwrite::Replace { name: n }
             }
@@ -758,6 +769,10 @@ max_bytes = 10
                 "field overwrite: \"replace\" keeps one key per user",
             ),
             (
+                "max_bytes = 10\noverwrite = \"replace\"\nfixed_name = \"a\"\nmethods = [\"sts\"]\n",
+                "field methods: \"sts\" cannot serve overwrite = \"replace\"",
+            ),
+            (
                 "max_bytes = 10\nfixed_name = \"a\"\n",
                 "field fixed_name: only means",
             ),
@@ -771,6 +786,15 @@ max_bytes = 10
         let ok =
             format!("[[profile]]\n{base}max_bytes = 6_000_000_000\nmethods = [\"multipart\"]\n");
         assert!(load(&ok).is_ok());
+    }
+
+    #[test]
+    fn replacing_profiles_default_to_methods_that_pin_the_key() {
+        let text = "[[profile]]\nname = \"a\"\nprefix = \"a/\"\ncontent_types = [\"*\"]\nmax_bytes = 9\noverwrite = \"replace\"\nfixed_name = \"me\"\n";
+        let p = load(text).unwrap();
+        let a = p.get("a").unwrap();
+        assert!(!a.allows(UploadMethod::Sts));
+        assert!(a.allows(UploadMethod::PostPolicy) && a.allows(UploadMethod::Multipart));
     }
 
     #[test]
