@@ -2,6 +2,11 @@
 //! context) served over real loopback TCP, with FC's headers, bounded reads,
 //! and graceful shutdown.
 
+#[path = "common/harness.rs"]
+mod harness;
+#[path = "common/peers.rs"]
+mod peers;
+
 use bytes::Bytes;
 use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
 use std::io::{Read, Write};
@@ -334,4 +339,151 @@ async fn pre_stop_answers_after_the_drain_timeout_when_a_request_never_ends() {
     assert!(slow.starts_with("HTTP/1.1 200"), "{slow}");
     shutdown.trigger();
     handle.await.unwrap().unwrap();
+}
+
+// ---- the shipped binary: SIGTERM, and the anonymous caller's address ----
+
+/// Polls `f`'s output until `pred` holds (the log is read by a thread).
+fn wait_for_output(f: &harness::Function, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = f.output();
+        if pred(&out) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {what}; output:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_and_exits() {
+    // AssumeRole takes 2 s at the peer, so /v1/sts is in flight when SIGTERM lands.
+    let sts = harness::StsPeer::start(&["--delay", "2"]);
+    let mut env = harness::base_env(&sts.url());
+    env.push(("FC_FUNCTION_NAME".into(), "oss-direct-upload".into()));
+    let mut f = harness::Function::start(&env);
+    let url = format!("{}/v1/sts", f.url());
+    let in_flight = std::thread::spawn(move || harness::send(harness::client().get(url)));
+    // The peer counts a POST as soon as it arrives: then the request is in flight.
+    // Each GET /__stats counts itself, so more requests than polls means the POST is there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        if sts.stats()["requests"].as_u64().unwrap_or(0) > polls {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "AssumeRole never reached the peer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &f.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // The listener closes at once; the request already in flight is finished.
+    let port = f.port;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _, body) = in_flight.join().unwrap();
+    assert_eq!(status, 200, "the in-flight request finished: {body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(st) = f.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "clean exit: {exit:?}\n{}", f.output());
+    wait_for_output(&f, "the stop line", |o| o.contains(r#""msg":"stopped""#));
+}
+
+const NO_ADDRESS: &str = "no client address on an anonymous request";
+
+#[test]
+fn anonymous_callers_are_told_apart_by_fc_client_ip_then_forwarded_for_else_one_warning() {
+    let sts = harness::StsPeer::start(&[]);
+    let mut env = harness::base_env(&sts.url());
+    env.push(("RATE_LIMIT_PER_MINUTE".into(), "2".into()));
+    env.push(("FC_FUNCTION_NAME".into(), "oss-direct-upload".into()));
+    let f = harness::Function::start(&env);
+    let n = std::cell::Cell::new(0);
+    let ask = |headers: &[(&str, &str)]| {
+        n.set(n.get() + 1);
+        let mut req = harness::client()
+            .get(format!("{}/v1/sts", f.url()))
+            .header("x-fc-request-id", format!("addr-test-{}", n.get()));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        harness::send(req).0
+    };
+    // Requests are sequential and each writes its lines in one go, so once the
+    // last one's end marker is read, so is everything before it.
+    let logged_so_far = || {
+        let marker = format!("FC Invoke End RequestId: addr-test-{}\n", n.get());
+        wait_for_output(&f, &marker, |o| o.contains(&marker))
+    };
+
+    // 1. x-fc-client-ip wins: a changing X-Forwarded-For does not buy a new budget.
+    let fc = |xff: &'static str| ask(&[("x-fc-client-ip", "192.0.2.1"), ("x-forwarded-for", xff)]);
+    assert_eq!(fc("198.51.100.1"), 200);
+    assert_eq!(fc("198.51.100.2"), 200);
+    assert_eq!(
+        fc("198.51.100.3"),
+        429,
+        "keyed by x-fc-client-ip, not X-Forwarded-For"
+    );
+    assert_eq!(
+        ask(&[("x-fc-client-ip", "192.0.2.2")]),
+        200,
+        "another FC-given address"
+    );
+
+    // 2. Without it (or empty): the rightmost X-Forwarded-For entry.
+    let xff = |fake: &str| {
+        let v = format!("{fake}, 203.0.113.7");
+        ask(&[("x-fc-client-ip", ""), ("x-forwarded-for", v.as_str())])
+    };
+    assert_eq!(xff("10.0.0.1"), 200);
+    assert_eq!(xff("10.0.0.2"), 200);
+    assert_eq!(
+        xff("10.0.0.3"),
+        429,
+        "a made-up first entry does not reset the limit"
+    );
+    assert_eq!(
+        ask(&[("x-forwarded-for", "198.51.100.9")]),
+        200,
+        "another address"
+    );
+
+    // Every request so far had an address: no warning.
+    let out = logged_so_far();
+    assert!(
+        !out.contains(NO_ADDRESS),
+        "warned although addresses were there:\n{out}"
+    );
+
+    // 3. Neither: one shared budget, and one warning for the instance.
+    assert_eq!(ask(&[]), 200);
+    assert_eq!(ask(&[]), 200);
+    assert_eq!(ask(&[]), 429, "callers without an address share one budget");
+    let out = logged_so_far();
+    let warnings: Vec<&str> = out.lines().filter(|l| l.contains(NO_ADDRESS)).collect();
+    assert_eq!(warnings.len(), 1, "exactly one warning:\n{out}");
+    let line: serde_json::Value = serde_json::from_str(warnings[0]).unwrap();
+    assert_eq!(line["level"], "warn");
+    assert!(line["requestId"].is_string(), "{line}");
 }
