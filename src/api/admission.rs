@@ -163,7 +163,7 @@ impl App {
         };
         let limiter_key = match &caller.user_id {
             Some(u) => format!("user:{u}"),
-            None => format!("ip:{}", client_address(req)),
+            None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
         };
         if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
@@ -322,22 +322,6 @@ fn sts_error(e: StsError) -> ApiError {
     let mut err = ApiError::new(status, e.code(), message);
     err.retry_after = e.retry_after_secs();
     err
-}
-
-/// The caller's address for the anonymous rate limit: the **last**
-/// `X-Forwarded-For` entry, the one FC's front end appended. Earlier entries
-/// are whatever the client sent, so keying on them would let anyone reset
-/// their limit with a made-up header.
-fn client_address(req: &Request) -> String {
-    req.headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .next_back()
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
