@@ -71,6 +71,7 @@ pub const VARIABLES: &[Variable] = &[
     op("LEGACY_ROUTES"),
     op("STS_TIMEOUT_MS"),
     op("ALI_OSS_SCRIPT_URL"),
+    op("PROFILES_FILE"),
     fc("FC_CUSTOM_LISTEN_PORT"),
     fc("FC_FUNCTION_NAME"),
     fc("FC_REGION"),
