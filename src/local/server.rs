@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -20,26 +21,47 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use super::auth::{self, Principal, SignedRequest};
+use super::hook::{self, UploadEvent};
 use super::post;
 use super::store::{self, md5_hex_upper, NewObject, Store};
 use super::sts::{self, KeyRing, StsRequest};
 use super::xml::{self, elem, OssError};
-use super::EmulatorConfig;
+use super::{EmulatorConfig, ServeOptions};
 use crate::oss::encode::uri_encode;
 
 /// Shared state of one emulator instance.
 pub(crate) struct State {
     pub cfg: EmulatorConfig,
+    pub opts: ServeOptions,
     pub store: Store,
     pub keys: KeyRing,
 }
 
 impl State {
     /// Builds the state, loading persisted objects if `data_dir` is set.
-    pub fn new(cfg: EmulatorConfig) -> std::io::Result<State> {
+    pub fn new(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<State> {
         let store = Store::open(cfg.data_dir.clone(), &cfg.buckets)?;
         let keys = KeyRing::new(cfg.account.clone(), cfg.account_id.clone());
-        Ok(State { cfg, store, keys })
+        Ok(State {
+            cfg,
+            opts,
+            store,
+            keys,
+        })
+    }
+
+    /// Tells the upload hook, if any, that `meta` was just stored.
+    pub fn uploaded(&self, meta: &store::ObjectMeta, event_name: &'static str, peer: IpAddr) {
+        if let Some(hook) = &self.opts.upload_hook {
+            hook(UploadEvent {
+                bucket: meta.bucket.clone(),
+                key: meta.key.clone(),
+                size: meta.size,
+                etag: meta.etag.clone(),
+                event_name,
+                source_ip: peer,
+            });
+        }
     }
 }
 
@@ -53,12 +75,12 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                        async move { Ok::<_, Infallible>(handle(state, req, peer.ip()).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -264,7 +286,7 @@ async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, OssError> {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Response<Full<Bytes>> {
     let rid = request_id();
     let (parts, body) = req.into_parts();
     let origin = header(&parts.headers, "origin").map(str::to_string);
@@ -272,7 +294,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
     let mut err_code = String::new();
     let is_head = parts.method == Method::HEAD;
 
-    let result = route(&state, &parts, body, &rid, &mut label).await;
+    let result = route(&state, &parts, body, &rid, peer, &mut label).await;
     let reply = match result {
         Ok(r) => r,
         Err(Routed::Oss(e)) => {
@@ -385,6 +407,7 @@ async fn route(
     parts: &Parts,
     body: Incoming,
     rid: &str,
+    peer: IpAddr,
     label: &mut String,
 ) -> Result<Reply, Routed> {
     let cfg = &state.cfg;
@@ -441,7 +464,7 @@ async fn route(
                 return Err(no_such_bucket(&bucket).into());
             }
             let body = read_body(body, limit).await?;
-            Ok(bucket_op(state, parts, &query, &bucket, body).await?)
+            Ok(bucket_op(state, parts, &query, &bucket, body, peer).await?)
         }
         Target::Object(bucket, key) => {
             *label = format!("{bucket}/{key}");
@@ -457,7 +480,7 @@ async fn route(
                 .into());
             }
             let body = read_body(body, limit).await?;
-            Ok(object_op(state, parts, &query, &bucket, &key, body).await?)
+            Ok(object_op(state, parts, &query, &bucket, &key, body, peer).await?)
         }
     }
 }
@@ -600,6 +623,7 @@ async fn object_op(
     bucket: &str,
     key: &str,
     body: Bytes,
+    peer: IpAddr,
 ) -> Result<Reply, OssError> {
     let acct = state.keys.account_id().to_string();
     let h = &parts.headers;
@@ -649,6 +673,7 @@ async fn object_op(
                 forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
             )
             .await?;
+        state.uploaded(&meta, hook::PUT_OBJECT, peer);
         return Ok(Reply::new(StatusCode::OK)
             .header("etag", format!("\"{}\"", meta.etag))
             .header("content-md5", md5));
@@ -715,6 +740,7 @@ async fn object_op(
                     forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
                 )
                 .await?;
+            state.uploaded(&meta, hook::COMPLETE_MULTIPART_UPLOAD, peer);
             let url = qget(query, "encoding-type") == Some("url");
             let mut s = xml::doc("CompleteMultipartUploadResult");
             if url {
@@ -987,11 +1013,12 @@ async fn bucket_op(
     query: &[(String, String)],
     bucket: &str,
     body: Bytes,
+    peer: IpAddr,
 ) -> Result<Reply, OssError> {
     let acct = state.keys.account_id().to_string();
     let ct = header(&parts.headers, "content-type").unwrap_or_default();
     if parts.method == Method::POST && ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return post_object(state, bucket, ct, body).await;
+        return post_object(state, bucket, ct, body, peer).await;
     }
     if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES
         .iter()
@@ -1132,6 +1159,7 @@ async fn post_object(
     bucket: &str,
     content_type: &str,
     body: Bytes,
+    peer: IpAddr,
 ) -> Result<Reply, OssError> {
     let form = post::parse_form(content_type, body).await?;
     let raw_key = form.get("key").filter(|k| !k.is_empty()).ok_or_else(|| {
@@ -1190,6 +1218,7 @@ async fn post_object(
             forbid_overwrite(form.get("x-oss-forbid-overwrite")),
         )
         .await?;
+    state.uploaded(&meta, hook::POST_OBJECT, peer);
     let etag = format!("\"{}\"", meta.etag);
     let status = match form.get("success_action_status") {
         Some("200") => StatusCode::OK,
