@@ -31,10 +31,15 @@
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
 
 mod auth;
+mod bucket;
 pub mod cli;
+mod cors;
 pub mod hook;
+mod multipart;
+mod object;
 mod policy;
 mod post;
+mod route;
 mod server;
 mod store;
 mod sts;
