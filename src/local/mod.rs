@@ -31,6 +31,8 @@
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
 
 mod auth;
+mod blob;
+mod body;
 mod bucket;
 pub mod cli;
 mod cors;
