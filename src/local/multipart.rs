@@ -9,6 +9,7 @@ use super::body::BodyStream;
 use super::hook;
 use super::object::{enc, forbid_overwrite, new_object, receive, receive_small};
 use super::route::{iso_date, ObjReq, Reply};
+use super::store;
 use super::xml::{self, elem, OssError};
 use crate::oss::encode::uri_encode;
 
@@ -17,13 +18,19 @@ fn url_encoding(req: &ObjReq<'_>) -> bool {
     req.q("encoding-type") == Some("url")
 }
 
-/// InitiateMultipartUpload: remembers the object's headers for Complete.
+/// InitiateMultipartUpload: remembers the object's headers (Content-Type,
+/// metadata, tags) for Complete. With `x-oss-forbid-overwrite: true` an
+/// existing object is 409 FileAlreadyExists here; Complete checks again only
+/// when it carries the header itself (OSS documents it on both requests).
 pub(super) fn initiate(req: &ObjReq<'_>) -> Result<Reply, OssError> {
     req.allow("oss:PutObject")?;
-    let id = req
-        .state
-        .store
-        .initiate(&req.bucket, &req.key, new_object(req.headers())?);
+    let new = new_object(req.headers())?;
+    if forbid_overwrite(req.header("x-oss-forbid-overwrite"))
+        && req.state.store.head(&req.bucket, &req.key).is_some()
+    {
+        return Err(store::file_exists());
+    }
+    let id = req.state.store.initiate(&req.bucket, &req.key, new);
     let url = url_encoding(req);
     let mut s = xml::doc("InitiateMultipartUploadResult");
     elem(&mut s, "Bucket", &req.bucket);
@@ -83,7 +90,14 @@ pub(super) async fn complete(
     req.allow("oss:PutObject")?;
     let store = &req.state.store;
     let body = receive_small(req, body).await?;
-    let list = if body.is_empty() && req.header("x-oss-complete-all") == Some("yes") {
+    let all = req.header("x-oss-complete-all") == Some("yes");
+    if all && !body.is_empty() {
+        return Err(OssError::invalid_argument(
+            "With x-oss-complete-all: yes the request must not have a body.",
+        )
+        .with("ArgumentName", "x-oss-complete-all"));
+    }
+    let list = if all {
         store
             .list_parts(&req.bucket, &req.key, id)?
             .into_iter()
@@ -133,10 +147,14 @@ pub(super) async fn complete(
 pub(super) fn list_parts(req: &ObjReq<'_>, id: &str) -> Result<Reply, OssError> {
     req.allow("oss:ListParts")?;
     let parts = req.state.store.list_parts(&req.bucket, &req.key, id)?;
-    let marker: u32 = req
-        .q("part-number-marker")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let marker: u32 = match req.q("part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse().map_err(|_| {
+            OssError::invalid_argument("part-number-marker must be a part number.")
+                .with("ArgumentName", "part-number-marker")
+                .with("ArgumentValue", v)
+        })?,
+    };
     let max: usize = match req.q("max-parts") {
         None => 1000,
         Some(v) => v
@@ -151,9 +169,13 @@ pub(super) fn list_parts(req: &ObjReq<'_>, id: &str) -> Result<Reply, OssError> 
     let after: Vec<_> = parts.into_iter().filter(|(n, _)| *n > marker).collect();
     let truncated = after.len() > max;
     let shown = &after[..after.len().min(max)];
+    let url = url_encoding(req);
     let mut s = xml::doc("ListPartsResult");
+    if url {
+        elem(&mut s, "EncodingType", "url");
+    }
     elem(&mut s, "Bucket", &req.bucket);
-    elem(&mut s, "Key", &req.key);
+    elem(&mut s, "Key", &enc(&req.key, url));
     elem(&mut s, "UploadId", id);
     elem(&mut s, "PartNumberMarker", &marker.to_string());
     elem(
