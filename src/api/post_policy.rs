@@ -10,6 +10,7 @@ use super::{keys, legacy, App};
 use crate::config::SignatureVersion;
 use crate::credentials::Credentials;
 use crate::oss::post_policy::{self, Condition, PostForm};
+use crate::profiles::Profile;
 use crate::runtime::{Context, Response};
 use chrono::{DateTime, Utc};
 
@@ -21,23 +22,28 @@ impl App {
         params: &Params,
         legacy: bool,
     ) -> Result<Response, ApiError> {
-        self.check_size(params)?;
+        let profile = &scope.profile;
+        self.check_size(profile, params)?;
         // /v1/post-policy always sends a Content-Type field, so its `in
         // $content-type` condition can be met; Alibaba's sample client sends
         // none, so the legacy route pins a type only when one is asked for.
         let content_type = match (&params.content_type, legacy) {
             (Some(_), _) | (None, false) => {
-                Some(self.content_type(params, "application/octet-stream")?)
+                Some(self.content_type(profile, params, "application/octet-stream")?)
             }
             (None, true) => None,
         };
         let id = keys::random_id();
-        let key = keys::build_key(&scope.prefix, &id, params.filename.as_deref())?;
+        let key = if legacy {
+            keys::build_key(&scope.prefix, &id, params.filename.as_deref())?
+        } else {
+            scope.new_upload_key(params.filename.as_deref())?
+        };
         let now = Utc::now();
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, now)
             .await?;
-        let lifetime = self.signed_lifetime(&creds, now)?;
+        let lifetime = self.signed_lifetime(scope, &creds, now)?;
         let expiration = now + chrono::Duration::seconds(lifetime as i64);
 
         // The legacy sample client appends `dir + filename` as the key and
@@ -48,13 +54,14 @@ impl App {
             c,
             &UploadForm {
                 key: &key,
+                profile,
                 pin: if legacy {
                     KeyPin::StartsWith(&dir)
                 } else {
                     KeyPin::Exact
                 },
                 content_type: content_type.as_deref(),
-                forbid_overwrite: !legacy,
+                forbid_overwrite: !legacy && scope.forbids_overwrite(),
             },
             now,
             expiration,
@@ -70,16 +77,16 @@ impl App {
                 key: &key,
                 fields: Pairs(&form.fields),
                 expiration: iso_seconds(form.expiration),
-                max_bytes: self.config.max_upload_bytes,
+                max_bytes: profile.max_bytes,
             },
         ))
     }
 
     /// The one builder for upload POST policies (`/v1/post-policy`, the
     /// Uppy `/s3/params` route, the sample-client route): the key pinned as
-    /// `form.pin` says, size within `1..=MAX_UPLOAD_BYTES`,
+    /// `form.pin` says, size within the profile's `min_bytes..=max_bytes`,
     /// `success_action_status` 200, `x-oss-forbid-overwrite` when asked, and
-    /// the content type sent as a field and held to `ALLOWED_CONTENT_TYPES`.
+    /// the content type sent as a field and held to the profile's types.
     /// Fields come out in the order OSS wants (signature fields, then
     /// `success_action_status`, `x-oss-forbid-overwrite`, `Content-Type`).
     pub(super) fn upload_post_form(
@@ -95,7 +102,7 @@ impl App {
         };
         let mut conditions = vec![
             key_condition,
-            Condition::ContentLengthRange(1, self.config.max_upload_bytes),
+            Condition::ContentLengthRange(form.profile.min_bytes, form.profile.max_bytes),
             Condition::Exact("success_action_status".into(), "200".into()),
         ];
         let mut extra = vec![("success_action_status".to_owned(), "200".to_owned())];
@@ -108,10 +115,10 @@ impl App {
         }
         if let Some(ct) = form.content_type {
             extra.push(("Content-Type".to_owned(), ct.to_owned()));
-            if !self.config.any_content_type() {
+            if !form.profile.any_content_type() {
                 conditions.push(Condition::In(
                     "content-type".into(),
-                    self.config.allowed_content_types.clone(),
+                    form.profile.content_types.clone(),
                 ));
             }
         }
@@ -170,9 +177,11 @@ pub(super) enum KeyPin<'a> {
 pub(super) struct UploadForm<'a> {
     /// The server-built key (`keys::build_key`).
     pub key: &'a str,
+    /// The profile whose size range and types the policy holds.
+    pub profile: &'a Profile,
     /// How the policy holds it.
     pub pin: KeyPin<'a>,
-    /// Content type sent as a field; when set and `ALLOWED_CONTENT_TYPES` is
+    /// Content type sent as a field; when set and the profile's types are
     /// not `*`, the policy requires one of the allowed types.
     pub content_type: Option<&'a str>,
     /// Send and require `x-oss-forbid-overwrite: true`.
