@@ -61,7 +61,7 @@ fn app(sts_url: &str, cache_size: u64) -> Arc<App> {
         ("OSS_ENDPOINT", "http://127.0.0.1:9".into()),
         ("STS_ENDPOINT", sts_url.into()),
         ("AUTH_MODE", "fc-jwt".into()),
-        ("FC_JWT_USER_HEADER", "x-user-id".into()),
+        ("TRIGGER_USER_HEADER", "x-user-id".into()),
         ("RATE_LIMIT_PER_MINUTE", "0".into()),
         ("CREDENTIAL_CACHE_SIZE", cache_size.to_string()),
     ];
