@@ -191,9 +191,14 @@ async fn main() {
     let hot_empty = move |w: u64, i: u64| (w * 31 + i) % hot;
     let (mut cached_empty, mut cached_full, mut new_empty, mut new_full) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for r in 0..rounds {
+    // Cached users first, so no new-user run has pushed the hot set out.
+    let calls_before = STS_CALLS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
         cached_empty.push(rate(&warm, workers, secs, hot_empty).await);
         cached_full.push(rate(&full, workers, secs, hot_full).await);
+    }
+    let cached_misses = STS_CALLS.load(Ordering::Relaxed) - calls_before;
+    for r in 0..rounds {
         // New users on an empty cache: a fresh app each round, its STS
         // connections opened first (one user per task) so both sides start warm.
         let empty = app(&sts_url, size);
@@ -231,7 +236,7 @@ async fn main() {
     );
     println!(
         "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
-        format!("cached users ({hot} hot)"),
+        format!("cached users ({hot} hot, {cached_misses} misses)"),
         cached_empty,
         cached_full,
         pct(cached_full, cached_empty)
