@@ -20,6 +20,8 @@ use oss_direct_upload::api::App;
 use oss_direct_upload::config::Config;
 use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
+use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
+use oss_direct_upload::sts::client::AssumedRole;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,6 +155,51 @@ fn fresh(base: u64) -> impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static {
     move |w, i| base + w * 1_000_000_000 + i
 }
 
+/// The cache alone (no HTTP, no STS: the fetch answers at once), one task:
+/// operations per second for `ops` lookups of new scopes (insert, and evict
+/// when full) and of cached ones, on an empty cache and on a full one.
+async fn cache_alone(size: u64, ops: u64) -> [(f64, f64); 2] {
+    let now = chrono::Utc::now();
+    let role = |n: u64| AssumedRole {
+        credentials: Credentials::new(format!("STS.{n}"), "s", Some("t".into())),
+        expiration: now + chrono::Duration::hours(1),
+        expiration_text: String::new(),
+        request_id: None,
+    };
+    let cache = |fill: u64| async move {
+        let c = CredentialCache::new(CacheConfig {
+            max_entries: size as usize,
+            refresh_margin: Duration::from_secs(450),
+        });
+        for n in 0..fill {
+            let _ = c
+                .get(&format!("upload\nuploads/u{n}/"), now, || async move {
+                    Ok(role(n))
+                })
+                .await;
+        }
+        c
+    };
+    let per_sec = |t: Instant| ops as f64 / t.elapsed().as_secs_f64();
+    let mut out = [(0.0, 0.0); 2];
+    for (i, filled) in [1000, size].into_iter().enumerate() {
+        let c = cache(filled).await;
+        let t = Instant::now();
+        for n in 0..ops {
+            let k = format!("upload\nuploads/u{}/", filled - 1000 + n % 1000);
+            let _ = c.get(&k, now, || async move { Ok(role(n)) }).await;
+        }
+        let hits = per_sec(t);
+        let t = Instant::now();
+        for n in 0..ops {
+            let k = format!("upload\nuploads/new{n}/");
+            let _ = c.get(&k, now, || async move { Ok(role(n)) }).await;
+        }
+        out[i] = (hits, per_sec(t));
+    }
+    out
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let secs = env_or("BENCH_SECONDS", 3);
@@ -218,6 +265,7 @@ async fn main() {
     );
     shutdown.trigger();
 
+    let [(hit_e, new_e), (hit_f, new_f)] = cache_alone(size, 20_000).await;
     let pct = |full: f64, empty: f64| 100.0 * full / empty;
     println!(
         "credential cache bench ({} cores, {workers} tasks, median of {rounds} runs of {secs} s per figure, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
@@ -240,5 +288,19 @@ async fn main() {
         cached_empty,
         cached_full,
         pct(cached_full, cached_empty)
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        "cache alone, cached scope (1 task)",
+        hit_e,
+        hit_f,
+        pct(hit_f, hit_e)
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        "cache alone, new scope (1 task)",
+        new_e,
+        new_f,
+        pct(new_f, new_e)
     );
 }
