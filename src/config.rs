@@ -71,6 +71,7 @@ pub const VARIABLES: &[Variable] = &[
     op("LEGACY_ROUTES"),
     op("STS_TIMEOUT_MS"),
     op("ALI_OSS_SCRIPT_URL"),
+    op("PROFILES_FILE"),
     fc("FC_CUSTOM_LISTEN_PORT"),
     fc("FC_FUNCTION_NAME"),
     fc("FC_REGION"),
@@ -208,6 +209,9 @@ pub struct Config {
     /// (`/get_sts_token`, ...). Off by default: those clients send no
     /// content type or overwrite guard, so the routes are looser than `/v1`.
     pub legacy_routes: bool,
+    /// `PROFILES_FILE`: the upload-profile file (TOML). Unset: `profiles.toml`
+    /// beside the executable, if there is one (see [`crate::profiles`]).
+    pub profiles_file: Option<String>,
 }
 
 /// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
@@ -522,6 +526,7 @@ impl Config {
             .opt("ALI_OSS_SCRIPT_URL")
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
         let legacy_routes = r.flag("LEGACY_ROUTES", false);
+        let profiles_file = r.opt("PROFILES_FILE");
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -545,6 +550,7 @@ impl Config {
             sts_timeout_ms,
             ali_oss_script_url,
             legacy_routes,
+            profiles_file,
         })
     }
 
@@ -553,6 +559,21 @@ impl Config {
         self.allowed_content_types
             .iter()
             .any(|t| t == "*" || t == content_type)
+    }
+
+    /// Settings that work but weaken the security model, each with what to
+    /// set instead. Serve mode and `local` log them at every start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if let AuthMode::Jwt(j) = &self.auth {
+            if j.audience.is_none() || j.issuer.is_none() {
+                out.push("JWT_AUDIENCE or JWT_ISSUER is not set: tokens the same keys signed for other applications are accepted too; set both");
+            }
+        }
+        if self.auth == AuthMode::Anonymous {
+            out.push("AUTH_MODE=anonymous: anyone who can reach this function can get upload credentials for the shared prefix; set AUTH_MODE=jwt or fc-jwt for production");
+        }
+        out
     }
 
     /// Whether any content type is allowed (`ALLOWED_CONTENT_TYPES=*`).
@@ -661,7 +682,8 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_mime(t: &str) -> bool {
+/// A `type/subtype` media type of RFC 7230 token characters.
+pub(crate) fn valid_mime(t: &str) -> bool {
     let Some((a, b)) = t.split_once('/') else {
         return false;
     };
