@@ -211,7 +211,6 @@ impl Store {
     }
 
     /// The stored body of an object, for CopyObject.
-    #[allow(dead_code)] // CopyObject and tagging, next commit
     fn data_of(&self, bucket: &str, key: &str) -> Option<(ObjectMeta, BlobData)> {
         let g = self.lock();
         let meta = g.objects.get(bucket)?.get(key)?.clone();
@@ -229,7 +228,6 @@ impl Store {
     /// Copies the body of `src` into a new blob (CopyObject), returning the
     /// source's metadata with it. The source file is opened before the copy
     /// starts, so an overwrite of the source mid-copy cannot tear it.
-    #[allow(dead_code)] // CopyObject and tagging, next commit
     pub async fn copy_body(
         &self,
         bucket: &str,
@@ -243,7 +241,6 @@ impl Store {
     }
 
     /// Replaces an object's tags; `false` when the object does not exist.
-    #[allow(dead_code)] // CopyObject and tagging, next commit
     pub async fn set_tags(
         &self,
         bucket: &str,
