@@ -44,6 +44,7 @@ pub mod cli;
 mod copy;
 mod cors;
 pub mod hook;
+mod keyring;
 mod multipart;
 mod object;
 mod policy;
