@@ -13,6 +13,8 @@
 
 pub mod encode;
 pub mod endpoint;
+pub mod multipart;
+pub mod multipart_xml;
 pub mod post_policy;
 pub mod v1;
 pub mod v4;
