@@ -33,6 +33,7 @@ pub use admission::{refresh_margin, Access, Scope};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::oss::client::{OssClient, OssClientConfig};
 use crate::oss::endpoint::Endpoint;
 use crate::runtime::{Context, Request, Response};
 use crate::sts::cache::{CacheConfig, CredentialCache};
@@ -54,6 +55,8 @@ pub struct App {
     config: Config,
     endpoint: Endpoint,
     sts: StsClient,
+    /// The function's own OSS calls (multipart steps, upload checks).
+    oss: OssClient,
     cache: CredentialCache,
     auth: Authenticator,
     cors: Cors,
@@ -71,6 +74,8 @@ impl App {
         sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
         sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
         let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
+        let oss = OssClient::new(endpoint.clone(), &config.region, OssClientConfig::default())
+            .map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(config.token_ttl_secs),
@@ -82,6 +87,7 @@ impl App {
             config,
             endpoint,
             sts,
+            oss,
             cache,
             auth,
             cors,
@@ -93,6 +99,11 @@ impl App {
     /// The configuration this app runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The client for the function's own OSS calls (multipart steps, upload checks).
+    pub fn oss(&self) -> &OssClient {
+        &self.oss
     }
 
     /// Handles one request. Never panics on input; every failure is a JSON error.

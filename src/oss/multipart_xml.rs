@@ -1,12 +1,10 @@
 //! The XML bodies of the multipart calls the function makes itself:
 //! InitiateMultipartUpload's and CompleteMultipartUpload's results and
-//! ListParts' pages are read with quick-xml's serde support (a maintained
-//! parser rather than hand-written scanning); the Complete request body is
-//! written here.
-
-use serde::Deserialize;
+//! ListParts' pages are read with the shared readers in [`super::xml`]
+//! (quick-xml underneath); the Complete request body is written here.
 
 use super::multipart::ListedPart;
+use super::xml::{field, first_text, records};
 
 /// An XML body that is not the document OSS documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,45 +18,14 @@ impl std::fmt::Display for XmlError {
 
 impl std::error::Error for XmlError {}
 
-fn parse<'de, T: Deserialize<'de>>(xml: &'de str) -> Result<T, XmlError> {
-    quick_xml::de::from_str(xml).map_err(|e| XmlError(e.to_string()))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct InitiateResult {
-    upload_id: String,
-}
-
 /// The `UploadId` of an `InitiateMultipartUploadResult`.
-pub fn parse_initiate(xml: &str) -> Result<String, XmlError> {
-    let r: InitiateResult = parse(xml)?;
-    if r.upload_id.trim().is_empty() {
-        return Err(XmlError("empty UploadId".into()));
+pub fn parse_initiate(xml: &[u8]) -> Result<String, XmlError> {
+    match first_text(xml, "UploadId") {
+        Some(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => Err(XmlError(
+            "no UploadId in InitiateMultipartUploadResult".into(),
+        )),
     }
-    Ok(r.upload_id)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListPartsResult {
-    #[serde(default)]
-    is_truncated: bool,
-    #[serde(default)]
-    next_part_number_marker: Option<String>,
-    #[serde(default, rename = "Part")]
-    parts: Vec<XmlPart>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct XmlPart {
-    part_number: u32,
-    #[serde(rename = "ETag")]
-    etag: String,
-    size: u64,
-    #[serde(default)]
-    last_modified: String,
 }
 
 /// One page of ListParts.
@@ -71,49 +38,55 @@ pub struct ListPartsPage {
 }
 
 /// Parses a `ListPartsResult`. A truncated page without a usable
-/// `NextPartNumberMarker` is an error (following it would loop).
-pub fn parse_list_parts(xml: &str) -> Result<ListPartsPage, XmlError> {
-    let r: ListPartsResult = parse(xml)?;
-    let next_marker = if r.is_truncated {
-        let marker = r
-            .next_part_number_marker
-            .as_deref()
+/// `NextPartNumberMarker` is an error (following it would loop), and so is a
+/// part without a number, ETag or size.
+pub fn parse_list_parts(xml: &[u8]) -> Result<ListPartsPage, XmlError> {
+    let recs = records(xml, "Part").map_err(XmlError)?;
+    let mut parts = Vec::with_capacity(recs.len());
+    for r in &recs {
+        let num = |name: &str| field(r, name).and_then(|v| v.trim().parse::<u64>().ok());
+        let (Some(n), Some(etag), Some(size)) = (num("PartNumber"), field(r, "ETag"), num("Size"))
+        else {
+            return Err(XmlError("a Part without PartNumber, ETag or Size".into()));
+        };
+        let part_number =
+            u32::try_from(n).map_err(|_| XmlError(format!("PartNumber {n} out of range")))?;
+        parts.push(ListedPart {
+            part_number,
+            etag: etag.to_owned(),
+            size,
+            last_modified: field(r, "LastModified").unwrap_or_default().to_owned(),
+        });
+    }
+    let truncated = first_text(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
+    let next_marker = if truncated {
+        let marker = first_text(xml, "NextPartNumberMarker")
             .and_then(|m| m.trim().parse::<u32>().ok())
             .ok_or_else(|| XmlError("IsTruncated without a NextPartNumberMarker".into()))?;
         Some(marker)
     } else {
         None
     };
-    Ok(ListPartsPage {
-        parts: r
-            .parts
-            .into_iter()
-            .map(|p| ListedPart {
-                part_number: p.part_number,
-                etag: p.etag,
-                size: p.size,
-                last_modified: p.last_modified,
-            })
-            .collect(),
-        next_marker,
-    })
+    Ok(ListPartsPage { parts, next_marker })
 }
 
 /// What CompleteMultipartUpload answers.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompleteResult {
-    /// The object's URL as OSS reports it.
-    #[serde(default)]
+    /// The object's URL as OSS reports it (may be empty).
     pub location: String,
     /// The object's ETag (not an MD5 for multipart objects).
-    #[serde(rename = "ETag", default)]
     pub etag: String,
 }
 
 /// Parses a `CompleteMultipartUploadResult`.
-pub fn parse_complete(xml: &str) -> Result<CompleteResult, XmlError> {
-    parse(xml)
+pub fn parse_complete(xml: &[u8]) -> Result<CompleteResult, XmlError> {
+    let etag = first_text(xml, "ETag")
+        .ok_or_else(|| XmlError("no ETag in CompleteMultipartUploadResult".into()))?;
+    Ok(CompleteResult {
+        location: first_text(xml, "Location").unwrap_or_default(),
+        etag,
+    })
 }
 
 /// The CompleteMultipartUpload request body for `parts` (already ascending,
@@ -152,11 +125,11 @@ mod tests {
   <Bucket>oss-example</Bucket><Key>multipart.data</Key><UploadId>0004B9894A22E5B1888A1E29F823****</UploadId>
 </InitiateMultipartUploadResult>"#;
         assert_eq!(
-            parse_initiate(xml).unwrap(),
+            parse_initiate(xml.as_bytes()).unwrap(),
             "0004B9894A22E5B1888A1E29F823****"
         );
-        assert!(parse_initiate("<InitiateMultipartUploadResult/>").is_err());
-        assert!(parse_initiate("not xml").is_err());
+        assert!(parse_initiate(b"<InitiateMultipartUploadResult/>").is_err());
+        assert!(parse_initiate(b"not xml").is_err());
     }
 
     #[test]
@@ -182,7 +155,7 @@ mod tests {
         <Size>1024</Size>
     </Part>
 </ListPartsResult>"#;
-        let page = parse_list_parts(xml).unwrap();
+        let page = parse_list_parts(xml.as_bytes()).unwrap();
         assert_eq!(page.next_marker, Some(5));
         assert_eq!(page.parts.len(), 2);
         assert_eq!(page.parts[0].etag, "\"3349DC700140D7F86A0784842780****\"");
@@ -191,11 +164,11 @@ mod tests {
             "<IsTruncated>true</IsTruncated>",
             "<IsTruncated>false</IsTruncated>",
         );
-        assert_eq!(parse_list_parts(&last).unwrap().next_marker, None);
+        assert_eq!(parse_list_parts(last.as_bytes()).unwrap().next_marker, None);
         let empty = "<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>";
-        assert!(parse_list_parts(empty).unwrap().parts.is_empty());
+        assert!(parse_list_parts(empty.as_bytes()).unwrap().parts.is_empty());
         let broken = xml.replace("<NextPartNumberMarker>5</NextPartNumberMarker>", "");
-        assert!(parse_list_parts(&broken).is_err());
+        assert!(parse_list_parts(broken.as_bytes()).is_err());
     }
 
     #[test]
@@ -205,7 +178,7 @@ mod tests {
   <Bucket>oss-example</Bucket><Key>multipart.data</Key>
   <ETag>"B864DB6A936D376F9F8D3ED3BBE540****"</ETag>
 </CompleteMultipartUploadResult>"#;
-        let r = parse_complete(xml).unwrap();
+        let r = parse_complete(xml.as_bytes()).unwrap();
         assert_eq!(r.etag, "\"B864DB6A936D376F9F8D3ED3BBE540****\"");
         assert!(r.location.ends_with("/multipart.data"));
         let part = |n, e: &str| ListedPart {
