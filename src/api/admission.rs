@@ -59,6 +59,23 @@ pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
 impl App {
     /// Authentication, then the caller's scope, then the rate limit.
     pub(super) fn admit(&self, req: &Request, ctx: &Context) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, &self.limiter)
+    }
+
+    /// [`App::admit`] for the steps of a multipart upload after create
+    /// (signing, listing, completing, aborting parts): Uppy signs each part
+    /// with its own request, so these draw on a separate, larger budget
+    /// ([`super::multipart::STEP_RATE_FACTOR`] times `RATE_LIMIT_PER_MINUTE`).
+    pub(super) fn admit_step(&self, req: &Request, ctx: &Context) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, &self.step_limiter)
+    }
+
+    fn admit_on(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        limiter: &super::ratelimit::RateLimiter,
+    ) -> Result<Scope, ApiError> {
         let now = Utc::now();
         let caller = self
             .auth
@@ -73,7 +90,7 @@ impl App {
             Some(u) => format!("user:{u}"),
             None => format!("ip:{}", client_address(req)),
         };
-        if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
+        if let Err(retry) = limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
                 Some(&ctx.request_id),
                 "rate limited",

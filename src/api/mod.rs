@@ -63,6 +63,8 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
+    /// The multipart steps' own budget (see [`App::admit_step`]).
+    step_limiter: RateLimiter,
     signing_keys: SigningKeys,
 }
 
@@ -85,6 +87,12 @@ impl App {
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
+        let step_limiter = RateLimiter::new(
+            config
+                .rate_limit_per_minute
+                .saturating_mul(multipart::STEP_RATE_FACTOR),
+            100_000,
+        );
         Ok(App {
             config,
             endpoint,
@@ -94,6 +102,7 @@ impl App {
             auth,
             cors,
             limiter,
+            step_limiter,
             signing_keys: SigningKeys::default(),
         })
     }

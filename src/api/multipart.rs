@@ -85,6 +85,12 @@ pub fn body_limit_for(path: &str) -> Option<usize> {
     (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
 }
 
+/// How many more requests per minute the steps after create may make than
+/// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
+/// per request, 6 at a time, and a fast link moves a 5 MiB part in well under
+/// a second, so the default 60 would stall it.
+pub const STEP_RATE_FACTOR: u32 = 100;
+
 /// Most part URLs one sign request returns.
 pub const MAX_SIGN_BATCH: usize = 1000;
 
@@ -125,8 +131,12 @@ impl App {
         req: &Request,
         ctx: &Context,
     ) -> Result<Response, ApiError> {
-        let scope = self.admit(req, ctx)?;
         let delete = req.method() == Method::DELETE;
+        let scope = if op == MultipartOp::Create && !delete {
+            self.admit(req, ctx)?
+        } else {
+            self.admit_step(req, ctx)?
+        };
         match op {
             MultipartOp::Create if !delete => {
                 let params = params::parse(req)?;

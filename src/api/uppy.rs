@@ -152,7 +152,10 @@ impl App {
     /// Serves one `/s3/...` request.
     pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
         let call = call_for(req.method(), req.uri().path())?;
-        let scope = self.admit(req, ctx)?;
+        let scope = match call {
+            Call::Params | Call::Create => self.admit(req, ctx)?,
+            _ => self.admit_step(req, ctx)?,
+        };
         match call {
             Call::Params => self.uppy_params(&scope, req, ctx).await,
             Call::Create => {

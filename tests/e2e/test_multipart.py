@@ -357,3 +357,16 @@ def test_uppy_preflight_allows_authorization_and_delete(start_server):
     assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
     assert "content-type" in r.headers["Access-Control-Allow-Headers"].lower()
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.example"
+
+
+def test_part_steps_have_their_own_larger_rate_budget(start_server):
+    srv = start_server("mp-rate", RATE_LIMIT_PER_MINUTE=2)
+    up = create(srv, filename="r.bin", size=10)
+    create(srv, filename="r2.bin", size=10)
+    r = srv.call("POST", "/v1/multipart", json={"filename": "r3.bin", "size": 10})
+    assert api_error(r) == (429, "RateLimited") and int(r.headers["Retry-After"]) >= 1
+    # Uppy signs one part per request: 50 of them pass on the step budget (2 x 100 per minute).
+    for n in range(1, 51):
+        r = srv.call("GET", f"/s3/multipart/{up['uploadId']}/{n}", params={"key": up["key"]})
+        assert r.status_code == 200, (n, r.text)
+        srv.remember_url(r.json()["url"], "/s3 sign")
