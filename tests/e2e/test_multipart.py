@@ -370,3 +370,48 @@ def test_part_steps_have_their_own_larger_rate_budget(start_server):
         r = srv.call("GET", f"/s3/multipart/{up['uploadId']}/{n}", params={"key": up["key"]})
         assert r.status_code == 200, (n, r.text)
         srv.remember_url(r.json()["url"], "/s3 sign")
+
+
+MP_PROFILES = """
+[[profile]]
+name = "avatar"
+prefix = "avatars/"
+content_types = ["image/png"]
+max_bytes = 65536
+methods = ["post-policy", "presign"]
+overwrite = "replace"
+fixed_name = "avatar"
+
+[[profile]]
+name = "video"
+prefix = "videos/"
+content_types = ["video/mp4"]
+max_bytes = 1048576
+methods = ["multipart"]
+"""
+
+
+def test_profiles_decide_multipart_rules(start_server, tmp_path_factory):
+    path = tmp_path_factory.mktemp("mp-profiles") / "profiles.toml"
+    path.write_text(MP_PROFILES)
+    srv = start_server("mp-profiles", AUTH_MODE="jwt", JWT_SECRET=SECRET, JWT_AUDIENCE=AUDIENCE,
+                       JWT_ISSUER=ISSUER, PROFILES_FILE=str(path), MAX_UPLOAD_BYTES="2048")
+    t = mint("carol")
+    r = srv.call("POST", "/v1/multipart", token=t, json={"profile": "avatar", "contentType": "image/png", "size": 10})
+    assert api_error(r) == (400, "MethodNotAllowedForProfile"), r.text
+    # 600 KB is over the default profile's 2 KB but within video's 1 MiB.
+    assert api_error(srv.call("POST", "/v1/multipart", token=t, json={"size": 600 * KIB})) == (400, "FileTooLarge")
+    up = create(srv, token=t, profile="video", filename="v.mp4", contentType="video/mp4", size=600 * KIB)
+    assert up["key"].startswith("videos/carol/") and up["maxBytes"] == 1048576
+    data = os.urandom(600 * KIB)
+    # Later steps name no profile: the key's profile (video) applies, with its limit.
+    parts = upload_parts(srv, up, [data[:300 * KIB], data[300 * KIB:]], token=t)
+    r = complete(srv, up, parts, token=t)
+    assert r.status_code == 200, r.text
+    assert srv.read(up["key"]) == (data, "video/mp4")
+    # Over video's limit at complete: refused and aborted.
+    up = create(srv, token=t, profile="video", filename="w.mp4", contentType="video/mp4", size=10)
+    parts = upload_parts(srv, up, [os.urandom(600 * KIB), os.urandom(600 * KIB)], token=t)
+    r = complete(srv, up, parts, token=t)
+    assert api_error(r) == (400, "FileTooLarge"), r.text
+    assert not srv.exists(up["key"]) and upload_is_gone(srv, up["key"], up["uploadId"])
