@@ -336,6 +336,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
         },
         // No FC gateway in front: x-fc-* headers can only be the client's.
         drop_fc_headers: true,
+        body_limit_for: crate::api::multipart::body_limit_for,
         ..runtime::Options::default()
     };
     let shutdown = runtime::Shutdown::new();
