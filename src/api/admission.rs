@@ -90,6 +90,12 @@ pub enum Purpose {
     ReadBack,
 }
 
+/// The least life credentials from `/v1/sts` have, and the least the
+/// credentials that sign a URL or policy have: 6 minutes, since the mobile
+/// SDKs refresh when 5 remain. STS answers with less are refused (502
+/// `StsCredentialsTooShortLived`) rather than handed out.
+pub const PROMISED_LIFETIME: Duration = Duration::from_secs(360);
+
 /// How early cached STS credentials are refreshed: at least 6 minutes before
 /// they expire (the mobile SDKs refresh at 5), or half their lifetime if longer.
 pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
@@ -150,6 +156,31 @@ impl App {
         params: &Params,
         purpose: Purpose,
     ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.limiter)
+    }
+
+    /// [`App::admit`] for the steps of a multipart upload after create
+    /// (signing, listing, completing, aborting parts): Uppy signs each part
+    /// with its own request, so these draw on a separate, larger budget
+    /// ([`super::multipart::STEP_RATE_FACTOR`] times `RATE_LIMIT_PER_MINUTE`).
+    pub(super) fn admit_step(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+    ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.step_limiter)
+    }
+
+    fn admit_on(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+        limiter: &super::ratelimit::RateLimiter,
+    ) -> Result<Scope, ApiError> {
         let profile = self.profile_for(params, purpose)?;
         let now = Utc::now();
         let caller = match self.auth.authenticate(req.headers(), now.timestamp()) {
@@ -165,7 +196,7 @@ impl App {
             Some(u) => format!("user:{u}"),
             None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
         };
-        if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
+        if let Err(retry) = limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
                 Some(&ctx.request_id),
                 "rate limited",
@@ -333,5 +364,8 @@ mod tests {
         assert_eq!(refresh_margin(900), Duration::from_secs(450));
         assert_eq!(refresh_margin(600), Duration::from_secs(360));
         assert_eq!(refresh_margin(3600), Duration::from_secs(1800));
+        // The shortest margin still leaves a window where a token is served
+        // while it is refreshed, above the promised floor.
+        assert!(refresh_margin(900) > PROMISED_LIFETIME);
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod keys;
 mod legacy;
 mod limits;
+pub mod multipart;
 pub mod page;
 pub mod params;
 mod post_policy;
@@ -28,8 +29,9 @@ pub mod ratelimit;
 mod response;
 mod routes;
 mod sts;
+mod uppy;
 
-pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT};
+pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT, PROMISED_LIFETIME};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -64,6 +66,8 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
+    /// The multipart steps' own budget (see [`App::admit_step`]).
+    step_limiter: RateLimiter,
     signing_keys: SigningKeys,
 }
 
@@ -92,10 +96,20 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),
-        });
+        })
+        // Never hand out or sign with less than the promised life, and
+        // answer every request within the STS timeout.
+        .with_min_remaining(PROMISED_LIFETIME)
+        .with_wait_limit(Duration::from_millis(config.sts_timeout_ms));
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
+        let step_limiter = RateLimiter::new(
+            config
+                .rate_limit_per_minute
+                .saturating_mul(multipart::STEP_RATE_FACTOR),
+            100_000,
+        );
         Ok(App {
             config,
             profiles,
@@ -106,6 +120,7 @@ impl App {
             auth,
             cors,
             limiter,
+            step_limiter,
             signing_keys: SigningKeys::default(),
         })
     }
@@ -192,7 +207,11 @@ impl App {
                             ],
                         );
                     }
-                    e.to_response(sts_shaped)
+                    if route == Route::Uppy {
+                        uppy::error_response(&e)
+                    } else {
+                        e.to_response(sts_shaped)
+                    }
                 }
             }
         };
@@ -231,6 +250,8 @@ impl App {
                 let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
                 self.presign(&scope, ctx, &params, legacy).await
             }
+            Route::Multipart(op) => self.multipart(op, req, ctx).await,
+            Route::Uppy => self.uppy(req, ctx).await,
         }
     }
 
