@@ -79,15 +79,15 @@ export function freePort() {
   });
 }
 
-/** Starts `oss-direct-upload local` with `env` and waits until the function answers. */
-export async function startLocal(dataDir, env = { AUTH_MODE: 'anonymous' }) {
+/** Starts `oss-direct-upload local` with `env` (and more CLI `args`) and waits until the function answers. */
+export async function startLocal(dataDir, env = { AUTH_MODE: 'anonymous' }, args = []) {
   const port = await freePort();
   let emulatorPort = await freePort();
   while (emulatorPort === port) emulatorPort = await freePort();
   const child = spawn(
     BIN,
     ['local', '--port', String(port), '--emulator-port', String(emulatorPort), '--data', dataDir,
-      '--access-key-id', ACCOUNT.id, '--access-key-secret', ACCOUNT.secret],
+      '--access-key-id', ACCOUNT.id, '--access-key-secret', ACCOUNT.secret, ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
