@@ -322,7 +322,7 @@ async function uploadWithMultipart(file, contentType, onProgress, resume) {
         const etag = await withRetries(async () => {
           const part = await partUrl(n);
           const onPart = (f) => { inFlight.set(n, f * (end - start)); report(); };
-          const xhr = await sendToOss('PUT', part.url, part.headers, file.slice(start, end), onPart, stop.signal);
+          const xhr = await sendToOss('PUT', part.url, part.headers || {}, file.slice(start, end), onPart, stop.signal);
           const etag = xhr.getResponseHeader('ETag');
           if (!etag) throw uploadError('OSS sent no ETag: the bucket\'s CORS rule must expose it.', { status: xhr.status, code: 'ETagHidden' });
           return etag;
