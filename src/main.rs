@@ -69,6 +69,7 @@ fn serve() -> ExitCode {
         announce(&app);
         let options = runtime::Options {
             environment: runtime::Environment::from_process(),
+            body_limit_for: oss_direct_upload::api::multipart::body_limit_for,
             ..runtime::Options::default()
         };
         match runtime::run(oss_direct_upload::api::handler(app), options).await {

@@ -20,6 +20,7 @@ pub mod error;
 pub mod keys;
 mod legacy;
 mod limits;
+pub mod multipart;
 pub mod page;
 pub mod params;
 mod post_policy;
@@ -28,6 +29,7 @@ pub mod ratelimit;
 mod response;
 mod routes;
 mod sts;
+mod uppy;
 
 pub use admission::{refresh_margin, Access, Scope};
 
@@ -173,7 +175,11 @@ impl App {
                             ],
                         );
                     }
-                    e.to_response(sts_shaped)
+                    if route == Route::Uppy {
+                        uppy::error_response(&e)
+                    } else {
+                        e.to_response(sts_shaped)
+                    }
                 }
             }
         };
@@ -211,6 +217,8 @@ impl App {
                 let params = params::parse(req)?;
                 self.presign(&scope, ctx, &params, legacy).await
             }
+            Route::Multipart(op) => self.multipart(op, req, ctx).await,
+            Route::Uppy => self.uppy(req, ctx).await,
         }
     }
 

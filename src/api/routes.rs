@@ -1,6 +1,7 @@
 //! Path → route matching, and what each route allows. One table, so a
 //! newcomer sees every path the function answers in one place.
 
+use super::multipart::MultipartOp;
 use http::Method;
 
 /// The routes this function answers, after path matching.
@@ -10,9 +11,19 @@ pub(super) enum Route {
     Healthz,
     Initialize,
     PublicConfig,
-    Sts { legacy: bool },
-    PostPolicy { legacy: bool },
-    Presign { legacy: bool },
+    Sts {
+        legacy: bool,
+    },
+    PostPolicy {
+        legacy: bool,
+    },
+    Presign {
+        legacy: bool,
+    },
+    /// `/v1/multipart...` ([`super::multipart`]).
+    Multipart(MultipartOp),
+    /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
+    Uppy,
 }
 
 impl Route {
@@ -28,7 +39,8 @@ impl Route {
             "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
             "/v1/presign" => Route::Presign { legacy: false },
             "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
-            _ => return None,
+            p if super::uppy::is_uppy_path(p) => Route::Uppy,
+            p => Route::Multipart(MultipartOp::from_path(p)?),
         })
     }
 
@@ -37,6 +49,8 @@ impl Route {
         match self {
             Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
             Route::Initialize => &[Method::POST],
+            Route::Multipart(op) => op.methods(),
+            Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -55,7 +69,11 @@ impl Route {
     pub(super) fn is_credential_route(self) -> bool {
         matches!(
             self,
-            Route::Sts { .. } | Route::PostPolicy { .. } | Route::Presign { .. }
+            Route::Sts { .. }
+                | Route::PostPolicy { .. }
+                | Route::Presign { .. }
+                | Route::Multipart(_)
+                | Route::Uppy
         )
     }
 
@@ -84,6 +102,12 @@ mod tests {
             Route::from_path("/get_presigned_url_for_oss_upload"),
             Some(Route::Presign { legacy: true })
         );
+        assert_eq!(
+            Route::from_path("/v1/multipart/complete"),
+            Some(Route::Multipart(MultipartOp::Complete))
+        );
+        assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
+        assert_eq!(Route::from_path("/v1/multipart/nope"), None);
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);
     }

@@ -303,6 +303,7 @@ async fn run(opts: Options) -> Result<(), String> {
             function_name: Some("oss-direct-upload-local".into()),
             account_id: Some("1234567890123456".into()),
         },
+        body_limit_for: crate::api::multipart::body_limit_for,
         ..runtime::Options::default()
     };
     let shutdown = runtime::Shutdown::new();
