@@ -22,12 +22,19 @@ import {
 const HANG_GUARD_MS = 240_000;
 const MiB = 1024 * 1024;
 
-/** Resolves when `predicate()` holds; re-checked whenever `poke()` is called. */
-function waiter() {
+/**
+ * Resolves when `predicate()` holds; re-checked whenever `poke()` is called.
+ * Gives up after a minute (a hang guard, not a timing check) with `describe()`.
+ */
+function waiter(describe) {
   const waits = [];
   return {
     until(predicate) {
-      return predicate() ? Promise.resolve() : new Promise((resolve) => waits.push({ predicate, resolve }));
+      if (predicate()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('stuck waiting: ' + describe())), 60_000);
+        waits.push({ predicate, resolve: () => (clearTimeout(timer), resolve()) });
+      });
     },
     poke() {
       for (const w of waits.splice(0)) (w.predicate() ? w.resolve() : waits.push(w));
@@ -84,7 +91,7 @@ async function main() {
     const plan = {};
     const sent = []; // {n, phase, outcome}
     const held = [];
-    const events = waiter();
+    const events = waiter(() => JSON.stringify({ phase, sent, partsDone, held: held.length }));
     let phase = 'A';
     await page.route((url) => url.href.startsWith(local.emulator) && url.searchParams.has('partNumber'), async (route) => {
       const req = route.request();
@@ -216,6 +223,7 @@ async function main() {
     // --- D: Discard drops the parts --------------------------------------------
     await step('discard', async () => {
       phase = 'D';
+      await page.click('#tab-put'); // the reload went back to the first tab
       const other = path.join(tmp, 'second.zip');
       fs.writeFileSync(other, crypto.randomBytes(9 * MiB));
       Object.assign(plan, { 1: 'pass', 2: 'hold' });
