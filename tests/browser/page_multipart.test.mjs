@@ -8,8 +8,10 @@
 // point, never after a guessed delay: pause with parts in flight, resume in
 // the page, pause again, reload, choose the file again (the page lists the
 // parts OSS already has and sends only the missing one), one part failing
-// once and retried on its own. The stored object is then read back from the
-// emulator with the account key. Writes test-output/upload-page-multipart.png.
+// once and retried on its own, and the answer to Complete lost after OSS
+// completed (the page must notice the object is there rather than upload it
+// again). The stored object is then read back from the emulator with the
+// account key. Writes test-output/upload-page-multipart.png.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -199,9 +201,25 @@ async function main() {
         new MutationObserver(() => window.__bar.push(document.querySelector('#uploads progress').value))
           .observe(document.getElementById('uploads'), { subtree: true, attributes: true, attributeFilter: ['value'] });
       });
+      // The first Complete reaches OSS, but its answer is lost on the way back.
+      let completes = 0;
+      await page.route(`${local.base}/v1/multipart/complete`, async (route) => {
+        if (completes++ > 0) return route.continue();
+        const real = await route.fetch();
+        await route.fulfill({
+          status: 504,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'OssTimeout', message: `lost answer (OSS said ${real.status()})` } }),
+        });
+      });
       await page.setInputFiles('#files', file);
       await waitForState(page, name, 'done');
       const done = await rowState(page, name);
+      const keys = await accountList(local.emulator, cfg.bucket, cfg.prefix);
+      check('C: a lost answer to Complete is noticed (the object is there): no second upload',
+        completes === 1 && keys.length === 1 && keys[0] === done.key &&
+        fnCalls.filter((c) => c.phase === 'C' && c.path === '/v1/multipart').length === 0,
+        JSON.stringify({ completes, keys, fnCalls: fnCalls.filter((c) => c.phase === 'C') }));
       const inC = sent.filter((s) => s.phase === 'C').map((s) => `${s.n}:${s.what}`).join();
       check('C: only the missing part is sent; it fails once (503) and is retried on its own',
         inC === '3:fail,3:pass' && fnCalls.some((c) => c.phase === 'C' && c.path === '/v1/multipart/parts'),

@@ -285,8 +285,9 @@ async function uploadWithMultipart(file, contentType, onProgress, resume) {
     // 2. Which parts OSS already has: the function calls ListParts for us.
     listed = await api('v1/multipart/parts', { key: up.key, uploadId: up.uploadId }).catch((err) => {
       if (err.code !== 'NoSuchUpload') throw err;
-      return null; // aborted or expired: start again
+      return null; // completed, aborted or expired
     });
+    if (!listed && up.completing && (await landed(up.key))) return finished(file, up);
   }
   if (!listed) {
     const c = await api('v1/multipart', { filename: file.name, contentType, size: file.size });
@@ -345,10 +346,28 @@ async function uploadWithMultipart(file, contentType, onProgress, resume) {
   if (firstError) throw firstError;
 
   // 4. The function checks the list against ListParts and the limits, then completes.
+  //    OSS finishes a Complete even when its answer is lost (a timeout on a
+  //    large file): then the upload is gone and the object is there.
   const parts = [...etags].map(([partNumber, etag]) => ({ partNumber, etag }));
-  await api('v1/multipart/complete', { key: up.key, uploadId: up.uploadId, parts });
+  up.completing = true;
+  saveUpload(file, up);
+  await api('v1/multipart/complete', { key: up.key, uploadId: up.uploadId, parts }).catch(async (err) => {
+    if (!['NoSuchUpload', 'FileAlreadyExists'].includes(err.code) || !(await landed(up.key))) throw err;
+  });
+  return finished(file, up);
+}
+
+function finished(file, up) {
   saveUpload(file, null);
   return up.key;
+}
+
+async function landed(key) {
+  // Whether the object exists: one byte through a presigned GET. The key is
+  // new for each upload, so if it exists, it is this upload's.
+  const { url } = await downloadUrl(key);
+  const res = await fetch(url, { headers: { Range: 'bytes=0-0' }, cache: 'no-store' }).catch(() => null);
+  return res?.status === 206 || res?.status === 200;
 }
 
 function partSigner(up, todo) {
@@ -426,7 +445,7 @@ const MODES = {
     code: [uploadPresigned, uploadWithPresignedPut, sendToOss, downloadUrl,
       '// Large files: multipart\nconst MULTIPART_ABOVE = 8 * 1024 * 1024;\nconst PARALLEL_PARTS = 4;\nconst SIGN_BATCH = 8;\n' +
       "const SAVED_UPLOADS = 'oss-direct-upload.multipart';",
-      uploadWithMultipart, partSigner, discardMultipart, fileId, savedUploads, saveUpload,
+      uploadWithMultipart, finished, landed, partSigner, discardMultipart, fileId, savedUploads, saveUpload,
       ...HELPERS, ossError, isTransient, withRetries],
   },
 };
