@@ -9,6 +9,7 @@
 //! - [`auth`]: who the caller is.
 //! - [`sts`]: AssumeRole (signing, client, credential cache, session policy).
 //! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
+//! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
 //! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod credentials;
 pub mod log;
 pub mod oss;
+pub mod profiles;
 pub mod runtime;
 pub mod sts;
 

@@ -20,7 +20,7 @@
 //! the caller's scoped credentials, so another user's `uploadId` gets
 //! nothing. The same core serves Uppy's Companion routes ([`super::uppy`]).
 
-use super::admission::{Access, Scope};
+use super::admission::{Access, Purpose, Scope};
 use super::error::ApiError;
 use super::params::{self, Params};
 use super::response::{iso_seconds, json_body, Pairs};
@@ -29,6 +29,7 @@ use crate::config::SignatureVersion;
 use crate::oss::client::OssError;
 use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
 use crate::oss::multipart_client as calls;
+use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
 use crate::sts::client::AssumedRole;
 use chrono::{DateTime, Utc};
@@ -36,6 +37,9 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+
+/// What every multipart request is admitted for (the profile must allow it).
+pub(super) const MULTIPART: Purpose = Purpose::Upload(UploadMethod::Multipart);
 
 /// The `/v1/multipart...` routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +89,12 @@ pub fn body_limit_for(path: &str) -> Option<usize> {
     (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
 }
 
+/// How many more requests per minute the steps after create may make than
+/// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
+/// per request, 6 at a time, and a fast link moves a 5 MiB part in well under
+/// a second, so the default 60 would stall it.
+pub const STEP_RATE_FACTOR: u32 = 100;
+
 /// Most part URLs one sign request returns.
 pub const MAX_SIGN_BATCH: usize = 1000;
 
@@ -125,11 +135,11 @@ impl App {
         req: &Request,
         ctx: &Context,
     ) -> Result<Response, ApiError> {
-        let scope = self.admit(req, ctx)?;
         let delete = req.method() == Method::DELETE;
         match op {
             MultipartOp::Create if !delete => {
                 let params = params::parse(req)?;
+                let scope = self.admit(req, ctx, &params, MULTIPART)?;
                 let c = self.mp_create(&scope, ctx, &params, true).await?;
                 let plan = c.plan.ok_or_else(|| {
                     ApiError::new(500, "InternalError", "no part plan for a sized upload")
@@ -143,18 +153,19 @@ impl App {
                         "size": plan.size,
                         "partSize": plan.part_size,
                         "partCount": plan.part_count,
-                        "maxBytes": self.config.max_upload_bytes,
+                        "maxBytes": scope.profile.max_bytes,
                         "expiration": iso_seconds(c.expiration),
                     }),
                 ))
             }
             MultipartOp::Sign => {
                 let body: SignBody = json_request(req)?;
+                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
                 let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
                 let numbers = part_numbers(&body.part_numbers)?;
                 let plan = match body.size {
                     None => None,
-                    Some(size) => Some(self.plan_for(size)?),
+                    Some(size) => Some(self.plan_for(&scope, size)?),
                 };
                 let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &numbers, plan).await?;
                 Ok(json_body(
@@ -180,6 +191,7 @@ impl App {
             }
             MultipartOp::Parts => {
                 let params = params::parse(req)?;
+                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
                     self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
                 let parts = self.mp_list(&scope, ctx, &t).await?;
@@ -199,6 +211,7 @@ impl App {
             }
             MultipartOp::Complete => {
                 let body: CompleteBody = json_request(req)?;
+                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
                 let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
                 let mut list = Vec::with_capacity(body.parts.len());
                 for p in &body.parts {
@@ -219,6 +232,7 @@ impl App {
             }
             MultipartOp::Abort | MultipartOp::Create => {
                 let params = params::parse(req)?;
+                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
                     self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
                 self.mp_abort(&scope, ctx, &t).await?;
@@ -230,12 +244,34 @@ impl App {
         }
     }
 
-    /// The part plan for a declared total, within `MAX_UPLOAD_BYTES`.
-    fn plan_for(&self, size: u64) -> Result<PartPlan, ApiError> {
-        self.check_size(&Params {
-            size: Some(size),
+    /// Admission for a step on an existing upload: the profile is the one
+    /// the key lies in (a key in no profile falls to `default`, whose prefix
+    /// check then refuses it), on the multipart steps' rate budget.
+    pub(super) fn admit_upload_step(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        key: Option<&str>,
+    ) -> Result<Scope, ApiError> {
+        let params = Params {
+            key: key.map(str::to_owned),
+            profile: key
+                .and_then(|k| self.profiles.for_key(k))
+                .map(|(p, _)| p.name.clone()),
             ..Params::default()
-        })?;
+        };
+        self.admit_step(req, ctx, &params, MULTIPART)
+    }
+
+    /// The part plan for a declared total, within the profile's limits.
+    fn plan_for(&self, scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
+        self.check_size(
+            &scope.profile,
+            &Params {
+                size: Some(size),
+                ..Params::default()
+            },
+        )?;
         PartPlan::for_size(size).ok_or_else(|| {
             ApiError::new(
                 400,
@@ -281,7 +317,7 @@ impl App {
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, now)
             .await?;
-        let lifetime = self.signed_lifetime(&creds, now)?;
+        let lifetime = self.signed_lifetime(scope, &creds, now)?;
         Ok((creds, now, lifetime))
     }
 
@@ -296,7 +332,7 @@ impl App {
         require_size: bool,
     ) -> Result<Created, ApiError> {
         let plan = match params.size {
-            Some(size) => Some(self.plan_for(size)?),
+            Some(size) => Some(self.plan_for(scope, size)?),
             None if require_size => {
                 return Err(ApiError::bad_param(
                     "size is required: the file's size in bytes, so the limit is checked and a part size chosen",
@@ -304,12 +340,8 @@ impl App {
             }
             None => None,
         };
-        let content_type = self.content_type(params, "application/octet-stream")?;
-        let key = keys::build_key(
-            &scope.prefix,
-            &keys::random_id(),
-            params.filename.as_deref(),
-        )?;
+        let content_type = self.content_type(&scope.profile, params, "application/octet-stream")?;
+        let key = scope.new_upload_key(params.filename.as_deref())?;
         let (creds, now, lifetime) = self.upload_credentials(scope, ctx).await?;
         let upload_id = calls::initiate(
             &self.oss,
@@ -317,6 +349,7 @@ impl App {
             &self.config.bucket,
             &key,
             &content_type,
+            scope.forbids_overwrite(),
         )
         .await
         .map_err(|e| oss_error(e, "InitiateMultipartUpload"))?;
@@ -430,15 +463,20 @@ impl App {
         let listed = calls::list_parts(&self.oss, c, bucket, &t.key, &t.upload_id)
             .await
             .map_err(|e| oss_error(e, "ListParts"))?;
-        let (parts, total) =
-            match mp::check_complete(&client_parts, &listed, self.config.max_upload_bytes) {
-                Ok(ok) => ok,
-                Err(v) => {
-                    let err = violation_error(&v);
-                    return Err(self.abort_after(ctx, c, t, err).await);
-                }
-            };
-        match calls::complete(&self.oss, c, bucket, &t.key, &t.upload_id, &parts).await {
+        let (parts, total) = match mp::check_complete(
+            &client_parts,
+            &listed,
+            scope.profile.min_bytes,
+            scope.profile.max_bytes,
+        ) {
+            Ok(ok) => ok,
+            Err(v) => {
+                let err = violation_error(&v);
+                return Err(self.abort_after(ctx, c, t, err).await);
+            }
+        };
+        let forbid = scope.forbids_overwrite();
+        match calls::complete(&self.oss, c, bucket, &t.key, &t.upload_id, &parts, forbid).await {
             Ok(r) => {
                 crate::log::info(
                     Some(&ctx.request_id),
@@ -606,6 +644,11 @@ fn violation_error(v: &Violation) -> ApiError {
             400,
             "PartTooSmall",
             format!("part {part_number} has {size} bytes; every part but the last needs at least 102400"),
+        ),
+        Violation::TooSmall { total, min } => ApiError::new(
+            400,
+            "FileTooSmall",
+            format!("the parts add up to {total} bytes, under the minimum of {min}"),
         ),
         Violation::TooLarge { total, max } => ApiError::new(
             400,

@@ -21,6 +21,8 @@ pub struct Params {
     pub key: Option<String>,
     /// A multipart upload's id (`/v1/multipart/parts`, `/abort`).
     pub upload_id: Option<String>,
+    /// The upload profile (`default` when absent).
+    pub profile: Option<String>,
 }
 
 impl Params {
@@ -44,6 +46,7 @@ impl Params {
             "method" => self.method = Some(value),
             "key" => self.key = Some(value),
             "uploadId" | "upload_id" => self.upload_id = Some(value),
+            "profile" => self.profile = Some(value),
             _ => {}
         }
         Ok(())

@@ -15,13 +15,15 @@
 //! every 2xx body as JSON (abort included) and shows a 4xx body's `message`,
 //! so errors carry a top-level `message` besides the usual `error` object.
 
+use super::admission::Purpose;
 use super::admission::Scope;
 use super::error::ApiError;
-use super::multipart::{json_request, part_number};
+use super::multipart::{json_request, part_number, MULTIPART};
 use super::params::Params;
 use super::response::json_body;
 use super::App;
 use crate::oss::multipart::quote_etag;
+use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -122,12 +124,32 @@ fn query(req: &Request, name: &str) -> Option<String> {
         .last()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct CreateBody {
     #[serde(default)]
     filename: Option<String>,
     #[serde(default, rename = "type")]
     content_type: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// The file's meta Uppy sends; only `profile` is read.
+#[derive(Deserialize, Default)]
+struct Metadata {
+    #[serde(default, deserialize_with = "string_or_none")]
+    profile: Option<String>,
+}
+
+/// A metadata value that is a string, or `None` for anything else (Uppy's
+/// meta may hold numbers or objects we do not use).
+fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -152,23 +174,36 @@ impl App {
     /// Serves one `/s3/...` request.
     pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
         let call = call_for(req.method(), req.uri().path())?;
-        let scope = self.admit(req, ctx)?;
+        // Steps on an existing upload are admitted in the profile its key lies in.
+        let key = query(req, "key");
+        let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
         match call {
-            Call::Params => self.uppy_params(&scope, req, ctx).await,
+            Call::Params => {
+                // Uppy sends the file's meta as `metadata[name]=value`; a
+                // `profile` there (or as its own parameter) picks the profile.
+                let params = Params {
+                    filename: query(req, "filename"),
+                    content_type: query(req, "type"),
+                    profile: query(req, "profile").or_else(|| query(req, "metadata[profile]")),
+                    ..Params::default()
+                };
+                let scope =
+                    self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::PostPolicy))?;
+                self.uppy_params(&scope, ctx, &params).await
+            }
             Call::Create => {
                 let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
-                    CreateBody {
-                        filename: None,
-                        content_type: None,
-                    }
+                    CreateBody::default()
                 } else {
                     json_request(req)?
                 };
                 let params = Params {
                     filename: body.filename,
                     content_type: body.content_type,
+                    profile: body.profile.or(body.metadata.and_then(|m| m.profile)),
                     ..Params::default()
                 };
+                let scope = self.admit(req, ctx, &params, MULTIPART)?;
                 let c = self.mp_create(&scope, ctx, &params, false).await?;
                 Ok(json_body(
                     200,
@@ -176,7 +211,8 @@ impl App {
                 ))
             }
             Call::Sign { upload_id, part } => {
-                let t = self.mp_target(&scope, query(req, "key").as_deref(), Some(&upload_id))?;
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let n = part.parse::<i64>().map_err(|_| {
                     ApiError::new(
                         400,
@@ -200,7 +236,8 @@ impl App {
                 ))
             }
             Call::List { upload_id } => {
-                let t = self.mp_target(&scope, query(req, "key").as_deref(), Some(&upload_id))?;
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let parts = self.mp_list(&scope, ctx, &t).await?;
                 let out: Vec<Value> = parts
                     .iter()
@@ -215,7 +252,8 @@ impl App {
                 Ok(json_body(200, &out))
             }
             Call::Complete { upload_id } => {
-                let t = self.mp_target(&scope, query(req, "key").as_deref(), Some(&upload_id))?;
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let body: CompleteBody = json_request(req)?;
                 let mut list = Vec::with_capacity(body.parts.len());
                 for p in body.parts {
@@ -228,7 +266,8 @@ impl App {
                 ))
             }
             Call::Abort { upload_id } => {
-                let t = self.mp_target(&scope, query(req, "key").as_deref(), Some(&upload_id))?;
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 self.mp_abort(&scope, ctx, &t).await?;
                 Ok(json_body(200, &json!({})))
             }
@@ -241,15 +280,10 @@ impl App {
     async fn uppy_params(
         &self,
         scope: &Scope,
-        req: &Request,
         ctx: &Context,
+        params: &Params,
     ) -> Result<Response, ApiError> {
-        let params = Params {
-            filename: query(req, "filename"),
-            content_type: query(req, "type"),
-            ..Params::default()
-        };
-        let policy = self.post_policy(scope, ctx, &params, false).await?;
+        let policy = self.post_policy(scope, ctx, params, false).await?;
         let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
             ApiError::new(500, "InternalError", "could not read the POST policy built")
         })?;

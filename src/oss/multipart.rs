@@ -209,6 +209,13 @@ pub enum Violation {
         /// Its size.
         size: u64,
     },
+    /// The parts add up to less than the minimum.
+    TooSmall {
+        /// Sum of the part sizes.
+        total: u64,
+        /// The smallest object allowed.
+        min: u64,
+    },
     /// The parts add up to more than the limit.
     TooLarge {
         /// Sum of the part sizes.
@@ -228,6 +235,7 @@ pub enum Violation {
 pub fn check_complete(
     client: &[(u32, String)],
     listed: &[ListedPart],
+    min_bytes: u64,
     max_bytes: u64,
 ) -> Result<(Vec<ListedPart>, u64), Violation> {
     let mut theirs: Vec<ListedPart> = listed.to_vec();
@@ -281,6 +289,12 @@ pub fn check_complete(
     let total = theirs
         .iter()
         .fold(0u64, |sum, p| sum.saturating_add(p.size));
+    if total < min_bytes {
+        return Err(Violation::TooSmall {
+            total,
+            min: min_bytes,
+        });
+    }
     if total > max_bytes {
         return Err(Violation::TooLarge {
             total,
@@ -357,7 +371,7 @@ mod tests {
     fn complete_check_accepts_matching_lists_in_any_order_and_quoting() {
         let oss = vec![listed(2, "BB", 10), listed(1, "AA", 200_000)];
         let client = vec![(2, "bb".to_owned()), (1, "\"AA\"".to_owned())];
-        let (parts, total) = check_complete(&client, &oss, 1_000_000).unwrap();
+        let (parts, total) = check_complete(&client, &oss, 1, 1_000_000).unwrap();
         assert_eq!(total, 200_010);
         assert_eq!(parts[0].part_number, 1);
         assert_eq!(parts[1].etag, "\"BB\"");
@@ -370,32 +384,42 @@ mod tests {
             v.iter().map(|(n, e)| (*n, e.to_string())).collect()
         };
         let mismatch = |r: Result<_, Violation>| matches!(r, Err(Violation::PartsMismatch(_)));
-        assert!(mismatch(check_complete(&c(&[(1, "AA")]), &oss, 1 << 30)));
+        assert!(mismatch(check_complete(&c(&[(1, "AA")]), &oss, 1, 1 << 30)));
         assert!(mismatch(check_complete(
             &c(&[(1, "AA"), (2, "BC")]),
             &oss,
+            1,
             1 << 30
         )));
         assert!(mismatch(check_complete(
             &c(&[(1, "AA"), (2, "BB"), (3, "CC")]),
             &oss,
+            1,
             1 << 30
         )));
         assert!(mismatch(check_complete(
             &c(&[(1, "AA"), (1, "AA"), (2, "BB")]),
             &oss,
+            1,
             1 << 30
         )));
         assert_eq!(
-            check_complete(&c(&[(1, "AA"), (2, "BB")]), &oss, 200_009),
+            check_complete(&c(&[(1, "AA"), (2, "BB")]), &oss, 1, 200_009),
             Err(Violation::TooLarge {
                 total: 200_010,
                 max: 200_009
             })
         );
+        assert_eq!(
+            check_complete(&c(&[(1, "AA"), (2, "BB")]), &oss, 200_011, 1 << 30),
+            Err(Violation::TooSmall {
+                total: 200_010,
+                min: 200_011
+            })
+        );
         let small_first = vec![listed(1, "AA", 10), listed(2, "BB", 200_000)];
         assert_eq!(
-            check_complete(&c(&[(1, "AA"), (2, "BB")]), &small_first, 1 << 30),
+            check_complete(&c(&[(1, "AA"), (2, "BB")]), &small_first, 1, 1 << 30),
             Err(Violation::PartTooSmall {
                 part_number: 1,
                 size: 10

@@ -14,10 +14,15 @@ use super::multipart_xml::CompleteResult;
 use super::multipart_xml::{complete_body, parse_complete, parse_initiate, parse_list_parts};
 use crate::credentials::Credentials;
 
+/// How long CompleteMultipartUpload may take (OSS keeps going if we stop
+/// waiting, and a retry would then find the upload gone).
+pub const COMPLETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Parts per ListParts page (OSS's maximum).
 const PAGE: u32 = 1000;
 
-/// `POST /<key>?uploads` with the pinned `Content-Type` and
+/// `POST /<key>?uploads` with the pinned `Content-Type` and, unless the
+/// upload is meant to replace its key (a `replace` profile),
 /// `x-oss-forbid-overwrite: true`; returns the new upload id.
 pub async fn initiate(
     client: &OssClient,
@@ -25,11 +30,14 @@ pub async fn initiate(
     bucket: &str,
     key: &str,
     content_type: &str,
+    forbid_overwrite: bool,
 ) -> Result<String, OssError> {
-    let req = OssRequest::new("POST", bucket, key)
+    let mut req = OssRequest::new("POST", bucket, key)
         .query("uploads", "")
-        .header("Content-Type", content_type)
-        .header("x-oss-forbid-overwrite", "true");
+        .header("Content-Type", content_type);
+    if forbid_overwrite {
+        req = req.header("x-oss-forbid-overwrite", "true");
+    }
     let resp = client.send(creds, req).await?;
     parse_initiate(&resp.body).map_err(|e| OssError::BadResponse(e.to_string()))
 }
@@ -74,9 +82,10 @@ pub async fn list_parts(
     )))
 }
 
-/// `POST /<key>?uploadId=ID` with `parts` (ascending, ETags quoted) and
-/// `x-oss-forbid-overwrite: true`, so an object that appeared at `key` since
-/// initiate is not replaced (409 `FileAlreadyExists`).
+/// `POST /<key>?uploadId=ID` with `parts` (ascending, ETags quoted) and,
+/// with `forbid_overwrite`, `x-oss-forbid-overwrite: true`, so an object that
+/// appeared at `key` since initiate is not replaced (409 `FileAlreadyExists`).
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     client: &OssClient,
     creds: &Credentials,
@@ -84,12 +93,17 @@ pub async fn complete(
     key: &str,
     upload_id: &str,
     parts: &[ListedPart],
+    forbid_overwrite: bool,
 ) -> Result<CompleteResult, OssError> {
-    let req = OssRequest::new("POST", bucket, key)
+    let mut req = OssRequest::new("POST", bucket, key)
         .query("uploadId", upload_id)
-        .header("Content-Type", "application/xml")
-        .header("x-oss-forbid-overwrite", "true")
-        .body(complete_body(parts));
+        .header("Content-Type", "application/xml");
+    if forbid_overwrite {
+        req = req.header("x-oss-forbid-overwrite", "true");
+    }
+    // OSS assembles the object before answering; with thousands of parts
+    // that can take longer than an ordinary call's timeout.
+    let req = req.body(complete_body(parts)).timeout(COMPLETE_TIMEOUT);
     let resp = client.send(creds, req).await?;
     parse_complete(&resp.body).map_err(|e| OssError::BadResponse(e.to_string()))
 }

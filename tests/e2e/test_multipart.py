@@ -357,3 +357,61 @@ def test_uppy_preflight_allows_authorization_and_delete(start_server):
     assert "authorization" in r.headers["Access-Control-Allow-Headers"].lower()
     assert "content-type" in r.headers["Access-Control-Allow-Headers"].lower()
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.example"
+
+
+def test_part_steps_have_their_own_larger_rate_budget(start_server):
+    srv = start_server("mp-rate", RATE_LIMIT_PER_MINUTE=2)
+    up = create(srv, filename="r.bin", size=10)
+    create(srv, filename="r2.bin", size=10)
+    r = srv.call("POST", "/v1/multipart", json={"filename": "r3.bin", "size": 10})
+    assert api_error(r) == (429, "RateLimited") and int(r.headers["Retry-After"]) >= 1
+    # Uppy signs one part per request: 50 of them pass on the step budget (2 x 100 per minute).
+    for n in range(1, 51):
+        r = srv.call("GET", f"/s3/multipart/{up['uploadId']}/{n}", params={"key": up["key"]})
+        assert r.status_code == 200, (n, r.text)
+        srv.remember_url(r.json()["url"], "/s3 sign")
+
+
+MP_PROFILES = """
+[[profile]]
+name = "avatar"
+prefix = "avatars/"
+content_types = ["image/png"]
+max_bytes = 65536
+methods = ["post-policy", "presign"]
+overwrite = "replace"
+fixed_name = "avatar"
+
+[[profile]]
+name = "video"
+prefix = "videos/"
+content_types = ["video/mp4"]
+max_bytes = 1048576
+methods = ["multipart"]
+"""
+
+
+def test_profiles_decide_multipart_rules(start_server, tmp_path_factory):
+    path = tmp_path_factory.mktemp("mp-profiles") / "profiles.toml"
+    path.write_text(MP_PROFILES)
+    srv = start_server("mp-profiles", AUTH_MODE="jwt", JWT_SECRET=SECRET, JWT_AUDIENCE=AUDIENCE,
+                       JWT_ISSUER=ISSUER, PROFILES_FILE=str(path), MAX_UPLOAD_BYTES="2048")
+    t = mint("carol")
+    r = srv.call("POST", "/v1/multipart", token=t, json={"profile": "avatar", "contentType": "image/png", "size": 10})
+    assert api_error(r) == (400, "MethodNotAllowedForProfile"), r.text
+    # 600 KB is over the default profile's 2 KB but within video's 1 MiB.
+    assert api_error(srv.call("POST", "/v1/multipart", token=t, json={"size": 600 * KIB})) == (400, "FileTooLarge")
+    up = create(srv, token=t, profile="video", filename="v.mp4", contentType="video/mp4", size=600 * KIB)
+    assert up["key"].startswith("videos/carol/") and up["maxBytes"] == 1048576
+    data = os.urandom(600 * KIB)
+    # Later steps name no profile: the key's profile (video) applies, with its limit.
+    parts = upload_parts(srv, up, [data[:300 * KIB], data[300 * KIB:]], token=t)
+    r = complete(srv, up, parts, token=t)
+    assert r.status_code == 200, r.text
+    assert srv.read(up["key"]) == (data, "video/mp4")
+    # Over video's limit at complete: refused and aborted.
+    up = create(srv, token=t, profile="video", filename="w.mp4", contentType="video/mp4", size=10)
+    parts = upload_parts(srv, up, [os.urandom(600 * KIB), os.urandom(600 * KIB)], token=t)
+    r = complete(srv, up, parts, token=t)
+    assert api_error(r) == (400, "FileTooLarge"), r.text
+    assert not srv.exists(up["key"]) and upload_is_gone(srv, up["key"], up["uploadId"])
