@@ -4,11 +4,17 @@
 #   - time from process start to the first successful presign response
 #   - presign requests/s and latency (p50/p99) at 32 connections, with wrk
 #   - resident memory idle and under that load
+# `scripts/bench.sh cache` and `scripts/bench.sh soak` run the other entries.
 # Everything runs on loopback against the STS peer (tests/peers/sts_server.py).
 # Never a pass/fail gate: it only reports.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# Other entries: `bench.sh cache` (full vs empty credential cache),
+# `bench.sh soak` (minutes of mixed load, RSS and errors at intervals).
+case "${1:-}" in
+  cache|soak) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
+esac
 DURATION="${BENCH_DURATION:-10}"
 CONNS="${BENCH_CONNECTIONS:-32}"
 # wrk runs on the same 2 cores as the function: one load thread leaves the

@@ -238,14 +238,32 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match rt.block_on(run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Config(e)) => {
+            // As serve mode: a configuration the function refuses is status 2.
+            eprintln!("oss-direct-upload local: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("oss-direct-upload local: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(opts: Options) -> Result<(), String> {
+/// Why `local` stopped: a configuration it refuses (exit status 2, like
+/// serve mode) or anything else (ports taken, I/O; status 1).
+enum Failure {
+    Config(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Other(e)
+    }
+}
+
+async fn run(opts: Options) -> Result<(), Failure> {
     let account = account_key(&opts)?;
     let function_origins = vec![
         format!("http://127.0.0.1:{}", opts.port),
@@ -277,16 +295,29 @@ async fn run(opts: Options) -> Result<(), String> {
         )
     })?;
 
-    let config = local_config(&opts, &emulator, &browser_origins)?;
-    let app = Arc::new(App::new(config)?);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
-                opts.port
-            )
-        })?;
+    let config = match local_config(&opts, &emulator, &browser_origins) {
+        Ok(c) => c,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Config(e));
+        }
+    };
+    let app = match App::new(config) {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Config(e));
+        }
+    };
+    for warning in app.config().warnings() {
+        crate::log::warn(None, warning, &[]);
+    }
+    let listener = runtime::bind(SocketAddr::from(([127, 0, 0, 1], opts.port))).map_err(|e| {
+        format!(
+            "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
+            opts.port
+        )
+    })?;
     let function_url = format!("http://127.0.0.1:{}", opts.port);
     print_banner(
         &opts,
@@ -303,6 +334,8 @@ async fn run(opts: Options) -> Result<(), String> {
             function_name: Some("oss-direct-upload-local".into()),
             account_id: Some("1234567890123456".into()),
         },
+        // No FC gateway in front: x-fc-* headers can only be the client's.
+        drop_fc_headers: true,
         body_limit_for: crate::api::multipart::body_limit_for,
         ..runtime::Options::default()
     };
@@ -311,7 +344,7 @@ async fn run(opts: Options) -> Result<(), String> {
     let served = runtime::serve(listener, crate::api::handler(app), options, shutdown).await;
     emulator.shutdown().await;
     eprintln!("oss-direct-upload local: stopped");
-    served.map_err(|e| e.to_string())
+    served.map_err(|e| Failure::Other(e.to_string()))
 }
 
 fn print_banner(

@@ -1,0 +1,423 @@
+//! Object operations: PutObject, GetObject / HeadObject (ranges,
+//! conditions, `response-*` overrides), DeleteObject, and the dispatch of
+//! object-level requests to `multipart`.
+//!
+//! Every request is authenticated and authorized from its headers before a
+//! byte of its body is read; accepted uploads stream into the store.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use super::auth;
+use super::blob::{self, Blob};
+use super::body::BodyStream;
+use super::copy;
+use super::hook;
+use super::multipart;
+use super::route::{header, http_date, not_implemented, ObjReq, Reply, ReplyBody};
+use super::store::{self, NewObject};
+use super::tagging;
+use super::xml::OssError;
+use crate::oss::encode::uri_encode;
+
+fn invalid_digest() -> OssError {
+    OssError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidDigest",
+        "The Content-MD5 you specified was invalid.",
+    )
+}
+
+/// Checks `Content-MD5` (if sent) against the MD5 of the body received.
+pub(super) fn check_md5(h: &HeaderMap, md5: &[u8; 16]) -> Result<(), OssError> {
+    let Some(v) = h.get("content-md5") else {
+        return Ok(());
+    };
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(v.as_bytes())
+        .map_err(|_| invalid_digest())?;
+    if given.as_slice() != md5.as_slice() {
+        return Err(invalid_digest());
+    }
+    Ok(())
+}
+
+/// Receives the body of an accepted upload into the store's blob area (or
+/// `part_area` for UploadPart), enforcing the size limit as bytes arrive and
+/// checking `Content-MD5` and a declared `x-oss-content-sha256` at the end.
+pub(super) async fn receive(
+    req: &ObjReq<'_>,
+    body: BodyStream,
+    part: bool,
+) -> Result<Blob, OssError> {
+    let store = &req.state.store;
+    let dir = if part {
+        store.part_dir()
+    } else {
+        store.blob_dir()
+    };
+    let declared = auth::declared_sha256(req.headers());
+    let blob = blob::receive(
+        body,
+        dir.as_deref(),
+        req.state.cfg.max_object_bytes,
+        declared.is_some(),
+    )
+    .await?;
+    check_md5(req.headers(), &blob.md5)?;
+    auth::check_sha256(declared.as_deref(), blob.sha256)?;
+    Ok(blob)
+}
+
+/// Receives a small body (XML) of an accepted request, with the same
+/// `Content-MD5` / `x-oss-content-sha256` checks as an upload.
+pub(super) async fn receive_small(req: &ObjReq<'_>, body: BodyStream) -> Result<Bytes, OssError> {
+    let declared = auth::declared_sha256(req.headers());
+    let blob = blob::receive(body, None, 8 << 20, declared.is_some()).await?;
+    check_md5(req.headers(), &blob.md5)?;
+    auth::check_sha256(declared.as_deref(), blob.sha256)?;
+    match blob.take() {
+        blob::BlobData::Memory(b) => Ok(b),
+        blob::BlobData::File(_) => Ok(Bytes::new()),
+    }
+}
+
+/// Records one `x-oss-meta-*` entry (`name` is the full lower-case header
+/// name). OSS rejects metadata whose name cannot be sent back as a header, so
+/// such a name fails the write here instead of making the object unreadable.
+pub(super) fn insert_user_meta(
+    user_meta: &mut BTreeMap<String, String>,
+    name: &str,
+    value: String,
+) -> Result<(), OssError> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(OssError::invalid_argument(
+            "The user metadata name is not a valid header name.",
+        )
+        .with("ArgumentName", name)
+        .with("ArgumentValue", value));
+    }
+    if let Some(m) = name.strip_prefix("x-oss-meta-") {
+        user_meta.insert(m.to_string(), value);
+    }
+    Ok(())
+}
+
+/// [`new_object`] for PutObject and InitiateMultipartUpload, after checking
+/// `oss:PutObject`, and `oss:PutObjectTagging` when the request sets tags
+/// with `x-oss-tagging` (as OSS requires).
+pub(super) fn new_object_authorized(req: &ObjReq<'_>) -> Result<NewObject, OssError> {
+    let principal = req.allow("oss:PutObject")?;
+    if req.headers().contains_key("x-oss-tagging") {
+        req.authorize(&principal, "oss:PutObjectTagging")?;
+    }
+    new_object(req.headers())
+}
+
+/// Content-Type, `x-oss-meta-*`, tags and the stored standard headers of a write.
+pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
+    let mut user_meta = BTreeMap::new();
+    let mut headers = BTreeMap::new();
+    for (k, v) in h {
+        let name = k.as_str();
+        let val = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        if name.starts_with("x-oss-meta-") {
+            insert_user_meta(&mut user_meta, name, val)?;
+        } else if matches!(
+            name,
+            "content-disposition"
+                | "cache-control"
+                | "content-encoding"
+                | "content-language"
+                | "expires"
+        ) {
+            headers.insert(name.to_string(), val);
+        }
+    }
+    let tags = match header(h, "x-oss-tagging") {
+        Some(v) => tagging::parse_header(v)?,
+        None => Vec::new(),
+    };
+    Ok(NewObject {
+        tags,
+        content_type: header(h, "content-type")
+            .filter(|c| !c.is_empty())
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+        user_meta,
+        headers,
+    })
+}
+
+pub(super) fn forbid_overwrite(v: Option<&str>) -> bool {
+    v.map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false)
+}
+
+pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "append",
+    "symlink",
+    "restore",
+    "x-oss-process",
+    "versionId",
+    "versions",
+    "callback",
+];
+
+fn method_not_allowed() -> OssError {
+    OssError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+    )
+}
+
+/// Dispatches an object-level request. Authentication and authorization
+/// happen in each operation, before its body is read.
+pub(super) async fn object_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES.iter().find(|s| req.has(s)) {
+        return Err(not_implemented(&format!("the '{sub}' sub-resource")));
+    }
+    if req.has("tagging") {
+        return tagging::handle(req, body).await;
+    }
+    let m = req.parts.method.clone();
+    let upload_id = req.q("uploadId").map(str::to_string);
+    match (m, upload_id) {
+        (Method::PUT, Some(_)) if req.headers().contains_key("x-oss-copy-source") => {
+            req.allow("oss:PutObject")?;
+            Err(not_implemented("UploadPartCopy"))
+        }
+        (Method::PUT, None) if req.headers().contains_key("x-oss-copy-source") => {
+            copy::copy_object(req).await
+        }
+        (Method::PUT, Some(id)) => multipart::upload_part(req, &id, body).await,
+        (Method::PUT, None) => put_object(req, body).await,
+        (Method::HEAD, Some(_)) => {
+            req.allow("oss:ListParts")?;
+            Err(not_implemented("HEAD with uploadId"))
+        }
+        (Method::GET, Some(id)) => multipart::list_parts(req, &id),
+        (Method::GET, None) | (Method::HEAD, None) => {
+            req.allow("oss:GetObject")?;
+            get_object(req, req.parts.method == Method::HEAD)
+        }
+        (Method::DELETE, Some(id)) => multipart::abort(req, &id),
+        (Method::DELETE, None) => {
+            req.allow("oss:DeleteObject")?;
+            req.state.store.delete(&req.bucket, &req.key).await?;
+            Ok(Reply::new(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, _) if req.has("uploads") => multipart::initiate(req),
+        (Method::POST, Some(id)) => multipart::complete(req, &id, body).await,
+        (Method::POST, None) => {
+            req.allow("oss:PutObject")?;
+            Err(method_not_allowed())
+        }
+        _ => {
+            req.authenticate()?;
+            Err(method_not_allowed())
+        }
+    }
+}
+
+/// PutObject: authorized from the headers, then streamed into the store.
+async fn put_object(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    let new = new_object_authorized(req)?;
+    let forbid = forbid_overwrite(req.header("x-oss-forbid-overwrite"));
+    if forbid && req.state.store.head(&req.bucket, &req.key).is_some() {
+        // OSS refuses before taking the body.
+        return Err(store::file_exists());
+    }
+    let blob = receive(req, body, false).await?;
+    let md5 = blob.md5_b64();
+    let etag = blob.md5_hex_upper();
+    let meta = req
+        .state
+        .store
+        .put(&req.bucket, &req.key, blob, new, etag, "Normal", forbid)
+        .await?;
+    req.state.uploaded(&meta, hook::PUT_OBJECT, req.peer);
+    Ok(Reply::new(StatusCode::OK)
+        .header("etag", format!("\"{}\"", meta.etag))
+        .header("content-md5", md5))
+}
+
+pub(super) fn enc(s: &str, url: bool) -> String {
+    if url {
+        uri_encode(s, true)
+    } else {
+        s.to_string()
+    }
+}
+
+/// Parses a single `bytes=` range against `size`. `Ok(None)`: ignore the
+/// header (OSS serves the whole object for a malformed range).
+pub(super) fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, OssError> {
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
+        if n == 0 || size == 0 {
+            return Err(invalid_range(size));
+        }
+        (size.saturating_sub(n), size - 1)
+    } else {
+        let Ok(start) = a.parse::<u64>() else {
+            return Ok(None);
+        };
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            match b.parse::<u64>() {
+                Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                _ => return Ok(None),
+            }
+        };
+        if start >= size {
+            return Err(invalid_range(size));
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
+pub(super) fn invalid_range(size: u64) -> OssError {
+    OssError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "InvalidRange",
+        "The requested range cannot be satisfied",
+    )
+    .with("ActualObjectSize", size.to_string())
+}
+
+/// 404 NoSuchKey.
+pub(super) fn no_such_key(key: &str) -> OssError {
+    OssError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchKey",
+        "The specified key does not exist.",
+    )
+    .with("Key", key)
+}
+
+/// GetObject / HeadObject: conditions, `response-*` overrides, one byte
+/// range; the body is streamed from the store, never loaded whole.
+pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError> {
+    let (meta, body) = req
+        .state
+        .store
+        .get(&req.bucket, &req.key)?
+        .ok_or_else(|| no_such_key(&req.key))?;
+    let etag = format!("\"{}\"", meta.etag);
+    if let Some(inm) = req.header("if-none-match") {
+        if inm.trim() == etag || inm.trim() == "*" {
+            return Ok(Reply::new(StatusCode::NOT_MODIFIED).header("etag", etag));
+        }
+    }
+    if let Some(im) = req.header("if-match") {
+        if im.trim() != etag && im.trim() != "*" {
+            return Err(precondition_failed());
+        }
+    }
+    let mut r = Reply::new(StatusCode::OK)
+        .header("etag", etag)
+        .header("last-modified", http_date(meta.last_modified))
+        .header("x-oss-object-type", meta.object_type.clone())
+        .header("x-oss-storage-class", "Standard")
+        .header("accept-ranges", "bytes")
+        .header("content-type", meta.content_type.clone());
+    if !meta.tags.is_empty() {
+        r = r.header("x-oss-tagging-count", meta.tags.len().to_string());
+    }
+    for (k, v) in &meta.user_meta {
+        r = r.header(&format!("x-oss-meta-{k}"), v.clone());
+    }
+    for (k, v) in &meta.headers {
+        r = r.header(k, v.clone());
+    }
+    for (q, hname) in [
+        ("response-content-type", "content-type"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-encoding", "content-encoding"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+    ] {
+        if let Some(v) = req.q(q) {
+            r.headers.retain(|(k, _)| k != hname);
+            r = r.header(hname, v);
+        }
+    }
+    let range = match req.header("range") {
+        Some(v) => parse_range(v, meta.size)?,
+        None => None,
+    };
+    let (start, len) = match range {
+        Some((s, e)) => {
+            r.status = StatusCode::PARTIAL_CONTENT;
+            r = r.header("content-range", format!("bytes {s}-{e}/{}", meta.size));
+            (s, e - s + 1)
+        }
+        None => (0, meta.size),
+    };
+    r = r.header("content-length", len.to_string());
+    if !head && len > 0 {
+        r.body = ReplyBody::Stream(body.range(start, len));
+    }
+    Ok(r)
+}
+
+/// 412 PreconditionFailed (`If-Match`, `x-oss-copy-source-if-match`, ...).
+pub(super) fn precondition_failed() -> OssError {
+    OssError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-0", 10).unwrap(), Some((0, 0)));
+        assert_eq!(parse_range("bytes=2-", 10).unwrap(), Some((2, 9)));
+        assert_eq!(parse_range("bytes=-3", 10).unwrap(), Some((7, 9)));
+        assert_eq!(parse_range("bytes=5-100", 10).unwrap(), Some((5, 9)));
+        assert_eq!(parse_range("bytes=5-2", 10).unwrap(), None);
+        assert_eq!(parse_range("junk", 10).unwrap(), None);
+        assert_eq!(
+            parse_range("bytes=10-", 10).unwrap_err().code,
+            "InvalidRange"
+        );
+    }
+
+    #[test]
+    fn meta_names_are_validated() {
+        let mut m = BTreeMap::new();
+        let e = insert_user_meta(&mut m, "x-oss-meta-a b", "1".into()).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "InvalidArgument");
+        assert!(insert_user_meta(&mut m, "x-oss-meta-a\nb", "1".into()).is_err());
+        assert!(insert_user_meta(&mut m, "x-oss-meta-\u{e9}", "1".into()).is_err());
+        assert!(m.is_empty());
+        insert_user_meta(&mut m, "x-oss-meta-color", "blue".into()).unwrap();
+        assert_eq!(m.get("color").map(String::as_str), Some("blue"));
+    }
+}
