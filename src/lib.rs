@@ -10,12 +10,14 @@
 //! - [`sts`]: AssumeRole (signing, client, credential cache, session policy).
 //! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
 //! - [`api`]: routes and JSON shapes.
+//! - [`events`]: what happens after an upload lands (check, verdict, webhook).
 //! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod events;
 pub mod log;
 pub mod oss;
 pub mod runtime;

@@ -13,7 +13,9 @@
 //! - `GET /pre-stop` and SIGTERM/SIGINT: stop accepting, finish in-flight requests.
 //!
 //! `POST /initialize` is passed to the handler like any other request, since
-//! only the application knows what to warm up.
+//! only the application knows what to warm up. `POST /invoke` (an event
+//! invocation, e.g. the OSS trigger) goes to the [`EventHandler`] in
+//! [`Options::events`], only when FC names it with `x-fc-control-path: /invoke`.
 
 use crate::credentials::Credentials;
 use bytes::Bytes;
@@ -188,6 +190,49 @@ where
     }
 }
 
+/// Boxed future returned by an [`EventHandler`]: `Ok(body)` tells FC the
+/// invocation succeeded, `Err(body)` that it failed (so FC retries it).
+pub type EventFuture = Pin<Box<dyn Future<Output = Result<Bytes, Bytes>> + Send>>;
+
+/// What handles FC's event invocations (`POST /invoke`): a plain async function
+/// of (event bytes, [`Context`]); see [`event_fn`].
+pub trait EventHandler: Send + Sync + 'static {
+    /// Handles one event. `Err` is a failure FC should retry.
+    fn call(&self, event: Bytes, ctx: Context) -> EventFuture;
+}
+
+/// An [`EventHandler`] made from a function; see [`event_fn`].
+pub struct EventFn<F>(F);
+
+/// Wraps `async fn(Bytes, Context) -> Result<Bytes, Bytes>` as an [`EventHandler`].
+pub fn event_fn<F, Fut>(f: F) -> Arc<dyn EventHandler>
+where
+    F: Fn(Bytes, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, Bytes>> + Send + 'static,
+{
+    Arc::new(EventFn(f))
+}
+
+impl<F, Fut> EventHandler for EventFn<F>
+where
+    F: Fn(Bytes, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, Bytes>> + Send + 'static,
+{
+    fn call(&self, event: Bytes, ctx: Context) -> EventFuture {
+        Box::pin((self.0)(event, ctx))
+    }
+}
+
+/// The event handler slot of [`Options`] (a newtype so `Options` stays `Debug`).
+#[derive(Clone)]
+pub struct Events(pub Arc<dyn EventHandler>);
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Events(..)")
+    }
+}
+
 /// Limits and defaults for the server.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -203,6 +248,12 @@ pub struct Options {
     pub access_log: bool,
     /// Defaults for every request's [`Context`].
     pub environment: Environment,
+    /// Where FC's event invocations (`POST /invoke`) go; `None`: to the handler.
+    pub events: Option<Events>,
+    /// Act as FC's HTTP trigger in front of the function (local mode): drop
+    /// every client-sent `x-fc-*` header and mark the request
+    /// `x-fc-control-path: /http-invoke`, so a client cannot pose as FC.
+    pub http_trigger: bool,
 }
 
 impl Default for Options {
@@ -214,6 +265,8 @@ impl Default for Options {
             read_timeout: Duration::from_secs(10),
             access_log: true,
             environment: Environment::default(),
+            events: None,
+            http_trigger: false,
         }
     }
 }
@@ -367,8 +420,11 @@ pub async fn serve<H: Handler>(
 
 async fn dispatch<H: Handler>(
     shared: &Shared<H>,
-    req: http::Request<Incoming>,
+    mut req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
+    if shared.options.http_trigger {
+        as_http_trigger(req.headers_mut());
+    }
     let started = Instant::now();
     let ctx = Context::from_headers(req.headers(), &shared.options.environment);
     let method = req.method().clone();
@@ -401,6 +457,9 @@ async fn dispatch<H: Handler>(
                     http::StatusCode::NOT_FOUND,
                     r#"{"error":{"code":"NotFound","message":"lifecycle hooks are not served through the HTTP trigger"}}"#,
                 )
+            }
+            Ok(req) if req.uri().path() == "/invoke" && shared.options.events.is_some() => {
+                invoke(shared.options.events.as_ref(), req, ctx, on_fc).await
             }
             Ok(req) if req.uri().path() == "/pre-stop" => {
                 // FC calls this before it destroys the instance: stop taking new
@@ -439,6 +498,55 @@ async fn dispatch<H: Handler>(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// What FC's HTTP trigger does to a request before the function sees it:
+/// client `x-fc-*` headers are not passed on, and the request is marked as an
+/// HTTP invocation.
+pub fn as_http_trigger(headers: &mut http::HeaderMap) {
+    let fc: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-fc-"))
+        .cloned()
+        .collect();
+    for k in fc {
+        headers.remove(k);
+    }
+    headers.insert(
+        "x-fc-control-path",
+        http::HeaderValue::from_static("/http-invoke"),
+    );
+}
+
+/// `POST /invoke`: an event from FC itself goes to the event handler; through
+/// the HTTP trigger it is 404, like the lifecycle hooks (anyone could post one).
+async fn invoke(events: Option<&Events>, req: Request, ctx: Context, on_fc: bool) -> Response {
+    let Some(events) = events.filter(|_| lifecycle_call("/invoke", req.headers(), on_fc)) else {
+        return simple_json(
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":{"code":"NotFound","message":"event invocations are not served through the HTTP trigger"}}"#,
+        );
+    };
+    if req.method() != http::Method::POST {
+        return simple_json(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":{"code":"MethodNotAllowed","message":"event invocations are POST /invoke"}}"#,
+        );
+    }
+    // FC reads success or failure from the status and `x-fc-status`: 200 or 404.
+    let (status, body) = match events.0.call(req.into_body(), ctx).await {
+        Ok(body) => (http::StatusCode::OK, body),
+        Err(body) => (http::StatusCode::NOT_FOUND, body),
+    };
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert("x-fc-status", http::HeaderValue::from(status.as_u16()));
+    resp
 }
 
 /// FC's instance lifecycle hooks (`initializer`, `preStop`).

@@ -22,9 +22,9 @@ pub fn clean_filename(raw: &str) -> Result<String, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::bad_param("filename is not valid UTF-8 once percent-decoded"))?;
-    if decoded.chars().any(char::is_control) {
+    if decoded.chars().any(|c| c != '\\' && forbidden_key_char(c)) {
         return Err(ApiError::bad_param(
-            "filename contains control characters; send the plain file name",
+            "filename contains control or invisible formatting characters; send the plain file name",
         ));
     }
     let last = decoded
@@ -44,6 +44,15 @@ pub fn clean_filename(raw: &str) -> Result<String, ApiError> {
         )));
     }
     Ok(last.to_owned())
+}
+
+/// Whether `c` may never appear in an object key: control characters (Cc),
+/// format characters (Cf: bidi overrides such as U+202E, zero-width spaces,
+/// the BOM) that make a name display as something it is not, and `\\`,
+/// which some clients treat as a path separator.
+pub fn forbidden_key_char(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    c == '\\' || c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 /// A random, URL-safe id that makes each key unique (96 bits, hex).
@@ -69,8 +78,10 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
     Ok(key)
 }
 
-/// Checks a caller-supplied key (presigned GET): it must lie under `prefix`
-/// and contain no `.`/`..` segment, empty segment or control character.
+/// Checks a caller-supplied key (presigned GET, the status route, and every
+/// uploaded key the event check sees, since STS-credential clients choose
+/// their own keys): it must lie under `prefix` and contain no `.`/`..`
+/// segment, empty segment or [`forbidden_key_char`], within OSS's length limit.
 pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     let forbidden = || {
         ApiError::new(
@@ -84,7 +95,7 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     };
     if rest.is_empty()
         || key.len() > MAX_KEY_BYTES
-        || key.chars().any(char::is_control)
+        || key.chars().any(forbidden_key_char)
         || rest
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..")
@@ -124,6 +135,8 @@ mod tests {
             "%2e%2e",
             "nul\0.txt",
             "tab\there",
+            "gpj.\u{202e}exe",
+            "zero\u{200b}width",
             "x/",
             "%ff%fe",
         ] {
@@ -169,6 +182,17 @@ mod tests {
                 .status,
             400
         );
+        for bad in [
+            "uploads/u1/a\\b",
+            "uploads/u1/x\u{202e}gnp.exe",
+            "uploads/u1/\u{feff}x",
+        ] {
+            assert_eq!(
+                check_owned_key("uploads/u1/", bad).unwrap_err().status,
+                400,
+                "{bad:?}"
+            );
+        }
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1//x")
                 .unwrap_err()

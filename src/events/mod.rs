@@ -1,0 +1,550 @@
+//! What happens after an upload lands: FC's OSS trigger invokes the function
+//! (`POST /invoke`, see [`crate::runtime`]) for each `PutObject`,
+//! `PostObject` and `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this
+//! module checks the stored object and tells the app.
+//!
+//! One record, one direction:
+//! event → [`parse`] → scoped credentials (STS, [`check_policy`]) →
+//! HeadObject guarded by the event's ETag → verdict already in the tags?
+//! (redelivery: only finish what is left) → first bytes → [`rules`] →
+//! verdict into the object's tags → [`webhook`] → on a rejection, delete or
+//! quarantine.
+//!
+//! Delivery is at least once. Everything is idempotent per object version:
+//! an event for a version that was replaced or deleted is a no-op (the HEAD
+//! is `If-Match` the event's ETag), a verdict is computed once and kept in
+//! the object's tags, and the `webhook-id` is derived from the version, so
+//! the app sees one id however often FC retries. A transient failure (OSS
+//! 5xx or no answer, STS down, webhook down or non-2xx) fails the invocation
+//! so FC retries it; a verdict, or an event that is not ours, succeeds.
+
+pub mod objects;
+pub mod parse;
+pub mod rules;
+pub mod settings;
+pub mod webhook;
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::oss::endpoint::Endpoint;
+use crate::runtime::Context;
+use crate::sts::cache::{CacheConfig, CredentialCache};
+use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use bytes::Bytes;
+use objects::{Head, Objects, OssFailure};
+use parse::Record;
+use serde_json::json;
+use settings::{EventSettings, SNIFF_BYTES};
+use std::sync::Arc;
+use std::time::Duration;
+use webhook::{Delivery, Message};
+
+/// Tag holding the verdict: `verified` or `rejected`.
+pub const TAG_STATUS: &str = "upload-status";
+/// Tag holding a rejection's code.
+pub const TAG_REASON: &str = "upload-reason";
+/// Tag holding what the bytes sniffed as.
+pub const TAG_SNIFFED: &str = "upload-sniffed";
+/// Tag set once the app acknowledged the webhook.
+pub const TAG_NOTIFIED: &str = "upload-notified";
+
+/// Objects of this size or more cannot be CopyObject'ed; they are deleted
+/// even when a quarantine is configured.
+const MAX_COPY_BYTES: u64 = 1 << 30;
+
+/// The RAM actions the check's scoped credentials get on the upload prefix:
+/// HeadObject and the ranged GET (`oss:GetObject`), reading and writing the
+/// verdict (`oss:GetObjectTagging`, `oss:PutObjectTagging`), and removing a
+/// rejected object (`oss:DeleteObject`). Nothing else: no list, no write.
+pub const CHECK_ACTIONS: [&str; 4] = [
+    "oss:GetObject",
+    "oss:GetObjectTagging",
+    "oss:PutObjectTagging",
+    "oss:DeleteObject",
+];
+
+/// On the quarantine prefix: CopyObject's destination write with its tags.
+pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
+
+/// The session policy of the check's credentials: [`CHECK_ACTIONS`] on
+/// `<bucket>/<UPLOAD_PREFIX>*`, plus [`QUARANTINE_ACTIONS`] on
+/// `<bucket>/<QUARANTINE_PREFIX>*` when one is configured.
+pub fn check_policy(bucket: &str, upload_prefix: &str, quarantine: Option<&str>) -> String {
+    let mut statements = vec![json!({
+        "Effect": "Allow",
+        "Action": CHECK_ACTIONS,
+        "Resource": [format!("acs:oss:*:*:{bucket}/{upload_prefix}*")],
+    })];
+    if let Some(q) = quarantine {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": QUARANTINE_ACTIONS,
+            "Resource": [format!("acs:oss:*:*:{bucket}/{q}*")],
+        }));
+    }
+    json!({"Version": "1", "Statement": statements}).to_string()
+}
+
+/// Where verdicts go.
+pub enum Notify {
+    /// Nowhere (no `WEBHOOK_URL`).
+    Nothing,
+    /// Printed to stdout, signed as they would be sent (local mode without a URL).
+    Print,
+    /// POSTed to `WEBHOOK_URL`.
+    Post(webhook::Sender),
+}
+
+/// What became of one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not an upload this function checks (other event, bucket or prefix).
+    Ignored(&'static str),
+    /// The object version is gone or was replaced: nothing to do.
+    Stale,
+    /// Checked (now or earlier) and reported.
+    Verified,
+    /// Rejected and removed (now or earlier) and reported.
+    Rejected,
+    /// Not finished; FC should retry.
+    Failed(String),
+}
+
+impl Outcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Stale => "stale",
+            Outcome::Verified => "verified",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The upload check: configuration plus the clients it shares across events.
+pub struct Events {
+    config: Config,
+    settings: EventSettings,
+    objects: Objects,
+    sts: StsClient,
+    cache: CredentialCache,
+    notify: Notify,
+}
+
+fn transient(e: impl std::fmt::Display) -> Outcome {
+    Outcome::Failed(e.to_string())
+}
+
+/// Tag values allow letters, digits, space and `+ - = . _ : /`, up to 256 bytes.
+fn tag_value(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " +-=._:/".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+fn tag<'t>(tags: &'t [(String, String)], name: &str) -> Option<&'t str> {
+    tags.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl Events {
+    /// Builds the check from the validated configuration.
+    pub fn new(config: Config, settings: EventSettings, notify: Notify) -> Result<Events, String> {
+        let endpoint =
+            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
+        let objects = Objects::new(
+            endpoint,
+            &config.bucket,
+            &config.region,
+            settings.oss_timeout,
+        )?;
+        let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
+        sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
+        sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
+        let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
+        let cache = CredentialCache::new(CacheConfig {
+            max_entries: 4,
+            refresh_margin: crate::api::refresh_margin(config.token_ttl_secs),
+        });
+        Ok(Events {
+            config,
+            settings,
+            objects,
+            sts,
+            cache,
+            notify,
+        })
+    }
+
+    /// The notifier from the settings: POST to `WEBHOOK_URL` when set, else `otherwise`.
+    pub fn notify_from(settings: &EventSettings, otherwise: Notify) -> Result<Notify, String> {
+        match &settings.webhook_url {
+            Some(u) => Ok(Notify::Post(webhook::Sender::new(
+                u,
+                settings.webhook_secrets.clone(),
+                settings.webhook_timeout,
+            )?)),
+            None => Ok(otherwise),
+        }
+    }
+
+    /// Handles one event invocation: `Ok` when every record is settled,
+    /// `Err` (FC retries) when one is not.
+    pub async fn handle(&self, event: Bytes, ctx: Context) -> Result<Bytes, Bytes> {
+        let records = match parse::parse(&event) {
+            Ok(r) => r,
+            Err(e) => {
+                // Retrying cannot make it readable: acknowledge, and say so.
+                crate::log::warn(
+                    Some(&ctx.request_id),
+                    "event not understood",
+                    &[("detail", e.0.clone().into())],
+                );
+                return Ok(Bytes::from(json!({"ignored": e.0}).to_string()));
+            }
+        };
+        let mut results = Vec::with_capacity(records.len());
+        let mut failed = false;
+        for r in &records {
+            let outcome = self.record(r, &ctx).await;
+            let mut line = json!({"key": r.key, "outcome": outcome.as_str()});
+            match &outcome {
+                Outcome::Failed(why) => {
+                    failed = true;
+                    line["error"] = why.clone().into();
+                    crate::log::warn(
+                        Some(&ctx.request_id),
+                        "upload check will be retried",
+                        &[
+                            ("key", r.key.clone().into()),
+                            ("detail", why.clone().into()),
+                        ],
+                    );
+                }
+                Outcome::Ignored(why) => line["reason"] = (*why).into(),
+                _ => {}
+            }
+            results.push(line);
+        }
+        let body = Bytes::from(json!({"records": results}).to_string());
+        if failed {
+            Err(body)
+        } else {
+            Ok(body)
+        }
+    }
+
+    async fn credentials(&self, ctx: &Context) -> Result<Credentials, Outcome> {
+        let Some(caller) = ctx.credentials.as_ref() else {
+            return Err(transient("the function has no credentials to call STS with; give the function a role (s.yaml `role`)"));
+        };
+        let policy = check_policy(
+            &self.config.bucket,
+            &self.config.upload_prefix,
+            self.settings.quarantine_prefix.as_deref(),
+        );
+        let request = AssumeRoleRequest {
+            role_arn: self.config.role_arn.clone(),
+            role_session_name: crate::sts::policy::role_session_name("upload-check"),
+            duration_seconds: self.config.token_ttl_secs as u32,
+            policy: Some(policy),
+        };
+        let now = chrono::Utc::now();
+        self.cache
+            .get("check", now, || self.sts.assume_role(caller, &request, now))
+            .await
+            .map(|r| r.credentials.clone())
+            .map_err(|e| transient(format!("STS: {}", e.code())))
+    }
+
+    /// Checks one record; see the module docs for the order of steps.
+    pub async fn record(&self, r: &Record, ctx: &Context) -> Outcome {
+        if !r.is_upload() {
+            return Outcome::Ignored("not an upload event");
+        }
+        if r.bucket != self.config.bucket {
+            return Outcome::Ignored("another bucket");
+        }
+        if !r.key.starts_with(&self.config.upload_prefix) {
+            return Outcome::Ignored("outside UPLOAD_PREFIX");
+        }
+        let Some(etag) = r.etag.as_deref().map(objects::normalize_etag) else {
+            return Outcome::Ignored("the event carries no eTag");
+        };
+        let creds = match self.credentials(ctx).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let head = match self.objects.head(&creds, &r.key, &etag).await {
+            Ok(h) => h,
+            Err(OssFailure::Gone) => return Outcome::Stale,
+            Err(e) => return transient(e),
+        };
+        let tags = match self.objects.tags(&creds, &r.key).await {
+            Ok(t) => t,
+            Err(OssFailure::Gone) => return Outcome::Stale,
+            Err(e) => return transient(e),
+        };
+        let user_id = rules::check_key(&self.config, &r.key).ok().flatten();
+        let mut data = webhook::Data {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            size: head.size,
+            etag: etag.clone(),
+            declared_type: head.content_type.clone(),
+            sniffed_type: None,
+            user_id,
+            reason: None,
+            disposition: None,
+        };
+        let verdict = match tag(&tags, TAG_STATUS) {
+            Some(status @ ("verified" | "rejected")) => {
+                // A redelivery: the verdict stands; finish what is left.
+                data.sniffed_type = tag(&tags, TAG_SNIFFED)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                let verdict =
+                    (status == "verified")
+                        .then_some(())
+                        .ok_or_else(|| rules::Violation {
+                            code: "Rejected",
+                            message: String::new(),
+                        });
+                if let Some(code) = tag(&tags, TAG_REASON) {
+                    data.reason = Some(webhook::Reason {
+                        code: code.to_owned(),
+                        message: tag(&tags, "upload-detail").unwrap_or_default().to_owned(),
+                    });
+                }
+                if verdict.is_ok()
+                    && (tag(&tags, TAG_NOTIFIED).is_some()
+                        || matches!(self.notify, Notify::Nothing))
+                {
+                    return Outcome::Verified;
+                }
+                verdict
+            }
+            _ => match self.check(&creds, r, &head, &etag, &mut data).await {
+                Ok(v) => v,
+                Err(o) => return o,
+            },
+        };
+        self.report(&creds, r, &head, &etag, data, verdict, &tags, ctx)
+            .await
+    }
+
+    /// Computes the verdict and records it in the object's tags.
+    async fn check(
+        &self,
+        creds: &Credentials,
+        r: &Record,
+        head: &Head,
+        etag: &str,
+        data: &mut webhook::Data,
+    ) -> Result<Result<(), rules::Violation>, Outcome> {
+        let mut verdict = rules::check_key(&self.config, &r.key).map(drop);
+        if verdict.is_ok() && head.size <= self.config.max_upload_bytes {
+            let first = match self
+                .objects
+                .first_bytes(creds, &r.key, etag, SNIFF_BYTES.min(head.size.max(1)))
+                .await
+            {
+                Ok(b) => b,
+                Err(OssFailure::Gone) => return Err(Outcome::Stale),
+                Err(e) => return Err(transient(e)),
+            };
+            data.sniffed_type = rules::sniff(&first).map(str::to_owned);
+            verdict = rules::check_object(&self.config, head.size, &head.content_type, &first);
+        } else if verdict.is_ok() {
+            verdict = rules::check_object(&self.config, head.size, &head.content_type, &[]);
+        }
+        let mut tags = vec![(
+            TAG_STATUS.to_owned(),
+            if verdict.is_ok() {
+                "verified"
+            } else {
+                "rejected"
+            }
+            .to_owned(),
+        )];
+        tags.push((
+            TAG_SNIFFED.to_owned(),
+            tag_value(data.sniffed_type.as_deref().unwrap_or("")),
+        ));
+        if let Err(v) = &verdict {
+            tags.push((TAG_REASON.to_owned(), v.code.to_owned()));
+            tags.push(("upload-detail".to_owned(), tag_value(&v.message)));
+            data.reason = Some(webhook::Reason {
+                code: v.code.to_owned(),
+                message: v.message.clone(),
+            });
+        }
+        match self.objects.put_tags(creds, &r.key, &tags).await {
+            Ok(()) => Ok(verdict),
+            Err(OssFailure::Gone) => Err(Outcome::Stale),
+            Err(e) => Err(transient(e)),
+        }
+    }
+
+    /// Tells the app, then settles the object: tags `upload-notified` on a
+    /// verified one, removes a rejected one.
+    #[allow(clippy::too_many_arguments)]
+    async fn report(
+        &self,
+        creds: &Credentials,
+        r: &Record,
+        head: &Head,
+        etag: &str,
+        mut data: webhook::Data,
+        verdict: Result<(), rules::Violation>,
+        tags: &[(String, String)],
+        ctx: &Context,
+    ) -> Outcome {
+        let quarantine = self
+            .settings
+            .quarantine_prefix
+            .as_deref()
+            .filter(|_| head.size < MAX_COPY_BYTES);
+        if verdict.is_err() {
+            data.disposition = Some(
+                if quarantine.is_some() {
+                    "quarantined"
+                } else {
+                    "deleted"
+                }
+                .to_owned(),
+            );
+        }
+        let message = Message {
+            kind: if verdict.is_ok() {
+                "upload.verified"
+            } else {
+                "upload.rejected"
+            },
+            timestamp: r.event_time.clone().unwrap_or_else(|| {
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }),
+            data,
+        };
+        let id = webhook::message_id(&r.bucket, &r.key, etag);
+        let reason = message
+            .data
+            .reason
+            .as_ref()
+            .map(|x| x.code.clone())
+            .unwrap_or_default();
+        match &self.notify {
+            Notify::Nothing => {}
+            Notify::Print => print_webhook(&id, &message),
+            Notify::Post(sender) => match sender.send(&id, &message).await {
+                Delivery::Delivered | Delivery::Refused => {}
+                Delivery::Failed(why) => return transient(why),
+            },
+        }
+        crate::log::info(
+            Some(&ctx.request_id),
+            if verdict.is_ok() {
+                "upload verified"
+            } else {
+                "upload rejected"
+            },
+            &[
+                ("key", r.key.clone().into()),
+                ("size", head.size.into()),
+                ("reason", reason.clone().into()),
+                ("webhookId", id.into()),
+            ],
+        );
+        if verdict.is_ok() {
+            if matches!(self.notify, Notify::Post(_)) {
+                let mut t = tags.to_vec();
+                if tag(&t, TAG_STATUS).is_none() {
+                    t = vec![
+                        (TAG_STATUS.to_owned(), "verified".to_owned()),
+                        (
+                            TAG_SNIFFED.to_owned(),
+                            tag_value(message.data.sniffed_type.as_deref().unwrap_or("")),
+                        ),
+                    ];
+                }
+                t.retain(|(k, _)| k != TAG_NOTIFIED);
+                t.push((TAG_NOTIFIED.to_owned(), "1".to_owned()));
+                match self.objects.put_tags(creds, &r.key, &t).await {
+                    Ok(()) | Err(OssFailure::Gone) => {}
+                    Err(e) => return transient(e),
+                }
+            }
+            return Outcome::Verified;
+        }
+        if let Some(q) = quarantine {
+            let dst = format!("{q}{}", &r.key[self.config.upload_prefix.len()..]);
+            let qtags = vec![
+                (TAG_STATUS.to_owned(), "rejected".to_owned()),
+                (TAG_REASON.to_owned(), reason.clone()),
+            ];
+            match self.objects.copy(creds, &r.key, &dst, etag, &qtags).await {
+                Ok(()) => {}
+                Err(OssFailure::Gone) => return Outcome::Stale,
+                Err(e) => return transient(e),
+            }
+        }
+        match self.objects.delete(creds, &r.key).await {
+            Ok(()) => Outcome::Rejected,
+            Err(e) => transient(e),
+        }
+    }
+}
+
+/// Local mode without a webhook URL: show the message that would be sent.
+fn print_webhook(id: &str, message: &Message) {
+    let body = serde_json::to_string(message).unwrap_or_default();
+    println!("webhook {id} (not sent; give `local --webhook URL` to deliver it): {body}");
+}
+
+/// Wraps [`Events`] as the runtime's event handler.
+pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
+    crate::runtime::Events(crate::runtime::event_fn(move |event, ctx| {
+        let events = events.clone();
+        async move { events.handle(event, ctx).await }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_policy_grants_exactly_the_check() {
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", "uploads/", Some("quarantine/"))).unwrap();
+        assert_eq!(p["Statement"][0]["Action"], json!(CHECK_ACTIONS));
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!(["acs:oss:*:*:b-1/uploads/*"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Action"],
+            json!(["oss:PutObject", "oss:PutObjectTagging"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            json!(["acs:oss:*:*:b-1/quarantine/*"])
+        );
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", "uploads/", None)).unwrap();
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            tag_value("declared image/png but (x)!"),
+            "declared image/png but _x__"
+        );
+    }
+}
