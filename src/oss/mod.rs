@@ -10,12 +10,16 @@
 //! - [`v4`]: canonical request → scope → string to sign → signing key → hex HMAC-SHA256.
 //! - [`post_policy`]: the PostObject policy document and its V1/V4 form fields.
 //! - [`endpoint`]: where the signed request goes (virtual-hosted, path-style, CNAME).
+//! - [`client`]: the few OSS calls the function makes itself (signed request: pure;
+//!   sending: bounded HTTP), and [`xml`] to read OSS's answers.
 
+pub mod client;
 pub mod encode;
 pub mod endpoint;
 pub mod post_policy;
 pub mod v1;
 pub mod v4;
+pub mod xml;
 
 /// A bucket name as OSS allows it: 3–63 of `a-z 0-9 -`, not starting or
 /// ending with `-`. One rule for the config check, the session policy (a

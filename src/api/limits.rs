@@ -1,0 +1,61 @@
+//! What a declared upload may be: its content type against
+//! `ALLOWED_CONTENT_TYPES` and its size against `MAX_UPLOAD_BYTES`, checked
+//! before anything is signed. Every route that signs an upload asks here.
+
+use super::error::ApiError;
+use super::params::Params;
+use super::App;
+
+impl App {
+    /// The declared content type, checked against `ALLOWED_CONTENT_TYPES` and
+    /// normalised to its essence (`Image/PNG; x=y` → `image/png`).
+    pub(super) fn content_type(&self, params: &Params, default: &str) -> Result<String, ApiError> {
+        let ct = params
+            .content_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(default);
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if ct.chars().any(|c| c.is_control()) || !essence.contains('/') {
+            return Err(ApiError::bad_param(format!(
+                "contentType {:?} is not a media type such as image/png",
+                ct.chars().take(64).collect::<String>()
+            )));
+        }
+        if !self.config.content_type_allowed(&essence) {
+            return Err(ApiError::new(
+                400,
+                "ContentTypeNotAllowed",
+                format!(
+                    "contentType {essence:?} is not allowed; allowed: {}",
+                    self.config.allowed_content_types.join(", ")
+                ),
+            ));
+        }
+        // Signed and pinned in its normal form (lowercase, no parameters), so
+        // the Content-Type a client sends matches the policy's `in` list.
+        Ok(essence)
+    }
+
+    /// A declared size, if any, is at least one byte and within `MAX_UPLOAD_BYTES`.
+    pub(super) fn check_size(&self, params: &Params) -> Result<(), ApiError> {
+        match params.size {
+            Some(0) => Err(ApiError::bad_param("size must be at least 1 byte")),
+            Some(n) if n > self.config.max_upload_bytes => Err(ApiError::new(
+                400,
+                "FileTooLarge",
+                format!(
+                    "size {n} is over the limit of {} bytes",
+                    self.config.max_upload_bytes
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Path → route matching, and what each route allows. One table, so a
+//! newcomer sees every path the function answers in one place.
+
+use http::Method;
+
+/// The routes this function answers, after path matching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    Page,
+    Healthz,
+    Initialize,
+    PublicConfig,
+    Sts { legacy: bool },
+    PostPolicy { legacy: bool },
+    Presign { legacy: bool },
+}
+
+impl Route {
+    pub(super) fn from_path(path: &str) -> Option<Route> {
+        Some(match path {
+            "/" | "/index.html" => Route::Page,
+            "/healthz" => Route::Healthz,
+            "/initialize" => Route::Initialize,
+            "/v1/config" => Route::PublicConfig,
+            "/v1/sts" => Route::Sts { legacy: false },
+            "/get_sts_token" | "/get_sts_token_for_oss_upload" => Route::Sts { legacy: true },
+            "/v1/post-policy" => Route::PostPolicy { legacy: false },
+            "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
+            "/v1/presign" => Route::Presign { legacy: false },
+            "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
+            _ => return None,
+        })
+    }
+
+    /// The HTTP methods the route accepts (others get 405 with `Allow`).
+    pub(super) fn methods(self) -> &'static [Method] {
+        match self {
+            Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
+            Route::Initialize => &[Method::POST],
+            _ => &[Method::GET, Method::POST],
+        }
+    }
+
+    /// The routes Alibaba's sample clients call (served only with `LEGACY_ROUTES=true`).
+    pub(super) fn is_legacy(self) -> bool {
+        matches!(
+            self,
+            Route::Sts { legacy: true }
+                | Route::PostPolicy { legacy: true }
+                | Route::Presign { legacy: true }
+        )
+    }
+
+    /// Routes that hand out credentials: authenticated, rate-limited, never cached.
+    pub(super) fn is_credential_route(self) -> bool {
+        matches!(
+            self,
+            Route::Sts { .. } | Route::PostPolicy { .. } | Route::Presign { .. }
+        )
+    }
+
+    /// Whether errors take the shape the mobile SDKs' credential providers
+    /// read (`StatusCode` / `ErrorCode`).
+    pub(super) fn sts_shaped_errors(self) -> bool {
+        matches!(self, Route::Sts { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_paths() {
+        assert_eq!(
+            Route::from_path("/v1/sts"),
+            Some(Route::Sts { legacy: false })
+        );
+        assert_eq!(
+            Route::from_path("/get_sts_token"),
+            Some(Route::Sts { legacy: true })
+        );
+        assert_eq!(
+            Route::from_path("/get_presigned_url_for_oss_upload"),
+            Some(Route::Presign { legacy: true })
+        );
+        assert_eq!(Route::from_path("/v1/sts/"), None);
+        assert_eq!(Route::from_path("/nope"), None);
+    }
+}
