@@ -1,12 +1,12 @@
 //! The OSS calls of the upload check: HeadObject, a ranged GetObject,
 //! Get/PutObjectTagging, CopyObject and DeleteObject, each signed V4 in the
-//! `Authorization` header through [`crate::oss::v4`] with the check's scoped
+//! `Authorization` header by [`crate::oss::client`] with the check's scoped
 //! credentials, each bounded by a timeout.
 
 use crate::credentials::Credentials;
+use crate::oss::client::{OssClient, OssClientConfig, OssError, OssRequest};
 use crate::oss::encode::uri_encode;
 use crate::oss::endpoint::Endpoint;
-use crate::oss::v4;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -15,29 +15,26 @@ use std::time::Duration;
 pub enum OssFailure {
     /// 404 or 412: the object (that version) is no longer there.
     Gone,
-    /// OSS answered with an error.
-    Error {
-        /// HTTP status.
-        status: u16,
-        /// OSS's `<Code>`.
-        code: String,
-        /// OSS's `<RequestId>`, for support.
-        request_id: String,
-    },
-    /// No answer: connect error or timeout.
-    Transport(String),
+    /// Any other failure (the check is retried).
+    Other(String),
 }
 
 impl std::fmt::Display for OssFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OssFailure::Gone => f.write_str("the object is gone or was replaced"),
-            OssFailure::Error {
-                status,
-                code,
-                request_id,
-            } => write!(f, "OSS answered {status} {code} (request id {request_id})"),
-            OssFailure::Transport(e) => write!(f, "OSS did not answer: {e}"),
+            OssFailure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<OssError> for OssFailure {
+    fn from(e: OssError) -> Self {
+        match &e {
+            OssError::Service {
+                status: 404 | 412, ..
+            } => OssFailure::Gone,
+            _ => OssFailure::Other(e.to_string()),
         }
     }
 }
@@ -53,12 +50,10 @@ pub struct Head {
     pub etag: String,
 }
 
-/// A client for one bucket.
+/// The check's OSS calls on one bucket, over [`OssClient`].
 pub struct Objects {
-    http: reqwest::Client,
-    endpoint: Endpoint,
+    client: OssClient,
     bucket: String,
-    region: String,
 }
 
 /// `"5B3C..."` / `5b3c...` → `5B3C...`.
@@ -66,58 +61,20 @@ pub fn normalize_etag(e: &str) -> String {
     e.trim().trim_matches('"').to_ascii_uppercase()
 }
 
-/// The text of the first `<name>` element of an XML body, unescaped.
-fn xml_field(body: &str, name: &str) -> Option<String> {
-    xml_pairs(body, &[name]).into_iter().next().map(|(_, v)| v)
-}
-
-/// `(element, text)` for each element named in `names`, in document order.
-fn xml_pairs(body: &str, names: &[&str]) -> Vec<(String, String)> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(body);
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => {
-                let n = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                current = names.contains(&n.as_str()).then_some(n);
-            }
-            Ok(Event::Text(t)) => {
-                if let (Some(n), Ok(v)) = (current.take(), t.unescape()) {
-                    out.push((n, v.into_owned()));
-                }
-            }
-            Ok(Event::End(e)) => {
-                // An empty element (`<Value></Value>`) has no Text event.
-                let n = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                if current.as_deref() == Some(n.as_str()) {
-                    out.push((n, String::new()));
-                }
-                current = None;
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The TagSet of a GetObjectTagging body as `(key, value)` pairs.
-pub fn parse_tags(body: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut key = None;
-    for (name, text) in xml_pairs(body, &["Key", "Value"]) {
-        match name.as_str() {
-            "Key" => key = Some(text),
-            _ => {
-                if let Some(k) = key.take() {
-                    out.push((k, text));
-                }
-            }
-        }
-    }
-    out
+pub fn parse_tags(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    Ok(crate::oss::xml::records(body, "Tag")?
+        .iter()
+        .filter_map(|t| {
+            let key = crate::oss::xml::field(t, "Key")?;
+            Some((
+                key.to_owned(),
+                crate::oss::xml::field(t, "Value")
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        })
+        .collect())
 }
 
 /// The PutObjectTagging body for `tags`.
@@ -151,73 +108,24 @@ impl Objects {
         region: &str,
         timeout: Duration,
     ) -> Result<Objects, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the OSS client: {e}"))?;
-        Ok(Objects {
-            http,
+        let client = OssClient::new(
             endpoint,
+            region,
+            OssClientConfig {
+                connect_timeout: timeout.min(Duration::from_secs(3)),
+                request_timeout: timeout,
+                // Tag sets and the sniffed range; nothing larger is ever read.
+                max_response_bytes: 64 * 1024,
+            },
+        )?;
+        Ok(Objects {
+            client,
             bucket: bucket.to_owned(),
-            region: region.to_owned(),
         })
     }
 
-    async fn send(
-        &self,
-        creds: &Credentials,
-        method: reqwest::Method,
-        key: &str,
-        query: &[(String, String)],
-        headers: Vec<(String, String)>,
-        body: Option<String>,
-    ) -> Result<reqwest::Response, OssFailure> {
-        let now = chrono::Utc::now();
-        let signed = v4::request_headers(creds, &headers, now);
-        let auth = v4::authorization_header(
-            creds,
-            &self.region,
-            method.as_str(),
-            &self.bucket,
-            key,
-            query,
-            &headers,
-            &[],
-            now,
-        );
-        let url = self.endpoint.object_url(&self.bucket, key, query);
-        let mut rb = self.http.request(method, url).header("authorization", auth);
-        for (k, v) in &signed {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(b) = body {
-            rb = rb.body(b);
-        }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| OssFailure::Transport(without_url(&e)))?;
-        let status = resp.status().as_u16();
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        if status == 404 || status == 412 {
-            return Err(OssFailure::Gone);
-        }
-        let header_id = resp
-            .headers()
-            .get("x-oss-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = resp.text().await.unwrap_or_default();
-        Err(OssFailure::Error {
-            status,
-            code: xml_field(&text, "Code").unwrap_or_else(|| format!("HTTP{status}")),
-            request_id: xml_field(&text, "RequestId").unwrap_or(header_id),
-        })
+    fn req(&self, method: &'static str, key: &str) -> OssRequest {
+        OssRequest::new(method, &self.bucket, key)
     }
 
     /// HeadObject, only if the object still is version `etag`.
@@ -228,34 +136,28 @@ impl Objects {
         etag: &str,
     ) -> Result<Head, OssFailure> {
         let resp = self
+            .client
             .send(
                 creds,
-                reqwest::Method::HEAD,
-                key,
-                &[],
-                vec![("if-match".into(), format!("\"{etag}\""))],
-                None,
+                self.req("HEAD", key)
+                    .header("If-Match", format!("\"{etag}\"")),
             )
             .await?;
-        let h = resp.headers();
-        let get = |n: &str| {
-            h.get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let size = get("content-length").parse::<u64>().map_err(|_| {
-            OssFailure::Transport("HeadObject answered without a Content-Length".into())
-        })?;
+        let size = resp
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| {
+                OssFailure::Other("HeadObject answered without a Content-Length".into())
+            })?;
         Ok(Head {
             size,
-            content_type: get("content-type"),
-            etag: normalize_etag(&get("etag")),
+            content_type: resp.header("content-type").unwrap_or_default().to_owned(),
+            etag: normalize_etag(resp.header("etag").unwrap_or_default()),
         })
     }
 
     /// The first `n` bytes of version `etag` (ranged GetObject; never more
-    /// than `n` bytes are read, even if OSS ignores the range).
+    /// than `n` bytes are kept, and the client reads at most 64 KiB).
     pub async fn first_bytes(
         &self,
         creds: &Credentials,
@@ -263,29 +165,13 @@ impl Objects {
         etag: &str,
         n: u64,
     ) -> Result<Bytes, OssFailure> {
-        let mut resp = self
-            .send(
-                creds,
-                reqwest::Method::GET,
-                key,
-                &[],
-                vec![
-                    ("range".into(), format!("bytes=0-{}", n.saturating_sub(1))),
-                    ("if-match".into(), format!("\"{etag}\"")),
-                ],
-                None,
-            )
-            .await?;
-        let mut out = Vec::with_capacity(n as usize);
-        while (out.len() as u64) < n {
-            match resp.chunk().await {
-                Ok(Some(c)) => out.extend_from_slice(&c),
-                Ok(None) => break,
-                Err(e) => return Err(OssFailure::Transport(without_url(&e))),
-            }
-        }
-        out.truncate(n as usize);
-        Ok(Bytes::from(out))
+        let req = self
+            .req("GET", key)
+            .header("Range", format!("bytes=0-{}", n.saturating_sub(1)))
+            .header("If-Match", format!("\"{etag}\""));
+        let mut body = self.client.send(creds, req).await?.body;
+        body.truncate(n as usize);
+        Ok(body)
     }
 
     /// GetObjectTagging.
@@ -294,15 +180,11 @@ impl Objects {
         creds: &Credentials,
         key: &str,
     ) -> Result<Vec<(String, String)>, OssFailure> {
-        let q = [("tagging".to_owned(), String::new())];
         let resp = self
-            .send(creds, reqwest::Method::GET, key, &q, vec![], None)
+            .client
+            .send(creds, self.req("GET", key).query("tagging", ""))
             .await?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| OssFailure::Transport(without_url(&e)))?;
-        Ok(parse_tags(&text))
+        parse_tags(&resp.body).map_err(OssFailure::Other)
     }
 
     /// PutObjectTagging (replaces the whole tag set).
@@ -312,18 +194,16 @@ impl Objects {
         key: &str,
         tags: &[(String, String)],
     ) -> Result<(), OssFailure> {
-        let q = [("tagging".to_owned(), String::new())];
-        let headers = vec![("content-type".into(), "application/xml".into())];
-        self.send(
-            creds,
-            reqwest::Method::PUT,
-            key,
-            &q,
-            headers,
-            Some(tagging_xml(tags)),
-        )
-        .await
-        .map(drop)
+        let req = self
+            .req("PUT", key)
+            .query("tagging", "")
+            .header("Content-Type", "application/xml")
+            .body(tagging_xml(tags));
+        self.client
+            .send(creds, req)
+            .await
+            .map(drop)
+            .map_err(Into::into)
     }
 
     /// CopyObject `src` → `dst` in the same bucket, only if `src` still is
@@ -336,44 +216,33 @@ impl Objects {
         etag: &str,
         tags: &[(String, String)],
     ) -> Result<(), OssFailure> {
-        let headers = vec![
-            (
-                "x-oss-copy-source".into(),
+        let req = self
+            .req("PUT", dst)
+            .header(
+                "x-oss-copy-source",
                 format!("/{}/{}", self.bucket, uri_encode(src, true)),
-            ),
-            ("x-oss-copy-source-if-match".into(), format!("\"{etag}\"")),
-            ("x-oss-metadata-directive".into(), "COPY".into()),
-            ("x-oss-tagging".into(), tagging_header(tags)),
-            ("x-oss-tagging-directive".into(), "Replace".into()),
-        ];
-        self.send(creds, reqwest::Method::PUT, dst, &[], headers, None)
+            )
+            .header("x-oss-copy-source-if-match", format!("\"{etag}\""))
+            .header("x-oss-metadata-directive", "COPY")
+            .header("x-oss-tagging", tagging_header(tags))
+            .header("x-oss-tagging-directive", "Replace");
+        self.client
+            .send(creds, req)
             .await
             .map(drop)
+            .map_err(Into::into)
     }
 
     /// DeleteObject (204 whether or not the object exists).
     pub async fn delete(&self, creds: &Credentials, key: &str) -> Result<(), OssFailure> {
-        match self
-            .send(creds, reqwest::Method::DELETE, key, &[], vec![], None)
-            .await
-        {
-            Err(OssFailure::Gone) => Ok(()),
-            other => other.map(drop),
+        match self.client.send(creds, self.req("DELETE", key)).await {
+            Ok(_) => Ok(()),
+            Err(e) => match OssFailure::from(e) {
+                OssFailure::Gone => Ok(()),
+                other => Err(other),
+            },
         }
     }
-}
-
-/// A reqwest error without its URL (URLs can carry signatures elsewhere;
-/// here they do not, but the log line stays uniform).
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    kind.to_owned()
 }
 
 #[cfg(test)]
@@ -387,11 +256,11 @@ mod tests {
             ("upload-note".to_owned(), "a<b & c".to_owned()),
             ("empty".to_owned(), String::new()),
         ];
-        assert_eq!(parse_tags(&tagging_xml(&tags)), tags);
+        assert_eq!(parse_tags(tagging_xml(&tags).as_bytes()).unwrap(), tags);
         let oss = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value>x/y</Value></Tag></TagSet></Tagging>"#;
         assert_eq!(
-            parse_tags(oss),
+            parse_tags(oss.as_bytes()).unwrap(),
             vec![("a".into(), "1".into()), ("b".into(), "x/y".into())]
         );
         assert_eq!(
