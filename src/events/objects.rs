@@ -268,12 +268,5 @@ mod tests {
             "k=image%2Fpng&r=a%20b"
         );
         assert_eq!(normalize_etag("\"5b3c\""), "5B3C");
-        assert_eq!(
-            xml_field(
-                "<Error><Code>NoSuchKey</Code><RequestId>r1</RequestId></Error>",
-                "Code"
-            ),
-            Some("NoSuchKey".into())
-        );
     }
 }
