@@ -31,9 +31,15 @@
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
 
 mod auth;
+mod bucket;
 pub mod cli;
+mod cors;
+pub mod hook;
+mod multipart;
+mod object;
 mod policy;
 mod post;
+mod route;
 mod server;
 mod store;
 mod sts;
@@ -44,6 +50,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::credentials::Credentials;
+pub use hook::{UploadEvent, UploadHook};
 
 /// How to run the emulator. Everything is explicit so tests can start many
 /// isolated instances side by side.
@@ -67,6 +74,38 @@ pub struct EmulatorConfig {
     pub max_object_bytes: u64,
 }
 
+/// How the emulator serves, beyond what it emulates: the upload hook and
+/// connection timeouts. `Default` is what `local` and the tests want unless
+/// they listen for uploads or test timeouts.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Called after each successful PutObject, PostObject and
+    /// CompleteMultipartUpload (see [`hook`]); `None` does nothing.
+    pub upload_hook: Option<UploadHook>,
+    /// How long a client may take to send a request head (an idle keep-alive
+    /// connection counts as sending one), and how long a request body may go
+    /// without a byte arriving. The function's own read timeout, 10 s.
+    pub read_timeout: std::time::Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            upload_hook: None,
+            read_timeout: crate::runtime::Options::default().read_timeout,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("upload_hook", &self.upload_hook.as_ref().map(|_| "set"))
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
 /// A running emulator. Dropping it without [`Emulator::shutdown`] leaves the
 /// listener running until the runtime stops.
 pub struct Emulator {
@@ -80,7 +119,12 @@ impl Emulator {
     /// Binds the listener, opens (or loads) the object store and starts serving.
     /// Fails only on bind or `data_dir` I/O errors.
     pub async fn start(cfg: EmulatorConfig) -> std::io::Result<Emulator> {
-        let state = Arc::new(server::State::new(cfg.clone())?);
+        Emulator::start_with(cfg, ServeOptions::default()).await
+    }
+
+    /// [`Emulator::start`] with an upload hook and/or other timeouts.
+    pub async fn start_with(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<Emulator> {
+        let state = Arc::new(server::State::new(cfg.clone(), opts)?);
         let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
         let addr = listener.local_addr()?;
         let role_arn = state.keys.role_arn();
