@@ -33,6 +33,8 @@ OPTIONS:
     --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
     --access-key-secret S     the emulator account's AccessKey secret
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
+    --webhook URL             deliver each upload's verdict to URL, signed with WEBHOOK_SECRET
+                              (default: print each webhook it would send)
     -h, --help                this help
 
 Any other setting (SIGNATURE_VERSION, MAX_UPLOAD_BYTES, ALLOWED_CONTENT_TYPES,
@@ -57,6 +59,8 @@ pub struct Options {
     pub access_key_secret: Option<String>,
     /// Extra browser origins.
     pub allowed_origins: Vec<String>,
+    /// `--webhook`: where verdicts go (overrides `WEBHOOK_URL`).
+    pub webhook_url: Option<String>,
 }
 
 /// Parses the arguments after `local`. `Ok(None)` means help was printed.
@@ -68,6 +72,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut access_key_id = None;
     let mut access_key_secret = None;
     let mut allowed_origins = Vec::new();
+    let mut webhook_url = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -109,6 +114,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--access-key-id" => access_key_id = Some(value("an id")?),
             "--access-key-secret" => access_key_secret = Some(value("a secret")?),
             "--allowed-origin" => allowed_origins.push(value("an origin")?),
+            "--webhook" => webhook_url = Some(value("a URL")?),
             other => return Err(format!("unknown option {other:?}; see --help")),
         }
     }
@@ -130,6 +136,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         access_key_id,
         access_key_secret,
         allowed_origins,
+        webhook_url,
     }))
 }
 
@@ -258,17 +265,35 @@ async fn run(opts: Options) -> Result<(), String> {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(5 * 1024 * 1024 * 1024);
-    let emulator = Emulator::start(EmulatorConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
-        data_dir: opts.data_dir.clone(),
-        buckets: std::iter::once(opts.bucket.clone())
-            .chain(opts.extra_buckets.iter().cloned())
-            .collect(),
-        account: account.clone(),
-        account_id: "1234567890123456".into(),
-        allowed_origins: browser_origins.clone(),
-        max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
-    })
+    // FC's side of the runtime: events reach the function here, never
+    // through the public port (whose front door drops client x-fc-* headers).
+    let internal = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
+    let internal_addr = internal
+        .local_addr()
+        .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
+    let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel();
+    let hook: super::UploadHook = Arc::new(move |e| {
+        let _ = hook_tx.send(e);
+    });
+    let emulator = Emulator::start_with(
+        EmulatorConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
+            data_dir: opts.data_dir.clone(),
+            buckets: std::iter::once(opts.bucket.clone())
+                .chain(opts.extra_buckets.iter().cloned())
+                .collect(),
+            account: account.clone(),
+            account_id: "1234567890123456".into(),
+            allowed_origins: browser_origins.clone(),
+            max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
+        },
+        super::ServeOptions {
+            upload_hook: Some(hook),
+            ..super::ServeOptions::default()
+        },
+    )
     .await
     .map_err(|e| {
         format!(
@@ -278,6 +303,42 @@ async fn run(opts: Options) -> Result<(), String> {
     })?;
 
     let config = local_config(&opts, &emulator, &browser_origins)?;
+    let event_settings = {
+        let url = opts.webhook_url.clone();
+        crate::events::settings::EventSettings::from_vars(
+            &move |n| match n {
+                "WEBHOOK_URL" if url.is_some() => url.clone(),
+                _ => std::env::var(n).ok(),
+            },
+            &config,
+        )
+        .map_err(|e| e.to_string())?
+    };
+    let notify = crate::events::Events::notify_from(&event_settings, crate::events::Notify::Print)?;
+    let webhook_line = event_settings.webhook_url.clone().unwrap_or_else(|| {
+        "(none: each webhook is printed here; --webhook URL delivers them)".into()
+    });
+    let events = Arc::new(crate::events::Events::new(
+        config.clone(),
+        event_settings,
+        notify,
+    )?);
+    let delivery = super::events::start(super::events::Delivery {
+        target: internal_addr,
+        prefix: config.upload_prefix.clone(),
+        credentials: account.clone(),
+        region: config.region.clone(),
+        account_id: "1234567890123456".into(),
+        retries: 3,
+        first_backoff: std::time::Duration::from_secs(1),
+    });
+    tokio::spawn(async move {
+        while let Some(e) = hook_rx.recv().await {
+            if delivery.send(e).is_err() {
+                break;
+            }
+        }
+    });
     let app = Arc::new(App::new(config)?);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
         .await
@@ -295,6 +356,9 @@ async fn run(opts: Options) -> Result<(), String> {
         &function_url,
         app.config().auth.name(),
     );
+    println!(
+        "  events     http://{internal_addr}/invoke   (FC's side: the emulator delivers each upload's OSS event here)\n  webhook    {webhook_line}\n"
+    );
 
     let options = runtime::Options {
         environment: runtime::Environment {
@@ -303,11 +367,24 @@ async fn run(opts: Options) -> Result<(), String> {
             function_name: Some("oss-direct-upload-local".into()),
             account_id: Some("1234567890123456".into()),
         },
+        events: Some(crate::events::handler(events)),
         ..runtime::Options::default()
+    };
+    let front_door = runtime::Options {
+        http_trigger: true,
+        ..options.clone()
     };
     let shutdown = runtime::Shutdown::new();
     runtime::spawn_signal_listener(shutdown.clone());
-    let served = runtime::serve(listener, crate::api::handler(app), options, shutdown).await;
+    let (served, _) = tokio::join!(
+        runtime::serve(
+            listener,
+            crate::api::handler(app.clone()),
+            front_door,
+            shutdown.clone()
+        ),
+        runtime::serve(internal, crate::api::handler(app), options, shutdown),
+    );
     emulator.shutdown().await;
     eprintln!("oss-direct-upload local: stopped");
     served.map_err(|e| e.to_string())

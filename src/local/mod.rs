@@ -34,6 +34,7 @@ mod auth;
 mod bucket;
 pub mod cli;
 mod cors;
+pub mod events;
 pub mod hook;
 mod multipart;
 mod object;
