@@ -22,6 +22,8 @@ pub enum Access {
     Upload,
     /// `oss:GetObject`: reading back one's own uploads (presigned GET).
     Read,
+    /// `oss:GetObjectTagging`: reading the check's verdict on one's own uploads.
+    Status,
 }
 
 impl Access {
@@ -30,6 +32,7 @@ impl Access {
         match self {
             Access::Upload => &crate::sts::policy::UPLOAD_ACTIONS,
             Access::Read => &["oss:GetObject"],
+            Access::Status => &["oss:GetObjectTagging"],
         }
     }
 
@@ -37,6 +40,7 @@ impl Access {
         match self {
             Access::Upload => "upload",
             Access::Read => "read",
+            Access::Status => "status",
         }
     }
 }

@@ -27,6 +27,7 @@ mod presign;
 pub mod ratelimit;
 mod response;
 mod routes;
+mod status;
 mod sts;
 
 pub use admission::{refresh_margin, Access, Scope};
@@ -210,6 +211,11 @@ impl App {
                 let scope = self.admit(req, ctx)?;
                 let params = params::parse(req)?;
                 self.presign(&scope, ctx, &params, legacy).await
+            }
+            Route::UploadStatus => {
+                let scope = self.admit(req, ctx)?;
+                let params = params::parse(req)?;
+                self.upload_status(&scope, ctx, &params).await
             }
         }
     }

@@ -13,6 +13,7 @@ pub(super) enum Route {
     Sts { legacy: bool },
     PostPolicy { legacy: bool },
     Presign { legacy: bool },
+    UploadStatus,
 }
 
 impl Route {
@@ -28,6 +29,7 @@ impl Route {
             "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
             "/v1/presign" => Route::Presign { legacy: false },
             "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
+            "/v1/uploads/status" => Route::UploadStatus,
             _ => return None,
         })
     }
@@ -37,6 +39,7 @@ impl Route {
         match self {
             Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
             Route::Initialize => &[Method::POST],
+            Route::UploadStatus => &[Method::GET],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -51,11 +54,15 @@ impl Route {
         )
     }
 
-    /// Routes that hand out credentials: authenticated, rate-limited, never cached.
+    /// Routes that hand out credentials (or, for the upload status, read
+    /// with them): authenticated, rate-limited, never cached.
     pub(super) fn is_credential_route(self) -> bool {
         matches!(
             self,
-            Route::Sts { .. } | Route::PostPolicy { .. } | Route::Presign { .. }
+            Route::Sts { .. }
+                | Route::PostPolicy { .. }
+                | Route::Presign { .. }
+                | Route::UploadStatus
         )
     }
 
@@ -83,6 +90,10 @@ mod tests {
         assert_eq!(
             Route::from_path("/get_presigned_url_for_oss_upload"),
             Some(Route::Presign { legacy: true })
+        );
+        assert_eq!(
+            Route::from_path("/v1/uploads/status"),
+            Some(Route::UploadStatus)
         );
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);
