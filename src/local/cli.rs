@@ -35,6 +35,7 @@ OPTIONS:
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
     --webhook URL             deliver each upload's verdict to URL, signed with WEBHOOK_SECRET
                               (default: print each webhook it would send)
+    --no-trigger              do not emulate FC's OSS trigger: uploads are not checked or reported
     -h, --help                this help
 
 Any other setting (SIGNATURE_VERSION, MAX_UPLOAD_BYTES, ALLOWED_CONTENT_TYPES,
@@ -61,6 +62,8 @@ pub struct Options {
     pub allowed_origins: Vec<String>,
     /// `--webhook`: where verdicts go (overrides `WEBHOOK_URL`).
     pub webhook_url: Option<String>,
+    /// `false` with `--no-trigger`: uploads raise no events.
+    pub trigger: bool,
 }
 
 /// Parses the arguments after `local`. `Ok(None)` means help was printed.
@@ -73,6 +76,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut access_key_secret = None;
     let mut allowed_origins = Vec::new();
     let mut webhook_url = None;
+    let mut trigger = true;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -115,6 +119,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--access-key-secret" => access_key_secret = Some(value("a secret")?),
             "--allowed-origin" => allowed_origins.push(value("an origin")?),
             "--webhook" => webhook_url = Some(value("a URL")?),
+            "--no-trigger" => trigger = false,
             other => return Err(format!("unknown option {other:?}; see --help")),
         }
     }
@@ -137,6 +142,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         access_key_secret,
         allowed_origins,
         webhook_url,
+        trigger,
     }))
 }
 
@@ -274,8 +280,11 @@ async fn run(opts: Options) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
     let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel();
+    let trigger = opts.trigger;
     let hook: super::UploadHook = Arc::new(move |e| {
-        let _ = hook_tx.send(e);
+        if trigger {
+            let _ = hook_tx.send(e);
+        }
     });
     let emulator = Emulator::start_with(
         EmulatorConfig {
