@@ -200,6 +200,25 @@ impl Events {
     /// Handles one event invocation: `Ok` when every record is settled,
     /// `Err` (FC retries) when one is not.
     pub async fn handle(&self, event: Bytes, ctx: Context) -> Result<Bytes, Bytes> {
+        let limit = self.settings.event_timeout;
+        match tokio::time::timeout(limit, self.handle_records(event, &ctx)).await {
+            Ok(done) => done,
+            Err(_) => {
+                crate::log::warn(
+                    Some(&ctx.request_id),
+                    "upload check will be retried",
+                    &[("detail", "did not finish within EVENT_TIMEOUT_MS".into())],
+                );
+                Err(Bytes::from(
+                    json!({"error": format!("the check did not finish within {} ms; FC retries it", limit.as_millis())})
+                        .to_string(),
+                ))
+            }
+        }
+    }
+
+    async fn handle_records(&self, event: Bytes, ctx: &Context) -> Result<Bytes, Bytes> {
+        let ctx = ctx.clone();
         let records = match parse::parse(&event) {
             Ok(r) => r,
             Err(e) => {

@@ -21,10 +21,14 @@ pub struct EventSettings {
     pub webhook_secrets: Vec<String>,
     /// `QUARANTINE_PREFIX`: rejected objects are moved here instead of deleted.
     pub quarantine_prefix: Option<String>,
-    /// `WEBHOOK_TIMEOUT_MS`: one webhook attempt, connect to last byte (default 10000).
+    /// `WEBHOOK_TIMEOUT_MS`: one webhook attempt, connect to last byte (default 5000).
     pub webhook_timeout: Duration,
-    /// `OSS_TIMEOUT_MS`: one OSS call of the check (default 5000).
+    /// `OSS_TIMEOUT_MS`: one OSS call of the check (default 3000).
     pub oss_timeout: Duration,
+    /// `EVENT_TIMEOUT_MS`: one whole event, all its records (default 8000:
+    /// inside s.yaml's 10 s function timeout, so an unfinished check fails
+    /// cleanly and FC retries it rather than killing it).
+    pub event_timeout: Duration,
 }
 
 impl fmt::Debug for EventSettings {
@@ -35,6 +39,7 @@ impl fmt::Debug for EventSettings {
             .field("quarantine_prefix", &self.quarantine_prefix)
             .field("webhook_timeout", &self.webhook_timeout)
             .field("oss_timeout", &self.oss_timeout)
+            .field("event_timeout", &self.event_timeout)
             .finish()
     }
 }
@@ -127,8 +132,9 @@ impl EventSettings {
                 },
             }
         };
-        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", 10_000);
-        let oss_timeout = millis("OSS_TIMEOUT_MS", 5_000);
+        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", 5_000);
+        let oss_timeout = millis("OSS_TIMEOUT_MS", 3_000);
+        let event_timeout = millis("EVENT_TIMEOUT_MS", 8_000);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -138,6 +144,7 @@ impl EventSettings {
             quarantine_prefix,
             webhook_timeout,
             oss_timeout,
+            event_timeout,
         })
     }
 }
