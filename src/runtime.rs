@@ -666,6 +666,19 @@ mod tests {
     }
 
     #[test]
+    fn the_http_trigger_drops_client_fc_headers() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-fc-control-path", "/invoke".parse().unwrap());
+        h.insert("x-fc-access-key-id", "forged".parse().unwrap());
+        h.insert("x-other", "kept".parse().unwrap());
+        as_http_trigger(&mut h);
+        assert_eq!(h.get("x-fc-control-path").unwrap(), "/http-invoke");
+        assert!(h.get("x-fc-access-key-id").is_none());
+        assert_eq!(h.get("x-other").unwrap(), "kept");
+        assert!(!lifecycle_call("/invoke", &h, false));
+    }
+
+    #[test]
     fn no_credentials_anywhere_is_none() {
         let ctx = Context::from_headers(&http::HeaderMap::new(), &Environment::default());
         assert!(ctx.credentials.is_none());
