@@ -372,14 +372,19 @@ impl Events {
     ) -> Result<Result<(), rules::Violation>, Outcome> {
         let mut verdict = rules::check_key(&self.config, &r.key).map(drop);
         if verdict.is_ok() && head.size <= self.config.max_upload_bytes {
-            let first = match self
-                .objects
-                .first_bytes(creds, &r.key, etag, SNIFF_BYTES.min(head.size.max(1)))
-                .await
-            {
-                Ok(b) => b,
-                Err(OssFailure::Gone) => return Err(Outcome::Stale),
-                Err(e) => return Err(transient(e)),
+            // An empty object has no first bytes (and a range on it is invalid).
+            let first = if head.size == 0 {
+                Bytes::new()
+            } else {
+                match self
+                    .objects
+                    .first_bytes(creds, &r.key, etag, SNIFF_BYTES.min(head.size))
+                    .await
+                {
+                    Ok(b) => b,
+                    Err(OssFailure::Gone) => return Err(Outcome::Stale),
+                    Err(e) => return Err(transient(e)),
+                }
             };
             data.sniffed_type = rules::sniff(&first).map(str::to_owned);
             verdict = rules::check_object(&self.config, head.size, &head.content_type, &first);
