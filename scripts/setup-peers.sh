@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the test peers: a Python venv with Alibaba's official SDKs (PyPI)
-# and the npm packages (ali-oss, playwright-core). Idempotent; re-runs are fast.
+# and the npm packages (ali-oss, playwright-core, js-yaml). Idempotent; re-runs are fast.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -12,7 +12,7 @@ if ! cmp -s tests/peers/requirements.txt "$stamp_py" 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/peers/requirements.txt
   cp tests/peers/requirements.txt "$stamp_py"
 fi
-if [ ! -d tests/peers/node_modules/ali-oss ] || [ tests/peers/package.json -nt tests/peers/node_modules/.stamp ]; then
+if [ ! -d tests/peers/node_modules/ali-oss ] || [ ! -d tests/peers/node_modules/js-yaml ] || [ tests/peers/package.json -nt tests/peers/node_modules/.stamp ]; then
   (cd tests/peers && npm install --no-audit --no-fund --loglevel=error)
   touch tests/peers/node_modules/.stamp
 fi

@@ -61,6 +61,12 @@ else
   echo "SKIPPED: the musl target cannot be installed here (rustup target add x86_64-unknown-linux-musl failed)"
 fi
 
+step "deployment files: js-yaml 4 (as Serverless Devs parses them), fc3/FC rules, the build runs with their environment"
+# After the musl build, so the dist/bootstrap that `s deploy` ships is the one started.
+run node --test tests/deploy/
+# node's TAP summary says "# pass N"; say it the way the other runners do.
+grep -hoE '^# pass [0-9]+' "$log" | tail -1 | awk '{print "deploy files: " $3 " passed"}' | tee -a "$log"
+
 # One closing line over every runner: cargo's "test result", pytest's and the browser test's summaries.
 passed=$(grep -hoE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 step "all tests passed"

@@ -7,6 +7,80 @@
 
 use std::fmt;
 
+/// Who sets an environment variable the function reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetBy {
+    /// The operator, in `s.yaml`'s `environmentVariables` (or the shell, locally).
+    Operator,
+    /// Function Compute itself. Only these may start with `FC_`: FC reserves the
+    /// prefix and refuses a whole CreateFunction/UpdateFunction that sets one.
+    Fc,
+}
+
+/// One environment variable the function reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Variable {
+    /// The exact name.
+    pub name: &'static str,
+    /// Who sets it.
+    pub set_by: SetBy,
+}
+
+const fn op(name: &'static str) -> Variable {
+    Variable {
+        name,
+        set_by: SetBy::Operator,
+    }
+}
+
+const fn fc(name: &'static str) -> Variable {
+    Variable {
+        name,
+        set_by: SetBy::Fc,
+    }
+}
+
+/// Every environment variable the code reads, in one place, so a test can hold
+/// it against README's configuration table, the deployment files and FC's
+/// reserved `FC_` prefix (`tests/env_vars.rs`). Add a variable here when you
+/// read a new one.
+pub const VARIABLES: &[Variable] = &[
+    op("OSS_BUCKET"),
+    op("OSS_REGION"),
+    op("OSS_ROLE_ARN"),
+    op("AUTH_MODE"),
+    op("OSS_ENDPOINT"),
+    op("STS_ENDPOINT"),
+    op("UPLOAD_PREFIX"),
+    op("TOKEN_TTL_SECONDS"),
+    op("URL_TTL_SECONDS"),
+    op("SIGNATURE_VERSION"),
+    op("MAX_UPLOAD_BYTES"),
+    op("ALLOWED_CONTENT_TYPES"),
+    op("ALLOWED_ORIGINS"),
+    op("RATE_LIMIT_PER_MINUTE"),
+    op("JWT_SECRET"),
+    op("JWT_PUBLIC_KEY"),
+    op("JWT_JWKS"),
+    op("JWT_ISSUER"),
+    op("JWT_AUDIENCE"),
+    op("JWT_USER_CLAIM"),
+    op("JWT_LEEWAY_SECONDS"),
+    op("TRIGGER_USER_HEADER"),
+    op("CREDENTIAL_CACHE_SIZE"),
+    op("LEGACY_ROUTES"),
+    op("STS_TIMEOUT_MS"),
+    op("ALI_OSS_SCRIPT_URL"),
+    op("PROFILES_FILE"),
+    fc("FC_CUSTOM_LISTEN_PORT"),
+    fc("FC_FUNCTION_NAME"),
+    fc("FC_REGION"),
+    fc("FC_ACCOUNT_ID"),
+    fc("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+    fc("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+    fc("ALIBABA_CLOUD_SECURITY_TOKEN"),
+];
+
 /// Which OSS signature the function produces for URLs and POST policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignatureVersion {
@@ -135,6 +209,9 @@ pub struct Config {
     /// (`/get_sts_token`, ...). Off by default: those clients send no
     /// content type or overwrite guard, so the routes are looser than `/v1`.
     pub legacy_routes: bool,
+    /// `PROFILES_FILE`: the upload-profile file (TOML). Unset: `profiles.toml`
+    /// beside the executable, if there is one (see [`crate::profiles`]).
+    pub profiles_file: Option<String>,
 }
 
 /// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
@@ -449,6 +526,7 @@ impl Config {
             .opt("ALI_OSS_SCRIPT_URL")
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
         let legacy_routes = r.flag("LEGACY_ROUTES", false);
+        let profiles_file = r.opt("PROFILES_FILE");
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -472,6 +550,7 @@ impl Config {
             sts_timeout_ms,
             ali_oss_script_url,
             legacy_routes,
+            profiles_file,
         })
     }
 
@@ -498,17 +577,17 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
     };
     match mode.to_ascii_lowercase().as_str() {
         "anonymous" => AuthMode::Anonymous,
-        "fc-jwt" => match r.opt("FC_JWT_USER_HEADER") {
+        "fc-jwt" => match r.opt("TRIGGER_USER_HEADER") {
             Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => AuthMode::FcJwt {
                 user_header: h.to_ascii_lowercase(),
             },
             Some(h) => {
-                r.fail("FC_JWT_USER_HEADER", format!("{h:?} is not a header name"));
+                r.fail("TRIGGER_USER_HEADER", format!("{h:?} is not a header name"));
                 AuthMode::Anonymous
             }
             None => {
                 r.fail(
-                    "FC_JWT_USER_HEADER",
+                    "TRIGGER_USER_HEADER",
                     "not set; set it to the header your HTTP trigger's claimPassBy maps the user id to, e.g. x-user-id",
                 );
                 AuthMode::Anonymous
@@ -588,7 +667,8 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_mime(t: &str) -> bool {
+/// A `type/subtype` media type of RFC 7230 token characters.
+pub(crate) fn valid_mime(t: &str) -> bool {
     let Some((a, b)) = t.split_once('/') else {
         return false;
     };
@@ -717,7 +797,7 @@ mod tests {
             ("OSS_REGION", "cn-hangzhou"),
             ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
             ("AUTH_MODE", "fc-jwt"),
-            ("FC_JWT_USER_HEADER", "x-user-id"),
+            ("TRIGGER_USER_HEADER", "x-user-id"),
             ("ALLOWED_ORIGINS", "*"),
         ])
         .unwrap_err();

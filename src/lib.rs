@@ -9,6 +9,7 @@
 //! - [`auth`]: who the caller is.
 //! - [`sts`]: AssumeRole (signing, client, credential cache, session policy).
 //! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
+//! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
 //! - [`events`]: what happens after an upload lands (check, verdict, webhook).
 //! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
@@ -20,6 +21,7 @@ pub mod credentials;
 pub mod events;
 pub mod log;
 pub mod oss;
+pub mod profiles;
 pub mod runtime;
 pub mod sts;
 

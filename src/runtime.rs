@@ -8,14 +8,19 @@
 //!   the function role's temporary credentials, region, function name, account),
 //!   falling back to the `ALIBABA_CLOUD_*` / `FC_*` environment variables;
 //! - printing `FC Invoke Start RequestId:` / `FC Invoke End RequestId:` around
-//!   every request (FC's console depends on them);
+//!   every request (FC's console depends on them), and FC's `FC Initialize` /
+//!   `FC PreStop` markers around the lifecycle hooks;
 //! - bounding request bodies and headers;
-//! - `GET /pre-stop` and SIGTERM/SIGINT: stop accepting, finish in-flight requests.
+//! - `GET /pre-stop`: wait for in-flight requests, answer 200 and **keep
+//!   serving** (FC documents PreStop as running before it freezes *or*
+//!   destroys an instance, and a thawed instance must still answer);
+//! - SIGTERM/SIGINT: stop accepting, finish in-flight requests, return.
 //!
 //! `POST /initialize` is passed to the handler like any other request, since
-//! only the application knows what to warm up. `POST /invoke` (an event
-//! invocation, e.g. the OSS trigger) goes to the [`EventHandler`] in
-//! [`Options::events`], only when FC names it with `x-fc-control-path: /invoke`.
+//! only the application knows what to warm up.
+//! `POST /invoke` (an event invocation, e.g. the OSS trigger) goes to the
+//! [`EventHandler`] in [`Options::events`], only when FC names it with
+//! `x-fc-control-path: /invoke`.
 
 use crate::credentials::Credentials;
 use bytes::Bytes;
@@ -307,7 +312,7 @@ impl Default for Shutdown {
     }
 }
 
-/// Serves `handler` on `0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000}` until SIGTERM, SIGINT or `GET /pre-stop`.
+/// Serves `handler` on `0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000}` until SIGTERM or SIGINT.
 pub async fn run<H: Handler>(handler: H, options: Options) -> std::io::Result<()> {
     let port = listen_port_from_env()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -350,7 +355,24 @@ async fn wait_for_signal() {
 struct Shared<H> {
     handler: H,
     options: Options,
-    shutdown: Shutdown,
+    /// How many requests are being served, lifecycle hooks not counted.
+    in_flight: watch::Sender<usize>,
+}
+
+/// Counts one request as in flight until dropped.
+struct InFlight<'a>(&'a watch::Sender<usize>);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a watch::Sender<usize>) -> Self {
+        counter.send_modify(|n| *n += 1);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// Serves `handler` on an already-bound listener until `shutdown` fires, then
@@ -369,7 +391,7 @@ pub async fn serve<H: Handler>(
     let shared = Arc::new(Shared {
         handler,
         options,
-        shutdown: shutdown.clone(),
+        in_flight: watch::channel(0).0,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = shutdown.subscribe();
@@ -430,9 +452,9 @@ async fn dispatch<H: Handler>(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request_id = ctx.request_id.clone();
-
-    // FC sets FC_FUNCTION_NAME for every instance it starts.
-    let on_fc = shared.options.environment.function_name.is_some();
+    let hook = Hook::of(&path, req.headers());
+    // PreStop waits for every other request; it must not wait for itself.
+    let _in_flight = (hook != Hook::PreStop).then(|| InFlight::enter(&shared.in_flight));
     let serve = async {
         let body = tokio::time::timeout(
             shared.options.read_timeout,
@@ -447,32 +469,24 @@ async fn dispatch<H: Handler>(
         };
         match body {
             Err(resp) => resp,
-            Ok(req)
-                if is_lifecycle_path(req.uri().path())
-                    && !lifecycle_call(req.uri().path(), req.headers(), on_fc) =>
-            {
-                // Lifecycle hooks come from FC itself. Through the public
-                // trigger, `GET /pre-stop` would let anyone drain instances.
+            Ok(_) if hook == Hook::Refused => {
+                // Lifecycle hooks come from FC itself, never through a trigger.
                 simple_json(
                     http::StatusCode::NOT_FOUND,
-                    r#"{"error":{"code":"NotFound","message":"lifecycle hooks are not served through the HTTP trigger"}}"#,
+                    r#"{"error":{"code":"NotFound","message":"lifecycle hooks answer only Function Compute's own lifecycle calls, not requests through a trigger"}}"#,
                 )
             }
+            Ok(_) if hook == Hook::PreStop => pre_stop(shared, &request_id).await,
             Ok(req) if req.uri().path() == "/invoke" && shared.options.events.is_some() => {
-                invoke(shared.options.events.as_ref(), req, ctx, on_fc).await
-            }
-            Ok(req) if req.uri().path() == "/pre-stop" => {
-                // FC calls this before it destroys the instance: stop taking new
-                // connections; the ones in flight finish.
-                shared.shutdown.trigger();
-                simple_json(http::StatusCode::OK, r#"{"status":"stopping"}"#)
+                invoke(shared.options.events.as_ref(), req, ctx).await
             }
             Ok(req) => shared.handler.call(req, ctx).await,
         }
     };
+    let marker = hook.marker();
     let response = if shared.options.access_log {
         crate::log::per_request(
-            &format!("FC Invoke Start RequestId: {request_id}"),
+            &format!("FC {marker} Start RequestId: {request_id}"),
             serve,
             |response: &Response| {
                 let access = serde_json::to_string(&AccessLine {
@@ -486,7 +500,7 @@ async fn dispatch<H: Handler>(
                     duration_ms: started.elapsed().as_micros() as f64 / 1000.0,
                 })
                 .unwrap_or_default();
-                format!("{access}\nFC Invoke End RequestId: {request_id}")
+                format!("{access}\nFC {marker} End RequestId: {request_id}")
             },
         )
         .await
@@ -518,10 +532,20 @@ pub fn as_http_trigger(headers: &mut http::HeaderMap) {
     );
 }
 
+/// Whether a request is FC's own event invocation: FC marks those
+/// `x-fc-control-path: /invoke` (trigger traffic says `/http-invoke`), a
+/// header clients cannot set through its gateway. Unlike the lifecycle hooks,
+/// an absent header is refused: every event FC delivers carries it.
+pub fn event_call(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-fc-control-path")
+        .is_some_and(|v| v.as_bytes() == b"/invoke")
+}
+
 /// `POST /invoke`: an event from FC itself goes to the event handler; through
 /// the HTTP trigger it is 404, like the lifecycle hooks (anyone could post one).
-async fn invoke(events: Option<&Events>, req: Request, ctx: Context, on_fc: bool) -> Response {
-    let Some(events) = events.filter(|_| lifecycle_call("/invoke", req.headers(), on_fc)) else {
+async fn invoke(events: Option<&Events>, req: Request, ctx: Context) -> Response {
+    let Some(events) = events.filter(|_| event_call(req.headers())) else {
         return simple_json(
             http::StatusCode::NOT_FOUND,
             r#"{"error":{"code":"NotFound","message":"event invocations are not served through the HTTP trigger"}}"#,
@@ -554,17 +578,83 @@ pub fn is_lifecycle_path(path: &str) -> bool {
     matches!(path, "/initialize" | "/pre-stop")
 }
 
-/// Whether a request for lifecycle hook `path` really is FC's lifecycle call.
+/// Whether a request for lifecycle hook `path` may be FC's lifecycle call.
 ///
-/// FC names what each request is in `x-fc-control-path` (`/initialize`,
-/// `/http-invoke`, ...), a header clients cannot set through its gateway. So
-/// when the header is there it must name the hook itself; when it is absent,
-/// the call is honoured only off FC (local mode, tests), never on FC, where a
-/// request without it is not one FC vouches for.
-pub fn lifecycle_call(path: &str, headers: &http::HeaderMap, on_fc: bool) -> bool {
+/// FC names what each request is in `x-fc-control-path`, a header clients
+/// cannot set through its gateway. It documents `/invoke`, `/initialize` and
+/// `/http-invoke` (trigger traffic), and no value for PreStop. So a hook call
+/// is accepted when the header names the hook or is absent, and refused when
+/// it says anything else, `/http-invoke` included.
+pub fn lifecycle_call(path: &str, headers: &http::HeaderMap) -> bool {
     match headers.get("x-fc-control-path") {
         Some(v) => v.as_bytes() == path.as_bytes(),
-        None => !on_fc,
+        None => true,
+    }
+}
+
+/// What one request is, as far as the lifecycle hooks go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hook {
+    /// An ordinary invocation.
+    None,
+    /// FC's `POST /initialize` (passed on to the handler).
+    Initialize,
+    /// FC's `GET /pre-stop` (answered here).
+    PreStop,
+    /// A hook path that did not come from FC's lifecycle: 404.
+    Refused,
+}
+
+impl Hook {
+    fn of(path: &str, headers: &http::HeaderMap) -> Hook {
+        if !is_lifecycle_path(path) {
+            Hook::None
+        } else if !lifecycle_call(path, headers) {
+            Hook::Refused
+        } else if path == "/pre-stop" {
+            Hook::PreStop
+        } else {
+            Hook::Initialize
+        }
+    }
+
+    /// The word in FC's log markers: `FC Initialize Start RequestId:` and
+    /// `FC PreStop Start RequestId:` for the hooks (as FC's own runtimes print
+    /// them), `FC Invoke` for everything else.
+    fn marker(self) -> &'static str {
+        match self {
+            Hook::Initialize => "Initialize",
+            Hook::PreStop => "PreStop",
+            Hook::None | Hook::Refused => "Invoke",
+        }
+    }
+}
+
+/// `GET /pre-stop`: waits until no other request is in flight (bounded by
+/// [`Options::drain_timeout`]) and answers 200. The listener stays open: if FC
+/// freezes rather than destroys the instance, it serves again after the thaw.
+/// If FC does destroy it, SIGTERM or the kill ends the process.
+async fn pre_stop<H>(shared: &Shared<H>, request_id: &str) -> Response {
+    let mut in_flight = shared.in_flight.subscribe();
+    let drained = tokio::time::timeout(
+        shared.options.drain_timeout,
+        in_flight.wait_for(|n| *n == 0),
+    )
+    .await
+    .is_ok();
+    if drained {
+        simple_json(http::StatusCode::OK, r#"{"status":"drained"}"#)
+    } else {
+        let left = *shared.in_flight.borrow();
+        crate::log::warn(
+            Some(request_id),
+            "pre-stop: requests still in flight after the drain timeout",
+            &[("inFlight", left.into())],
+        );
+        simple_json(
+            http::StatusCode::OK,
+            &format!(r#"{{"status":"timeout","inFlight":{left}}}"#),
+        )
     }
 }
 
@@ -675,7 +765,7 @@ mod tests {
         assert_eq!(h.get("x-fc-control-path").unwrap(), "/http-invoke");
         assert!(h.get("x-fc-access-key-id").is_none());
         assert_eq!(h.get("x-other").unwrap(), "kept");
-        assert!(!lifecycle_call("/invoke", &h, false));
+        assert!(!event_call(&h));
     }
 
     #[test]

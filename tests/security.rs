@@ -191,7 +191,7 @@ fn fc_jwt_mode_takes_the_user_from_the_trigger_header() {
     let mut env = base_env(&sts.url());
     env.retain(|(k, _)| k != "AUTH_MODE");
     env.push(("AUTH_MODE".into(), "fc-jwt".into()));
-    env.push(("FC_JWT_USER_HEADER".into(), "x-user-id".into()));
+    env.push(("TRIGGER_USER_HEADER".into(), "x-user-id".into()));
     let f = Function::start(&env);
     let (status, headers, _) = send(client().get(format!("{}/v1/sts", f.url())));
     assert_eq!(status, 401);

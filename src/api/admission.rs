@@ -6,9 +6,11 @@
 //! of them authenticates, limits or assumes a role on its own.
 
 use super::error::ApiError;
+use super::params::Params;
 use super::App;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::config::AuthMode;
+use crate::profiles::{Overwrite, Profile, UploadMethod, DEFAULT_PROFILE};
 use crate::runtime::{Context, Request};
 use crate::sts::client::{AssumeRoleRequest, AssumedRole, StsError};
 use chrono::{DateTime, Utc};
@@ -45,13 +47,51 @@ impl Access {
     }
 }
 
-/// Where a caller may write: the bucket, their key prefix, and who they are.
+/// Where a caller may write: their key prefix, who they are, and the
+/// profile whose rules apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
-    /// `UPLOAD_PREFIX` plus, for an authenticated user, their encoded id and `/`.
+    /// The profile's prefix plus, for an authenticated user, their encoded id and `/`.
     pub prefix: String,
     /// The user id (for `RoleSessionName` and the rate limiter); `None` if anonymous.
     pub user_id: Option<String>,
+    /// The upload profile the request named.
+    pub profile: Arc<Profile>,
+}
+
+impl Scope {
+    /// The key of a new upload in this scope: `<prefix><random id>/<file
+    /// name>`, or `<prefix><fixed name>` in a profile whose uploads replace
+    /// one object per user.
+    pub fn new_upload_key(&self, filename: Option<&str>) -> Result<String, ApiError> {
+        match &self.profile.overwrite {
+            Overwrite::Forbid => {
+                super::keys::build_key(&self.prefix, &super::keys::random_id(), filename)
+            }
+            Overwrite::Replace { name } => Ok(format!("{}{name}", self.prefix)),
+        }
+    }
+
+    /// Whether uploads must not replace an existing object
+    /// (`x-oss-forbid-overwrite: true`, 409 from OSS if one exists).
+    pub fn forbids_overwrite(&self) -> bool {
+        self.profile.overwrite == Overwrite::Forbid
+    }
+}
+
+/// The user segment of a caller without a token, in a profile that admits
+/// them while `AUTH_MODE` is `jwt` or `fc-jwt`. `~` is never produced by
+/// [`crate::auth::user_prefix_segment`], so no user id can collide with it.
+pub const ANONYMOUS_SEGMENT: &str = "~anonymous";
+
+/// What a request wants its scope for: an upload by some method (checked
+/// against the profile's `methods`), or reading back one's own upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Credentials, a form, a URL or parts for a new upload.
+    Upload(UploadMethod),
+    /// A presigned GET of an existing upload.
+    ReadBack,
 }
 
 /// How early cached STS credentials are refreshed: at least 6 minutes before
@@ -61,21 +101,73 @@ pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
 }
 
 impl App {
-    /// Authentication, then the caller's scope, then the rate limit.
-    pub(super) fn admit(&self, req: &Request, ctx: &Context) -> Result<Scope, ApiError> {
+    /// The profile a request names (`default` when it names none), checked
+    /// for `purpose`: unknown names and methods the profile does not allow
+    /// are 400s that say what exists.
+    fn profile_for(&self, params: &Params, purpose: Purpose) -> Result<Arc<Profile>, ApiError> {
+        let named = match (&params.profile, purpose) {
+            (Some(name), _) => name.trim().to_owned(),
+            // A read-back names a key; the key says which profile it is in.
+            (None, Purpose::ReadBack) => params
+                .key
+                .as_deref()
+                .and_then(|k| self.profiles.for_key(k))
+                .map(|(p, _)| p.name.clone())
+                .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()),
+            (None, Purpose::Upload(_)) => DEFAULT_PROFILE.to_owned(),
+        };
+        let Some(profile) = self.profiles.get(&named) else {
+            return Err(ApiError::new(
+                400,
+                "UnknownProfile",
+                format!(
+                    "profile {:?} does not exist; profiles: {}",
+                    named.chars().take(40).collect::<String>(),
+                    self.profiles.names()
+                ),
+            ));
+        };
+        if let Purpose::Upload(method) = purpose {
+            if !profile.allows(method) {
+                return Err(ApiError::new(
+                    400,
+                    "MethodNotAllowedForProfile",
+                    format!(
+                        "profile {:?} does not allow {} uploads; it allows: {}",
+                        profile.name,
+                        method.as_str(),
+                        profile.method_names()
+                    ),
+                ));
+            }
+        }
+        Ok(profile.clone())
+    }
+
+    /// The admission path: the profile asked for, authentication (a profile
+    /// with `anonymous = true` also admits callers without a token), the
+    /// rate limit, then the caller's scope in that profile.
+    pub(super) fn admit(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+    ) -> Result<Scope, ApiError> {
+        let profile = self.profile_for(params, purpose)?;
         let now = Utc::now();
-        let caller = self
-            .auth
-            .authenticate(req.headers(), now.timestamp())
-            .map_err(|e| {
+        let caller = match self.auth.authenticate(req.headers(), now.timestamp()) {
+            Ok(caller) => caller,
+            Err(AuthError::Missing) if profile.anonymous => Caller { user_id: None },
+            Err(e) => {
                 let mut err = ApiError::new(e.status(), e.code(), e.message());
                 err.www_authenticate = e.www_authenticate();
-                err
-            })?;
-        let scope = self.scope_for(&caller)?;
-        let limiter_key = match &scope.user_id {
+                return Err(err);
+            }
+        };
+        let limiter_key = match &caller.user_id {
             Some(u) => format!("user:{u}"),
-            None => format!("ip:{}", client_address(req)),
+            None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
         };
         if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
@@ -91,25 +183,28 @@ impl App {
             e.retry_after = Some(retry);
             return Err(e);
         }
-        Ok(scope)
+        self.scope_for(&caller, profile)
     }
 
-    /// The prefix a caller may write under.
-    pub fn scope_for(&self, caller: &Caller) -> Result<Scope, ApiError> {
-        match &caller.user_id {
-            None => Ok(Scope {
-                prefix: self.config.upload_prefix.clone(),
-                user_id: None,
-            }),
+    /// Where a caller may write in `profile`: the profile's prefix, then the
+    /// caller's user segment (none in `AUTH_MODE=anonymous`, the reserved
+    /// [`ANONYMOUS_SEGMENT`] for a tokenless caller of an anonymous profile
+    /// in the token modes).
+    pub fn scope_for(&self, caller: &Caller, profile: Arc<Profile>) -> Result<Scope, ApiError> {
+        let prefix = match &caller.user_id {
+            None if self.config.auth == AuthMode::Anonymous => profile.prefix.clone(),
+            None => format!("{}{ANONYMOUS_SEGMENT}/", profile.prefix),
             Some(user) => {
                 let segment = crate::auth::user_prefix_segment(user)
                     .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
-                Ok(Scope {
-                    prefix: format!("{}{}/", self.config.upload_prefix, segment),
-                    user_id: Some(user.clone()),
-                })
+                format!("{}{}/", profile.prefix, segment)
             }
-        }
+        };
+        Ok(Scope {
+            prefix,
+            user_id: caller.user_id.clone(),
+            profile,
+        })
     }
 
     /// `POST /initialize`: opens the STS connection and, where all callers
@@ -118,10 +213,10 @@ impl App {
     pub async fn initialize(&self, ctx: &Context) -> Result<(), ApiError> {
         self.sts.warm().await;
         if self.config.auth == AuthMode::Anonymous && ctx.credentials.is_some() {
-            let scope = Scope {
-                prefix: self.config.upload_prefix.clone(),
-                user_id: None,
-            };
+            let scope = self.scope_for(
+                &Caller { user_id: None },
+                self.profiles.default_profile().clone(),
+            )?;
             self.scoped_credentials(&scope, Access::Upload, ctx, Utc::now())
                 .await?;
         }
@@ -162,7 +257,7 @@ impl App {
                     role_session_name: crate::sts::policy::role_session_name(
                         scope.user_id.as_deref().unwrap_or("anonymous"),
                     ),
-                    duration_seconds: self.config.token_ttl_secs as u32,
+                    duration_seconds: scope.profile.token_ttl_secs as u32,
                     policy: Some(policy),
                 };
                 let started = std::time::Instant::now();
@@ -194,15 +289,16 @@ impl App {
             .map_err(sts_error)
     }
 
-    /// How long a URL or policy signed now may live: `URL_TTL_SECONDS`, but
+    /// How long a URL or policy signed now may live: the profile's URL lifetime, but
     /// never past the signing credentials' expiry.
     pub(super) fn signed_lifetime(
         &self,
+        scope: &Scope,
         creds: &AssumedRole,
         now: DateTime<Utc>,
     ) -> Result<u64, ApiError> {
         let remaining = (creds.expiration - now).num_seconds();
-        let secs = (self.config.url_ttl_secs as i64).min(remaining);
+        let secs = (scope.profile.url_ttl_secs as i64).min(remaining);
         if secs < 1 {
             return Err(ApiError::new(
                 502,
@@ -230,22 +326,6 @@ fn sts_error(e: StsError) -> ApiError {
     let mut err = ApiError::new(status, e.code(), message);
     err.retry_after = e.retry_after_secs();
     err
-}
-
-/// The caller's address for the anonymous rate limit: the **last**
-/// `X-Forwarded-For` entry, the one FC's front end appended. Earlier entries
-/// are whatever the client sent, so keying on them would let anyone reset
-/// their limit with a made-up header.
-fn client_address(req: &Request) -> String {
-    req.headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .next_back()
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

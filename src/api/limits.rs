@@ -5,11 +5,17 @@
 use super::error::ApiError;
 use super::params::Params;
 use super::App;
+use crate::profiles::Profile;
 
 impl App {
-    /// The declared content type, checked against `ALLOWED_CONTENT_TYPES` and
-    /// normalised to its essence (`Image/PNG; x=y` → `image/png`).
-    pub(super) fn content_type(&self, params: &Params, default: &str) -> Result<String, ApiError> {
+    /// The declared content type, checked against the profile's allowed
+    /// types and normalised to its essence (`Image/PNG; x=y` → `image/png`).
+    pub(super) fn content_type(
+        &self,
+        profile: &Profile,
+        params: &Params,
+        default: &str,
+    ) -> Result<String, ApiError> {
         let ct = params
             .content_type
             .as_deref()
@@ -28,13 +34,14 @@ impl App {
                 ct.chars().take(64).collect::<String>()
             )));
         }
-        if !self.config.content_type_allowed(&essence) {
+        if !profile.content_type_allowed(&essence) {
             return Err(ApiError::new(
                 400,
                 "ContentTypeNotAllowed",
                 format!(
-                    "contentType {essence:?} is not allowed; allowed: {}",
-                    self.config.allowed_content_types.join(", ")
+                    "contentType {essence:?} is not allowed{}; allowed: {}",
+                    profile_label(profile),
+                    profile.content_types.join(", ")
                 ),
             ));
         }
@@ -43,19 +50,40 @@ impl App {
         Ok(essence)
     }
 
-    /// A declared size, if any, is at least one byte and within `MAX_UPLOAD_BYTES`.
-    pub(super) fn check_size(&self, params: &Params) -> Result<(), ApiError> {
+    /// A declared size, if any, is at least one byte and within the
+    /// profile's `min_bytes..=max_bytes`.
+    pub(super) fn check_size(&self, profile: &Profile, params: &Params) -> Result<(), ApiError> {
         match params.size {
             Some(0) => Err(ApiError::bad_param("size must be at least 1 byte")),
-            Some(n) if n > self.config.max_upload_bytes => Err(ApiError::new(
+            Some(n) if n > profile.max_bytes => Err(ApiError::new(
                 400,
                 "FileTooLarge",
                 format!(
-                    "size {n} is over the limit of {} bytes",
-                    self.config.max_upload_bytes
+                    "size {n} is over the limit of {} bytes{}",
+                    profile.max_bytes,
+                    profile_label(profile)
+                ),
+            )),
+            Some(n) if n < profile.min_bytes => Err(ApiError::new(
+                400,
+                "FileTooSmall",
+                format!(
+                    "size {n} is under the minimum of {} bytes{}",
+                    profile.min_bytes,
+                    profile_label(profile)
                 ),
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// ` for profile "x"`, or nothing for `default` (messages stay as before
+/// for deployments without profiles).
+fn profile_label(profile: &Profile) -> String {
+    if profile.name == crate::profiles::DEFAULT_PROFILE {
+        String::new()
+    } else {
+        format!(" for profile {:?}", profile.name)
     }
 }

@@ -30,12 +30,13 @@ mod routes;
 mod status;
 mod sts;
 
-pub use admission::{refresh_margin, Access, Scope};
+pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oss::client::{OssClient, OssClientConfig};
 use crate::oss::endpoint::Endpoint;
+use crate::profiles::{Overwrite, Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{StsClient, StsClientConfig};
@@ -54,6 +55,8 @@ use std::time::Duration;
 /// every request shares.
 pub struct App {
     config: Config,
+    /// The kinds of upload served, `default` (the environment's) first.
+    profiles: Profiles,
     endpoint: Endpoint,
     sts: StsClient,
     /// The function's own OSS calls (multipart steps, upload checks).
@@ -71,6 +74,16 @@ impl App {
     pub fn new(config: Config) -> Result<App, String> {
         let endpoint =
             Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
+        let profiles = Profiles::from_config(&config).map_err(|errs| {
+            let lines: Vec<String> = errs.iter().map(|e| format!("  - {e}")).collect();
+            format!("the upload profiles have problems:\n{}", lines.join("\n"))
+        })?;
+        // Cached credentials are refreshed early enough for the shortest-lived profile.
+        let shortest_ttl = profiles
+            .iter()
+            .map(|p| p.token_ttl_secs)
+            .min()
+            .unwrap_or(config.token_ttl_secs);
         let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
         sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
         sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
@@ -79,13 +92,14 @@ impl App {
             .map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
-            refresh_margin: refresh_margin(config.token_ttl_secs),
+            refresh_margin: refresh_margin(shortest_ttl),
         });
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
         Ok(App {
             config,
+            profiles,
             endpoint,
             sts,
             oss,
@@ -100,6 +114,11 @@ impl App {
     /// The configuration this app runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The upload profiles this app serves.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
     }
 
     /// The client for the function's own OSS calls (multipart steps, upload checks).
@@ -198,23 +217,25 @@ impl App {
             }
             Route::PublicConfig => Ok(json_body(200, &self.public_config())),
             Route::Sts { legacy } => {
-                let scope = self.admit(req, ctx)?;
-                let _params = params::parse(req)?;
+                let params = params::parse(req)?;
+                let scope = self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::Sts))?;
                 self.sts_token(&scope, ctx, legacy).await
             }
             Route::PostPolicy { legacy } => {
-                let scope = self.admit(req, ctx)?;
                 let params = params::parse(req)?;
+                let purpose = Purpose::Upload(UploadMethod::PostPolicy);
+                let scope = self.admit(req, ctx, &params, purpose)?;
                 self.post_policy(&scope, ctx, &params, legacy).await
             }
             Route::Presign { legacy } => {
-                let scope = self.admit(req, ctx)?;
                 let params = params::parse(req)?;
+                let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
                 self.presign(&scope, ctx, &params, legacy).await
             }
             Route::UploadStatus => {
-                let scope = self.admit(req, ctx)?;
                 let params = params::parse(req)?;
+                // Like a read-back, the key names the profile it is in.
+                let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
                 self.upload_status(&scope, ctx, &params).await
             }
         }
@@ -233,6 +254,21 @@ impl App {
             "signatureVersion": self.config.signature_version.as_str(),
             "urlTtlSeconds": self.config.url_ttl_secs,
             "aliOssScriptUrl": self.config.ali_oss_script_url,
+            "profiles": self.profiles.iter().map(|p| json!({
+                "name": p.name,
+                "prefix": p.prefix,
+                "contentTypes": p.content_types,
+                "minBytes": p.min_bytes,
+                "maxBytes": p.max_bytes,
+                "methods": p.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                "anonymous": p.anonymous,
+                "overwrite": match &p.overwrite {
+                    Overwrite::Forbid => "forbid",
+                    Overwrite::Replace { .. } => "replace",
+                },
+                "urlTtlSeconds": p.url_ttl_secs,
+                "tokenTtlSeconds": p.token_ttl_secs,
+            })).collect::<Vec<_>>(),
         })
     }
 }

@@ -19,6 +19,8 @@ pub struct Params {
     pub method: Option<String>,
     /// The object key, for a presigned `GET`.
     pub key: Option<String>,
+    /// The upload profile (`default` when absent).
+    pub profile: Option<String>,
 }
 
 impl Params {
@@ -41,6 +43,7 @@ impl Params {
             }
             "method" => self.method = Some(value),
             "key" => self.key = Some(value),
+            "profile" => self.profile = Some(value),
             _ => {}
         }
         Ok(())

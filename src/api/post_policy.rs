@@ -21,23 +21,28 @@ impl App {
         params: &Params,
         legacy: bool,
     ) -> Result<Response, ApiError> {
-        self.check_size(params)?;
+        let profile = &scope.profile;
+        self.check_size(profile, params)?;
         // /v1/post-policy always sends a Content-Type field, so its `in
         // $content-type` condition can be met; Alibaba's sample client sends
         // none, so the legacy route pins a type only when one is asked for.
         let content_type = match (&params.content_type, legacy) {
             (Some(_), _) | (None, false) => {
-                Some(self.content_type(params, "application/octet-stream")?)
+                Some(self.content_type(profile, params, "application/octet-stream")?)
             }
             (None, true) => None,
         };
         let id = keys::random_id();
-        let key = keys::build_key(&scope.prefix, &id, params.filename.as_deref())?;
+        let key = if legacy {
+            keys::build_key(&scope.prefix, &id, params.filename.as_deref())?
+        } else {
+            scope.new_upload_key(params.filename.as_deref())?
+        };
         let now = Utc::now();
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, now)
             .await?;
-        let lifetime = self.signed_lifetime(&creds, now)?;
+        let lifetime = self.signed_lifetime(scope, &creds, now)?;
         let expiration = now + chrono::Duration::seconds(lifetime as i64);
 
         // The legacy sample client appends `dir + filename` as the key and
@@ -52,11 +57,11 @@ impl App {
                     scope.prefix.clone()
                 },
             ),
-            Condition::ContentLengthRange(1, self.config.max_upload_bytes),
+            Condition::ContentLengthRange(profile.min_bytes, profile.max_bytes),
             Condition::Exact("success_action_status".into(), "200".into()),
         ];
         let mut extra = vec![("success_action_status".to_owned(), "200".to_owned())];
-        if !legacy {
+        if !legacy && scope.forbids_overwrite() {
             conditions.push(Condition::Exact(
                 "x-oss-forbid-overwrite".into(),
                 "true".into(),
@@ -66,10 +71,10 @@ impl App {
         if let Some(ct) = &content_type {
             extra.push(("Content-Type".to_owned(), ct.clone()));
         }
-        if !self.config.any_content_type() && content_type.is_some() {
+        if !profile.any_content_type() && content_type.is_some() {
             conditions.push(Condition::In(
                 "content-type".into(),
-                self.config.allowed_content_types.clone(),
+                profile.content_types.clone(),
             ));
         }
         let c = &creds.credentials;
@@ -85,7 +90,7 @@ impl App {
                 key: &key,
                 fields: Pairs(&form.fields),
                 expiration: iso_seconds(form.expiration),
-                max_bytes: self.config.max_upload_bytes,
+                max_bytes: profile.max_bytes,
             },
         ))
     }

@@ -2,7 +2,7 @@
 //! a PUT bound to the declared type and (V4) size, or a GET of one's own
 //! upload. Also holds the per-day V4 signing-key cache every presigner uses.
 
-use super::admission::{Access, Scope};
+use super::admission::{Access, Purpose, Scope};
 use super::error::ApiError;
 use super::params::Params;
 use super::response::{iso_seconds, json_body, text_body, Pairs};
@@ -10,6 +10,7 @@ use super::{keys, App};
 use crate::config::SignatureVersion;
 use crate::credentials::Credentials;
 use crate::oss::{v1, v4, PresignInput};
+use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Response};
 use chrono::{DateTime, Utc};
 
@@ -39,6 +40,15 @@ impl SigningKeys {
     }
 }
 
+/// What a presign request is for: a PUT is a presigned upload, a GET reads
+/// back one's own upload.
+pub(super) fn purpose(params: &Params) -> Purpose {
+    match params.method.as_deref() {
+        Some(m) if m.eq_ignore_ascii_case("GET") => Purpose::ReadBack,
+        _ => Purpose::Upload(UploadMethod::Presign),
+    }
+}
+
 impl App {
     pub(super) async fn presign(
         &self,
@@ -54,9 +64,10 @@ impl App {
             .to_ascii_uppercase();
         let (key, access, headers) = match method.as_str() {
             "PUT" => {
-                self.check_size(params)?;
+                self.check_size(&scope.profile, params)?;
                 // Alibaba's sample client always PUTs with image/png.
                 let ct = self.content_type(
+                    &scope.profile,
                     params,
                     if legacy {
                         "image/png"
@@ -64,18 +75,22 @@ impl App {
                         "application/octet-stream"
                     },
                 )?;
-                let key = keys::build_key(
-                    &scope.prefix,
-                    &keys::random_id(),
-                    params.filename.as_deref(),
-                )?;
+                let key = if legacy {
+                    keys::build_key(
+                        &scope.prefix,
+                        &keys::random_id(),
+                        params.filename.as_deref(),
+                    )?
+                } else {
+                    scope.new_upload_key(params.filename.as_deref())?
+                };
                 if !legacy && params.size.is_none() {
                     return Err(ApiError::bad_param(
                         "size is required for a presigned PUT: the URL is bound to exactly that many bytes",
                     ));
                 }
                 let mut headers = vec![("Content-Type".to_owned(), ct)];
-                if !legacy {
+                if !legacy && scope.forbids_overwrite() {
                     headers.push(("x-oss-forbid-overwrite".to_owned(), "true".to_owned()));
                 }
                 (key, Access::Upload, headers)
@@ -98,7 +113,7 @@ impl App {
         };
         let now = Utc::now();
         let creds = self.scoped_credentials(scope, access, ctx, now).await?;
-        let lifetime = self.signed_lifetime(&creds, now)?;
+        let lifetime = self.signed_lifetime(scope, &creds, now)?;
         // V4 can sign Content-Length, binding the URL to the declared size so
         // MAX_UPLOAD_BYTES holds for presigned PUTs too. Browsers and curl set
         // the header themselves from the body, so it is signed but not listed

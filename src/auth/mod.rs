@@ -11,7 +11,7 @@
 //!   `aud` are checked (the last two when configured). The user id is the claim
 //!   named by `JWT_USER_CLAIM` (default `sub`).
 //! - **`fc-jwt`**: Function Compute's HTTP trigger verified the JWT and copied
-//!   the user id into the header named by `FC_JWT_USER_HEADER` (its
+//!   the user id into the header named by `TRIGGER_USER_HEADER` (its
 //!   `claimPassBy` setting). **This mode is only safe behind such a trigger**:
 //!   anywhere else that header is set by the client, and anyone could claim to
 //!   be anyone. Never expose the function through another route (a custom
@@ -174,7 +174,7 @@ impl Authenticator {
     /// Builds the authenticator for `mode`, parsing all key material now so a
     /// bad key stops the function at start instead of failing every request.
     /// The error names the environment variable to fix (`JWT_SECRET`,
-    /// `JWT_PUBLIC_KEY`, `JWT_JWKS`, `FC_JWT_USER_HEADER`, ...).
+    /// `JWT_PUBLIC_KEY`, `JWT_JWKS`, `TRIGGER_USER_HEADER`, ...).
     pub fn from_config(mode: &AuthMode) -> Result<Authenticator, String> {
         let inner = match mode {
             AuthMode::Anonymous => Inner::Anonymous,
@@ -182,13 +182,13 @@ impl Authenticator {
                 let user_header = HeaderName::from_bytes(user_header.trim().as_bytes())
                     .map_err(|_| {
                         format!(
-                            "FC_JWT_USER_HEADER: {user_header:?} is not a header name; set it to the \
+                            "TRIGGER_USER_HEADER: {user_header:?} is not a header name; set it to the \
                              header your HTTP trigger's claimPassBy writes the user id to, e.g. x-user-id"
                         )
                     })?;
                 if user_header == http::header::AUTHORIZATION {
                     return Err(
-                        "FC_JWT_USER_HEADER: must name the header carrying the user id \
+                        "TRIGGER_USER_HEADER: must name the header carrying the user id \
                                 (e.g. x-user-id), not Authorization"
                             .to_owned(),
                     );
@@ -386,12 +386,12 @@ mod tests {
             user_header: "bad header".into(),
         })
         .unwrap_err();
-        assert!(e.starts_with("FC_JWT_USER_HEADER:"), "{e}");
+        assert!(e.starts_with("TRIGGER_USER_HEADER:"), "{e}");
         let e = Authenticator::from_config(&AuthMode::FcJwt {
             user_header: "Authorization".into(),
         })
         .unwrap_err();
-        assert!(e.starts_with("FC_JWT_USER_HEADER:"), "{e}");
+        assert!(e.starts_with("TRIGGER_USER_HEADER:"), "{e}");
     }
 
     #[test]
