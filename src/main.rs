@@ -75,9 +75,14 @@ fn serve() -> ExitCode {
             }
         };
         announce(&app);
-        let events = match Events::notify_from(&event_settings, Notify::Nothing)
-            .and_then(|n| Events::new(app.config().clone(), event_settings, n))
-        {
+        let events = match Events::notify_from(&event_settings, Notify::Nothing).and_then(|n| {
+            Events::new(
+                app.config().clone(),
+                app.profiles().clone(),
+                event_settings,
+                n,
+            )
+        }) {
             Ok(e) => Arc::new(e),
             Err(e) => {
                 eprintln!("oss-direct-upload: {e}");

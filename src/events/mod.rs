@@ -27,6 +27,7 @@ pub mod webhook;
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::oss::endpoint::Endpoint;
+use crate::profiles::{Profile, Profiles};
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
@@ -67,13 +68,18 @@ pub const CHECK_ACTIONS: [&str; 4] = [
 pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
 
 /// The session policy of the check's credentials: [`CHECK_ACTIONS`] on
-/// `<bucket>/<UPLOAD_PREFIX>*`, plus [`QUARANTINE_ACTIONS`] on
-/// `<bucket>/<QUARANTINE_PREFIX>*` when one is configured.
-pub fn check_policy(bucket: &str, upload_prefix: &str, quarantine: Option<&str>) -> String {
+/// `<bucket>/<prefix>*` for each upload profile's prefix, plus
+/// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
+/// configured.
+pub fn check_policy(bucket: &str, prefixes: &[&str], quarantine: Option<&str>) -> String {
+    let resources: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("acs:oss:*:*:{bucket}/{p}*"))
+        .collect();
     let mut statements = vec![json!({
         "Effect": "Allow",
         "Action": CHECK_ACTIONS,
-        "Resource": [format!("acs:oss:*:*:{bucket}/{upload_prefix}*")],
+        "Resource": resources,
     })];
     if let Some(q) = quarantine {
         statements.push(json!({
@@ -125,6 +131,7 @@ impl Outcome {
 /// The upload check: configuration plus the clients it shares across events.
 pub struct Events {
     config: Config,
+    profiles: Profiles,
     settings: EventSettings,
     objects: Objects,
     sts: StsClient,
@@ -157,8 +164,25 @@ fn tag<'t>(tags: &'t [(String, String)], name: &str) -> Option<&'t str> {
 }
 
 impl Events {
-    /// Builds the check from the validated configuration.
-    pub fn new(config: Config, settings: EventSettings, notify: Notify) -> Result<Events, String> {
+    /// Builds the check from the validated configuration and the upload
+    /// profiles (each key is checked against the profile whose prefix holds it).
+    pub fn new(
+        config: Config,
+        profiles: Profiles,
+        settings: EventSettings,
+        notify: Notify,
+    ) -> Result<Events, String> {
+        if let Some(q) = &settings.quarantine_prefix {
+            if let Some(p) = profiles
+                .iter()
+                .find(|p| q.starts_with(&p.prefix) || p.prefix.starts_with(q.as_str()))
+            {
+                return Err(format!(
+                    "QUARANTINE_PREFIX: {q:?} overlaps the prefix {:?} of upload profile {:?}; use a folder of its own such as quarantine/",
+                    p.prefix, p.name
+                ));
+            }
+        }
         let endpoint =
             Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
         let objects = Objects::new(
@@ -177,6 +201,7 @@ impl Events {
         });
         Ok(Events {
             config,
+            profiles,
             settings,
             objects,
             sts,
@@ -266,9 +291,10 @@ impl Events {
         let Some(caller) = ctx.credentials.as_ref() else {
             return Err(transient("the function has no credentials to call STS with; give the function a role (s.yaml `role`)"));
         };
+        let prefixes: Vec<&str> = self.profiles.iter().map(|p| p.prefix.as_str()).collect();
         let policy = check_policy(
             &self.config.bucket,
-            &self.config.upload_prefix,
+            &prefixes,
             self.settings.quarantine_prefix.as_deref(),
         );
         let request = AssumeRoleRequest {
@@ -293,9 +319,10 @@ impl Events {
         if r.bucket != self.config.bucket {
             return Outcome::Ignored("another bucket");
         }
-        if !r.key.starts_with(&self.config.upload_prefix) {
+        let Some((profile, _)) = self.profiles.for_key(&r.key) else {
             return Outcome::Ignored("outside UPLOAD_PREFIX");
-        }
+        };
+        let profile = profile.clone();
         let Some(etag) = r.etag.as_deref().map(objects::normalize_etag) else {
             return Outcome::Ignored("the event carries no eTag");
         };
@@ -313,7 +340,9 @@ impl Events {
             Err(OssFailure::Gone) => return Outcome::Stale,
             Err(e) => return transient(e),
         };
-        let user_id = rules::check_key(&self.config, &r.key).ok().flatten();
+        let user_id = rules::check_key(&self.config, &profile, &r.key)
+            .ok()
+            .flatten();
         let mut data = webhook::Data {
             bucket: r.bucket.clone(),
             key: r.key.clone(),
@@ -352,7 +381,10 @@ impl Events {
                 }
                 verdict
             }
-            _ => match self.check(&creds, r, &head, &etag, &mut data).await {
+            _ => match self
+                .check(&creds, r, &profile, &head, &etag, &mut data)
+                .await
+            {
                 Ok(v) => v,
                 Err(o) => return o,
             },
@@ -366,12 +398,13 @@ impl Events {
         &self,
         creds: &Credentials,
         r: &Record,
+        profile: &Profile,
         head: &Head,
         etag: &str,
         data: &mut webhook::Data,
     ) -> Result<Result<(), rules::Violation>, Outcome> {
-        let mut verdict = rules::check_key(&self.config, &r.key).map(drop);
-        if verdict.is_ok() && head.size <= self.config.max_upload_bytes {
+        let mut verdict = rules::check_key(&self.config, profile, &r.key).map(drop);
+        if verdict.is_ok() && head.size <= profile.max_bytes {
             // An empty object has no first bytes (and a range on it is invalid).
             let first = if head.size == 0 {
                 Bytes::new()
@@ -387,9 +420,9 @@ impl Events {
                 }
             };
             data.sniffed_type = rules::sniff(&first).map(str::to_owned);
-            verdict = rules::check_object(&self.config, head.size, &head.content_type, &first);
+            verdict = rules::check_object(profile, head.size, &head.content_type, &first);
         } else if verdict.is_ok() {
-            verdict = rules::check_object(&self.config, head.size, &head.content_type, &[]);
+            verdict = rules::check_object(profile, head.size, &head.content_type, &[]);
         }
         let mut tags = vec![(
             TAG_STATUS.to_owned(),
@@ -510,7 +543,7 @@ impl Events {
             return Outcome::Verified;
         }
         if let Some(q) = quarantine {
-            let dst = format!("{q}{}", &r.key[self.config.upload_prefix.len()..]);
+            let dst = format!("{q}{}", r.key);
             let qtags = vec![
                 (TAG_STATUS.to_owned(), "rejected".to_owned()),
                 (TAG_REASON.to_owned(), reason.clone()),
@@ -549,7 +582,7 @@ mod tests {
     #[test]
     fn check_policy_grants_exactly_the_check() {
         let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", "uploads/", Some("quarantine/"))).unwrap();
+            serde_json::from_str(&check_policy("b-1", &["uploads/"], Some("quarantine/"))).unwrap();
         assert_eq!(p["Statement"][0]["Action"], json!(CHECK_ACTIONS));
         assert_eq!(
             p["Statement"][0]["Resource"],
@@ -564,8 +597,12 @@ mod tests {
             json!(["acs:oss:*:*:b-1/quarantine/*"])
         );
         let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", "uploads/", None)).unwrap();
+            serde_json::from_str(&check_policy("b-1", &["uploads/", "avatars/"], None)).unwrap();
         assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!(["acs:oss:*:*:b-1/uploads/*", "acs:oss:*:*:b-1/avatars/*"])
+        );
         assert_eq!(
             tag_value("declared image/png but (x)!"),
             "declared image/png but _x__"

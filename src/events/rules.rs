@@ -3,7 +3,9 @@
 //! says. No I/O; the caller fetches the first bytes and the stored metadata.
 
 use crate::api::keys::check_owned_key;
+use crate::api::ANONYMOUS_SEGMENT;
 use crate::config::{AuthMode, Config};
+use crate::profiles::Profile;
 
 /// Why an upload is rejected. `code` goes in the webhook and the object's
 /// tags (letters only, so it fits a tag value).
@@ -24,20 +26,27 @@ fn violation(code: &'static str, message: impl Into<String>) -> Violation {
 
 /// The key grammar the function itself builds (see [`crate::api::keys`]),
 /// applied to every uploaded key, because STS-credential clients choose their
-/// own keys under their prefix. With user prefixes, the key must also lie in
-/// some user's folder (`<UPLOAD_PREFIX><segment>/...`).
-pub fn check_key(config: &Config, key: &str) -> Result<Option<String>, Violation> {
-    check_owned_key(&config.upload_prefix, key)
-        .map_err(|e| violation("KeyNotAllowed", e.message))?;
+/// own keys under their prefix: under the profile's prefix, and, with
+/// authentication, in a user's folder (`<prefix><segment>/...`, or the
+/// tokenless callers' folder of an anonymous profile). Returns the user id.
+pub fn check_key(
+    config: &Config,
+    profile: &Profile,
+    key: &str,
+) -> Result<Option<String>, Violation> {
+    check_owned_key(&profile.prefix, key).map_err(|e| violation("KeyNotAllowed", e.message))?;
     if config.auth == AuthMode::Anonymous {
         return Ok(None);
     }
-    let rest = &key[config.upload_prefix.len()..];
-    let user = rest
-        .split_once('/')
-        .and_then(|(segment, _)| user_from_segment(segment));
-    match user {
-        Some(u) => Ok(Some(u)),
+    let rest = &key[profile.prefix.len()..];
+    match rest.split_once('/').map(|(segment, _)| segment) {
+        Some(ANONYMOUS_SEGMENT) if profile.anonymous => Ok(None),
+        Some(segment) => user_from_segment(segment).map(Some).ok_or_else(|| {
+            violation(
+                "KeyNotAllowed",
+                "the key is not in a user's folder under the upload prefix",
+            )
+        }),
         None => Err(violation(
             "KeyNotAllowed",
             "the key is not in a user's folder under the upload prefix",
@@ -175,31 +184,41 @@ pub fn check_type(declared: &str, head: &[u8], whole: bool) -> Result<(), Violat
     }
 }
 
-/// The whole check of one stored object, given HeadObject's size and
-/// Content-Type and the first [`super::settings::SNIFF_BYTES`] bytes.
+/// The whole check of one stored object against its profile, given
+/// HeadObject's size and Content-Type and the first
+/// [`super::settings::SNIFF_BYTES`] bytes.
 pub fn check_object(
-    config: &Config,
+    profile: &Profile,
     size: u64,
     declared: &str,
     head: &[u8],
 ) -> Result<(), Violation> {
-    if size > config.max_upload_bytes {
+    if size > profile.max_bytes {
         return Err(violation(
             "TooLarge",
             format!(
-                "{size} bytes is over MAX_UPLOAD_BYTES ({})",
-                config.max_upload_bytes
+                "{size} bytes is over the limit of {} bytes",
+                profile.max_bytes
+            ),
+        ));
+    }
+    if size < profile.min_bytes {
+        return Err(violation(
+            "TooSmall",
+            format!(
+                "{size} bytes is under the minimum of {} bytes",
+                profile.min_bytes
             ),
         ));
     }
     let declared = normalize_type(declared);
-    if declared.is_empty() || !config.content_type_allowed(&declared) {
+    if declared.is_empty() || !profile.content_type_allowed(&declared) {
         return Err(violation(
             "TypeNotAllowed",
-            format!("content type {declared:?} is not in ALLOWED_CONTENT_TYPES"),
+            format!("content type {declared:?} is not allowed here"),
         ));
     }
-    if config.any_content_type() {
+    if profile.any_content_type() {
         // `*`: nothing declared is claimed to be checked.
         return Ok(());
     }
@@ -236,7 +255,8 @@ mod tests {
     #[test]
     fn keys_follow_the_grammar_the_function_builds() {
         let anon = config("anonymous", &[]);
-        assert_eq!(check_key(&anon, "uploads/abc/x.png"), Ok(None));
+        let p = Profile::from_config(&anon);
+        assert_eq!(check_key(&anon, &p, "uploads/abc/x.png"), Ok(None));
         for bad in [
             "other/x.png",
             "uploads/../x",
@@ -248,16 +268,17 @@ mod tests {
             "uploads/a//x",
         ] {
             assert_eq!(
-                check_key(&anon, bad).unwrap_err().code,
+                check_key(&anon, &p, bad).unwrap_err().code,
                 "KeyNotAllowed",
                 "{bad:?}"
             );
         }
         let long = format!("uploads/{}", "a".repeat(1100));
-        assert!(check_key(&anon, &long).is_err());
+        assert!(check_key(&anon, &p, &long).is_err());
         let jwt = config("jwt", &[]);
+        let mut p = Profile::from_config(&jwt);
         assert_eq!(
-            check_key(&jwt, "uploads/alice.40example.2Ecom/id/x.png"),
+            check_key(&jwt, &p, "uploads/alice.40example.2Ecom/id/x.png"),
             Ok(Some("alice@example.com".into()))
         );
         // Not a canonical segment (lowercase hex, needless escape), or no folder.
@@ -266,8 +287,12 @@ mod tests {
             "uploads/.61lice/x",
             "uploads/x.png",
         ] {
-            assert!(check_key(&jwt, bad).is_err(), "{bad}");
+            assert!(check_key(&jwt, &p, bad).is_err(), "{bad}");
         }
+        // The tokenless callers' folder counts only in an anonymous profile.
+        assert!(check_key(&jwt, &p, "uploads/~anonymous/id/x.png").is_err());
+        p.anonymous = true;
+        assert_eq!(check_key(&jwt, &p, "uploads/~anonymous/id/x.png"), Ok(None));
     }
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
@@ -307,10 +332,14 @@ mod tests {
 
     #[test]
     fn size_and_type_limits() {
-        let c = config("anonymous", &[("MAX_UPLOAD_BYTES", "10")]);
+        let c = Profile::from_config(&config("anonymous", &[("MAX_UPLOAD_BYTES", "10")]));
         assert_eq!(
             check_object(&c, 11, "image/png", PNG).unwrap_err().code,
             "TooLarge"
+        );
+        assert_eq!(
+            check_object(&c, 0, "text/plain", b"").unwrap_err().code,
+            "TooSmall"
         );
         assert_eq!(
             check_object(&c, 10, "text/html", b"<p>").unwrap_err().code,
@@ -320,14 +349,7 @@ mod tests {
             check_object(&c, 10, "", b"").unwrap_err().code,
             "TypeNotAllowed"
         );
-        assert_eq!(
-            check_object(&c, PNG.len() as u64, "Image/PNG; x=y", PNG),
-            Err(violation(
-                "TooLarge",
-                format!("{} bytes is over MAX_UPLOAD_BYTES (10)", PNG.len())
-            ))
-        );
-        let c = config("anonymous", &[]);
+        let c = Profile::from_config(&config("anonymous", &[]));
         assert_eq!(
             check_object(&c, PNG.len() as u64, "Image/PNG; x=y", PNG),
             Ok(())

@@ -53,6 +53,17 @@ pub fn valid_secret(s: &str) -> bool {
         .is_some_and(|k| (24..=64).contains(&k.len()))
 }
 
+/// Reads trimmed, non-empty variables through the caller's lookup.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn opt(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 impl EventSettings {
     /// Reads the event settings from the process environment.
     pub fn from_env(config: &Config) -> Result<Self, ConfigErrors> {
@@ -64,16 +75,12 @@ impl EventSettings {
         get: &dyn Fn(&str) -> Option<String>,
         config: &Config,
     ) -> Result<Self, ConfigErrors> {
-        let opt = |n: &str| {
-            get(n)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let r = Vars(get);
         let mut errors = Vec::new();
         let mut fail = |variable: &'static str, message: String| {
             errors.push(ConfigError { variable, message })
         };
-        let webhook_url = opt("WEBHOOK_URL");
+        let webhook_url = r.opt("WEBHOOK_URL");
         if let Some(u) = &webhook_url {
             let ok = url::Url::parse(u).is_ok_and(|p| {
                 matches!(p.scheme(), "https" | "http")
@@ -88,7 +95,8 @@ impl EventSettings {
                 );
             }
         }
-        let webhook_secrets: Vec<String> = opt("WEBHOOK_SECRET")
+        let webhook_secrets: Vec<String> = r
+            .opt("WEBHOOK_SECRET")
             .map(|v| v.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
         for (i, s) in webhook_secrets.iter().enumerate() {
@@ -106,7 +114,7 @@ impl EventSettings {
                 "not set while WEBHOOK_URL is; an unsigned webhook could be forged by anyone, so set a whsec_... secret (the app verifies with it)".into(),
             );
         }
-        let quarantine_prefix = opt("QUARANTINE_PREFIX");
+        let quarantine_prefix = r.opt("QUARANTINE_PREFIX");
         if let Some(q) = &quarantine_prefix {
             if let Err(why) = check_prefix(q) {
                 fail("QUARANTINE_PREFIX", why);
@@ -117,8 +125,8 @@ impl EventSettings {
                 );
             }
         }
-        let mut millis = |name: &'static str, default: u64| -> Duration {
-            match opt(name) {
+        let mut millis = |name: &'static str, value: Option<String>, default: u64| -> Duration {
+            match value {
                 None => Duration::from_millis(default),
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if (100..=60_000).contains(&n) => Duration::from_millis(n),
@@ -132,9 +140,9 @@ impl EventSettings {
                 },
             }
         };
-        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", 5_000);
-        let oss_timeout = millis("OSS_TIMEOUT_MS", 3_000);
-        let event_timeout = millis("EVENT_TIMEOUT_MS", 8_000);
+        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", r.opt("WEBHOOK_TIMEOUT_MS"), 5_000);
+        let oss_timeout = millis("OSS_TIMEOUT_MS", r.opt("OSS_TIMEOUT_MS"), 3_000);
+        let event_timeout = millis("EVENT_TIMEOUT_MS", r.opt("EVENT_TIMEOUT_MS"), 8_000);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

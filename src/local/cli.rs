@@ -327,14 +327,16 @@ async fn run(opts: Options) -> Result<(), String> {
     let webhook_line = event_settings.webhook_url.clone().unwrap_or_else(|| {
         "(none: each webhook is printed here; --webhook URL delivers them)".into()
     });
+    let app = Arc::new(App::new(config.clone())?);
     let events = Arc::new(crate::events::Events::new(
         config.clone(),
+        app.profiles().clone(),
         event_settings,
         notify,
     )?);
     let delivery = super::events::start(super::events::Delivery {
         target: internal_addr,
-        prefix: config.upload_prefix.clone(),
+        prefixes: app.profiles().iter().map(|p| p.prefix.clone()).collect(),
         credentials: account.clone(),
         region: config.region.clone(),
         account_id: "1234567890123456".into(),
@@ -348,7 +350,6 @@ async fn run(opts: Options) -> Result<(), String> {
             }
         }
     });
-    let app = Arc::new(App::new(config)?);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
         .await
         .map_err(|e| {

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 pub struct Delivery {
     /// The function's internal listener.
     pub target: SocketAddr,
-    /// Only keys under this prefix (the trigger's `filter.key.prefix`).
-    pub prefix: String,
+    /// Only keys under these prefixes (one trigger's `filter.key.prefix` per
+    /// upload profile).
+    pub prefixes: Vec<String>,
     /// The function role's credentials FC would pass (`x-fc-access-key-*`).
     pub credentials: Credentials,
     /// `x-fc-region`.
@@ -81,7 +82,11 @@ pub fn start(delivery: Delivery) -> mpsc::UnboundedSender<UploadEvent> {
             }
         };
         while let Some(event) = rx.recv().await {
-            if !event.key.starts_with(&delivery.prefix) {
+            if !delivery
+                .prefixes
+                .iter()
+                .any(|p| event.key.starts_with(p.as_str()))
+            {
                 continue;
             }
             // Each event is delivered on its own, as FC's async queue does.
