@@ -452,15 +452,16 @@ async function showResult(item) {
  * removes what fails. Ask for its verdict a few times, backing off, and show it.
  */
 async function showVerdict(item) {
-  const verdict = el('p', { className: 'upload-verdict', textContent: 'Check: pending…' });
+  const verdict = el('p', { className: 'upload-msg upload-verdict', textContent: 'Check: pending…' });
   item.ui.msg.after(verdict);
+  let failure = '';
   for (const wait of [300, 700, 1500, 3000, 6000, 12000]) {
     await new Promise((r) => setTimeout(r, wait));
     let s;
     try {
       s = await api('v1/uploads/status?key=' + encodeURIComponent(item.key));
     } catch (err) {
-      verdict.textContent = 'Check: status unavailable (' + err.message + ')';
+      failure = err.code || 'Error';
       continue;
     }
     // Gone after a successful upload: the check rejected and removed it.
@@ -473,7 +474,9 @@ async function showVerdict(item) {
     announce(item.file.name + ': ' + verdict.textContent);
     return;
   }
-  verdict.textContent = 'Check: still pending; the app hears the verdict by webhook.';
+  verdict.textContent = failure
+    ? 'Check: status unavailable [' + failure + '].'
+    : 'Check: still pending; your app hears the verdict by webhook.';
 }
 
 // Tabs: arrow keys, Home and End move between them (WAI-ARIA tabs pattern).
