@@ -8,7 +8,6 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use http::{HeaderMap, StatusCode};
-use sha2::{Digest, Sha256};
 
 use super::policy::{Decision, SessionPolicy};
 use super::sts::{KeyKind, KeyRing, MAX_SKEW_SECS};
@@ -33,7 +32,6 @@ pub(crate) struct SignedRequest<'a> {
     /// Decoded query pairs in request order.
     pub query: &'a [(String, String)],
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
 }
 
 /// Message OSS uses for SignatureDoesNotMatch.
@@ -172,7 +170,45 @@ fn hex_bytes(s: &str) -> String {
         .join(" ")
 }
 
-/// Authenticates a REST request (header or presigned, V1 or V4).
+/// The body SHA-256 a V4 header-signed request declares in
+/// `x-oss-content-sha256` (lower-case hex), unless it is `UNSIGNED-PAYLOAD`.
+/// The caller hashes the body as it receives it and refuses a mismatch with
+/// [`sha256_mismatch`] before storing anything.
+pub(crate) fn declared_sha256(h: &HeaderMap) -> Option<String> {
+    let auth = header(h, "authorization")?;
+    if !auth.starts_with("OSS4-HMAC-SHA256") {
+        return None;
+    }
+    header(h, "x-oss-content-sha256")
+        .filter(|p| *p != v4::UNSIGNED_PAYLOAD)
+        .map(|p| p.to_ascii_lowercase())
+}
+
+/// Checks a received body's SHA-256 against what the request declared.
+pub(crate) fn check_sha256(
+    declared: Option<&str>,
+    actual: Option<[u8; 32]>,
+) -> Result<(), OssError> {
+    let Some(want) = declared else {
+        return Ok(());
+    };
+    if actual.map(hex::encode).as_deref() == Some(want) {
+        return Ok(());
+    }
+    Err(sha256_mismatch(want))
+}
+
+/// 400 for a body that does not hash to the declared `x-oss-content-sha256`.
+pub(crate) fn sha256_mismatch(declared: &str) -> OssError {
+    OssError::invalid_argument(
+        "The x-oss-content-sha256 you specified did not match what we received.",
+    )
+    .with("ArgumentName", "x-oss-content-sha256")
+    .with("ArgumentValue", declared)
+}
+
+/// Authenticates a REST request (header or presigned, V1 or V4) from its
+/// request line and headers alone.
 pub(crate) fn authenticate(
     req: &SignedRequest,
     keys: &KeyRing,
@@ -377,16 +413,8 @@ fn v4_header(
             "Missing required header for this request: x-oss-content-sha256.",
         )
     })?;
-    if payload != v4::UNSIGNED_PAYLOAD {
-        let actual = hex::encode(Sha256::digest(req.body));
-        if !payload.eq_ignore_ascii_case(&actual) {
-            return Err(OssError::invalid_argument(
-                "The x-oss-content-sha256 you specified did not match what we received.",
-            )
-            .with("ArgumentName", "x-oss-content-sha256")
-            .with("ArgumentValue", payload));
-        }
-    }
+    // A declared body hash is checked against the body as it streams in
+    // (`declared_sha256`), after the signature: the body is never read first.
     for h in &additional {
         if !req.headers.contains_key(h.as_str()) {
             return Err(OssError::invalid_argument(format!(

@@ -1,21 +1,20 @@
 //! Bucket-level operations: ListObjects (v1 and v2) and PostObject (browser
 //! form uploads; parsing and policy checks are in `post`).
 
-use std::net::IpAddr;
-
 use base64::Engine as _;
 use bytes::Bytes;
 use chrono::Utc;
-use http::request::Parts;
 use http::{Method, StatusCode};
 
 use super::auth;
+use super::blob;
+use super::body::BodyStream;
 use super::hook;
-use super::object::{enc, forbid_overwrite, insert_user_meta, md5_b64, too_large};
+use super::object::{enc, forbid_overwrite, insert_user_meta};
 use super::post;
-use super::route::{authn, header, iso_date, not_implemented, qget, qhas, Reply};
+use super::route::{iso_date, not_implemented, qget, ObjReq, Reply};
 use super::server::State;
-use super::store::{md5_hex_upper, NewObject};
+use super::store::{self, NewObject};
 use super::xml::{self, elem, OssError};
 use crate::oss::encode::uri_encode;
 
@@ -40,31 +39,25 @@ pub(super) const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
     "worm",
 ];
 
-pub(super) async fn bucket_op(
-    state: &State,
-    parts: &Parts,
-    query: &[(String, String)],
-    bucket: &str,
-    body: Bytes,
-    peer: IpAddr,
-) -> Result<Reply, OssError> {
-    let acct = state.keys.account_id().to_string();
-    let ct = header(&parts.headers, "content-type").unwrap_or_default();
-    if parts.method == Method::POST && ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return post_object(state, bucket, ct, body, peer).await;
-    }
-    if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES
-        .iter()
-        .find(|s| qhas(query, s))
+/// Dispatches a bucket-level request: PostObject or ListObjects.
+pub(super) async fn bucket_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    let ct = req.header("content-type").unwrap_or_default();
+    if req.parts.method == Method::POST
+        && ct.to_ascii_lowercase().starts_with("multipart/form-data")
     {
+        return post_object(req, ct, body).await;
+    }
+    if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES.iter().find(|s| req.has(s)) {
         return Err(not_implemented(&format!("the bucket '{sub}' sub-resource")));
     }
-    if parts.method != Method::GET {
-        return Err(not_implemented(&format!("{} on a bucket", parts.method)));
+    if req.parts.method != Method::GET {
+        return Err(not_implemented(&format!(
+            "{} on a bucket",
+            req.parts.method
+        )));
     }
-    let principal = authn(state, parts, query, bucket, "", &body)?;
-    auth::authorize(&principal, &acct, "oss:ListObjects", bucket, None)?;
-    list_objects(state, query, bucket)
+    req.allow("oss:ListObjects")?;
+    list_objects(req.state, &req.query, &req.bucket)
 }
 
 pub(super) fn list_objects(
@@ -187,14 +180,18 @@ pub(super) fn list_objects(
     Ok(Reply::xml(s))
 }
 
+/// PostObject: the form's fields are read and its policy and signature
+/// checked before the file field is read; the file then streams into the
+/// store, and `content-length-range` is checked on its received size.
 pub(super) async fn post_object(
-    state: &State,
-    bucket: &str,
+    req: &ObjReq<'_>,
     content_type: &str,
-    body: Bytes,
-    peer: IpAddr,
+    body: BodyStream,
 ) -> Result<Reply, OssError> {
-    let form = post::parse_form(content_type, body).await?;
+    let state = req.state;
+    let bucket = req.bucket.as_str();
+    let mut head = post::read_head(content_type, body).await?;
+    let form = &head.form;
     let raw_key = form.get("key").filter(|k| !k.is_empty()).ok_or_else(|| {
         OssError::invalid_argument("Bucket POST must contain a field named 'key'.")
             .with("ArgumentName", "key")
@@ -208,7 +205,7 @@ pub(super) async fn post_object(
         ));
     }
     let now = Utc::now().timestamp();
-    let pa = post::authenticate_post(&form, bucket, &key, &state.keys, now)?;
+    let pa = post::authenticate_post(form, bucket, &key, &state.keys, now)?;
     auth::authorize(
         &pa.principal,
         state.keys.account_id(),
@@ -216,7 +213,21 @@ pub(super) async fn post_object(
         bucket,
         Some(&key),
     )?;
-    too_large(state, form.file.len())?;
+    let forbid = forbid_overwrite(form.get("x-oss-forbid-overwrite"));
+    if forbid && state.store.head(bucket, &key).is_some() {
+        return Err(store::file_exists());
+    }
+    let blob = blob::receive(
+        Box::pin(head.file_stream()),
+        state.store.blob_dir().as_deref(),
+        state.cfg.max_object_bytes,
+        false,
+    )
+    .await?;
+    let mut form = head.finish().await?;
+    // Now that the size is known, the whole policy again (with content-length-range).
+    form.file_size = Some(blob.size);
+    post::authenticate_post(&form, bucket, &key, &state.keys, now)?;
     let mut new = NewObject {
         content_type: form
             .get("Content-Type")
@@ -237,21 +248,13 @@ pub(super) async fn post_object(
             new.headers.insert(lk, v.clone());
         }
     }
-    let data = form.file.clone();
-    let md5 = md5_b64(&data);
+    let md5 = blob.md5_b64();
+    let etag = blob.md5_hex_upper();
     let meta = state
         .store
-        .put(
-            bucket,
-            &key,
-            data,
-            new,
-            md5_hex_upper(&form.file),
-            "Normal",
-            forbid_overwrite(form.get("x-oss-forbid-overwrite")),
-        )
+        .put(bucket, &key, blob, new, etag, "Normal", forbid)
         .await?;
-    state.uploaded(&meta, hook::POST_OBJECT, peer);
+    state.uploaded(&meta, hook::POST_OBJECT, req.peer);
     let etag = format!("\"{}\"", meta.etag);
     let status = match form.get("success_action_status") {
         Some("200") => StatusCode::OK,
@@ -272,7 +275,7 @@ pub(super) async fn post_object(
         elem(&mut s, "Key", &key);
         elem(&mut s, "ETag", &etag);
         s.push_str("</PostResponse>\n");
-        r.body = Bytes::from(s);
+        r.body = Bytes::from(s).into();
         r = r.header("content-type", "application/xml");
     }
     Ok(r)

@@ -1,31 +1,39 @@
 //! Multipart upload operations: InitiateMultipartUpload, UploadPart,
 //! ListParts, CompleteMultipartUpload and AbortMultipartUpload.
+//!
+//! Each is authorized from its headers first; parts stream into the store.
 
-use std::net::IpAddr;
+use http::StatusCode;
 
-use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
-
+use super::body::BodyStream;
 use super::hook;
-use super::object::{enc, forbid_overwrite, md5_b64, new_object, too_large};
-use super::route::{header, iso_date, qget, Reply};
-use super::server::State;
+use super::object::{enc, forbid_overwrite, new_object_authorized, receive, receive_small};
+use super::route::{iso_date, ObjReq, Reply};
+use super::store;
 use super::xml::{self, elem, OssError};
 use crate::oss::encode::uri_encode;
 
-/// InitiateMultipartUpload: remembers the object's headers for Complete.
-pub(super) fn initiate(
-    state: &State,
-    h: &HeaderMap,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
-) -> Result<Reply, OssError> {
-    let id = state.store.initiate(bucket, key, new_object(h)?);
-    let url = qget(query, "encoding-type") == Some("url");
+/// Whether the request asked for URL-encoded keys in the answer.
+fn url_encoding(req: &ObjReq<'_>) -> bool {
+    req.q("encoding-type") == Some("url")
+}
+
+/// InitiateMultipartUpload: remembers the object's headers (Content-Type,
+/// metadata, tags) for Complete. With `x-oss-forbid-overwrite: true` an
+/// existing object is 409 FileAlreadyExists here; Complete checks again only
+/// when it carries the header itself (OSS documents it on both requests).
+pub(super) fn initiate(req: &ObjReq<'_>) -> Result<Reply, OssError> {
+    let new = new_object_authorized(req)?;
+    if forbid_overwrite(req.header("x-oss-forbid-overwrite"))
+        && req.state.store.head(&req.bucket, &req.key).is_some()
+    {
+        return Err(store::file_exists());
+    }
+    let id = req.state.store.initiate(&req.bucket, &req.key, new);
+    let url = url_encoding(req);
     let mut s = xml::doc("InitiateMultipartUploadResult");
-    elem(&mut s, "Bucket", bucket);
-    elem(&mut s, "Key", &enc(key, url));
+    elem(&mut s, "Bucket", &req.bucket);
+    elem(&mut s, "Key", &enc(&req.key, url));
     elem(&mut s, "UploadId", &id);
     if url {
         elem(&mut s, "EncodingType", "url");
@@ -34,16 +42,15 @@ pub(super) fn initiate(
     Ok(Reply::xml(s))
 }
 
-/// UploadPart: stores one numbered part of upload `id`.
-pub(super) fn upload_part(
-    state: &State,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
+/// UploadPart: stores one numbered part of upload `id`, streamed.
+pub(super) async fn upload_part(
+    req: &ObjReq<'_>,
     id: &str,
-    body: Bytes,
+    body: BodyStream,
 ) -> Result<Reply, OssError> {
-    let n: u32 = qget(query, "partNumber")
+    req.allow("oss:PutObject")?;
+    let n: u32 = req
+        .q("partNumber")
         .and_then(|n| n.parse().ok())
         .filter(|n| (1..=10000).contains(n))
         .ok_or_else(|| {
@@ -52,31 +59,46 @@ pub(super) fn upload_part(
             )
             .with("ArgumentName", "partNumber")
         })?;
-    too_large(state, body.len())?;
-    let etag = state.store.upload_part(bucket, key, id, n, body.clone())?;
+    // An unknown upload is refused before its body is read.
+    req.state.store.list_parts(&req.bucket, &req.key, id)?;
+    let blob = receive(req, body, true).await?;
+    let md5 = blob.md5_b64();
+    let etag = req
+        .state
+        .store
+        .upload_part(&req.bucket, &req.key, id, n, blob)?;
     Ok(Reply::new(StatusCode::OK)
         .header("etag", format!("\"{etag}\""))
-        .header("content-md5", md5_b64(&body)))
+        .header("content-md5", md5))
+}
+
+/// AbortMultipartUpload: drops the upload and its parts.
+pub(super) fn abort(req: &ObjReq<'_>, id: &str) -> Result<Reply, OssError> {
+    req.allow("oss:AbortMultipartUpload")?;
+    req.state.store.abort(&req.bucket, &req.key, id)?;
+    Ok(Reply::new(StatusCode::NO_CONTENT))
 }
 
 /// CompleteMultipartUpload: checks the part list as OSS does and makes the
 /// object visible.
-// The request's pieces, each used once; bundling them would only move the list.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn complete(
-    state: &State,
-    h: &HeaderMap,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
+    req: &ObjReq<'_>,
     id: &str,
-    body: &[u8],
-    peer: IpAddr,
+    body: BodyStream,
 ) -> Result<Reply, OssError> {
-    let list = if body.is_empty() && header(h, "x-oss-complete-all") == Some("yes") {
-        state
-            .store
-            .list_parts(bucket, key, id)?
+    req.allow("oss:PutObject")?;
+    let store = &req.state.store;
+    let body = receive_small(req, body).await?;
+    let all = req.header("x-oss-complete-all") == Some("yes");
+    if all && !body.is_empty() {
+        return Err(OssError::invalid_argument(
+            "With x-oss-complete-all: yes the request must not have a body.",
+        )
+        .with("ArgumentName", "x-oss-complete-all"));
+    }
+    let list = if all {
+        store
+            .list_parts(&req.bucket, &req.key, id)?
             .into_iter()
             .map(|(n, p)| xml::CompletePart {
                 part_number: n,
@@ -84,21 +106,21 @@ pub(super) async fn complete(
             })
             .collect()
     } else {
-        xml::parse_complete(body)?
+        xml::parse_complete(&body)?
     };
-    let meta = state
-        .store
+    let meta = store
         .complete(
-            bucket,
-            key,
+            &req.bucket,
+            &req.key,
             id,
             &list,
-            state.cfg.max_object_bytes,
-            forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
+            req.state.cfg.max_object_bytes,
+            forbid_overwrite(req.header("x-oss-forbid-overwrite")),
         )
         .await?;
-    state.uploaded(&meta, hook::COMPLETE_MULTIPART_UPLOAD, peer);
-    let url = qget(query, "encoding-type") == Some("url");
+    req.state
+        .uploaded(&meta, hook::COMPLETE_MULTIPART_UPLOAD, req.peer);
+    let url = url_encoding(req);
     let mut s = xml::doc("CompleteMultipartUploadResult");
     if url {
         elem(&mut s, "EncodingType", "url");
@@ -108,31 +130,31 @@ pub(super) async fn complete(
         "Location",
         &format!(
             "http://{}/{}/{}",
-            header(h, "host").unwrap_or("127.0.0.1"),
-            bucket,
-            uri_encode(key, true)
+            req.header("host").unwrap_or("127.0.0.1"),
+            req.bucket,
+            uri_encode(&req.key, true)
         ),
     );
-    elem(&mut s, "Bucket", bucket);
-    elem(&mut s, "Key", &enc(key, url));
+    elem(&mut s, "Bucket", &req.bucket);
+    elem(&mut s, "Key", &enc(&req.key, url));
     elem(&mut s, "ETag", &format!("\"{}\"", meta.etag));
     s.push_str("</CompleteMultipartUploadResult>\n");
     Ok(Reply::xml(s).header("etag", format!("\"{}\"", meta.etag)))
 }
 
 /// ListParts: one page of the parts uploaded so far.
-pub(super) fn list_parts(
-    state: &State,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
-    id: &str,
-) -> Result<Reply, OssError> {
-    let parts = state.store.list_parts(bucket, key, id)?;
-    let marker: u32 = qget(query, "part-number-marker")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let max: usize = match qget(query, "max-parts") {
+pub(super) fn list_parts(req: &ObjReq<'_>, id: &str) -> Result<Reply, OssError> {
+    req.allow("oss:ListParts")?;
+    let parts = req.state.store.list_parts(&req.bucket, &req.key, id)?;
+    let marker: u32 = match req.q("part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse().map_err(|_| {
+            OssError::invalid_argument("part-number-marker must be a part number.")
+                .with("ArgumentName", "part-number-marker")
+                .with("ArgumentValue", v)
+        })?,
+    };
+    let max: usize = match req.q("max-parts") {
         None => 1000,
         Some(v) => v
             .parse::<usize>()
@@ -146,9 +168,13 @@ pub(super) fn list_parts(
     let after: Vec<_> = parts.into_iter().filter(|(n, _)| *n > marker).collect();
     let truncated = after.len() > max;
     let shown = &after[..after.len().min(max)];
+    let url = url_encoding(req);
     let mut s = xml::doc("ListPartsResult");
-    elem(&mut s, "Bucket", bucket);
-    elem(&mut s, "Key", key);
+    if url {
+        elem(&mut s, "EncodingType", "url");
+    }
+    elem(&mut s, "Bucket", &req.bucket);
+    elem(&mut s, "Key", &enc(&req.key, url));
     elem(&mut s, "UploadId", id);
     elem(&mut s, "PartNumberMarker", &marker.to_string());
     elem(

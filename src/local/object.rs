@@ -1,43 +1,88 @@
 //! Object operations: PutObject, GetObject / HeadObject (ranges,
 //! conditions, `response-*` overrides), DeleteObject, and the dispatch of
-//! object-level requests (multipart ones go to `multipart`).
+//! object-level requests to `multipart`.
+//!
+//! Every request is authenticated and authorized from its headers before a
+//! byte of its body is read; accepted uploads stream into the store.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::auth;
+use super::blob::{self, Blob};
+use super::body::BodyStream;
+use super::copy;
 use super::hook;
 use super::multipart;
-use super::route::{authn, header, http_date, not_implemented, qget, qhas, Reply};
-use super::server::State;
-use super::store::{self, md5_hex_upper, NewObject};
+use super::route::{header, http_date, not_implemented, ObjReq, Reply, ReplyBody};
+use super::store::{self, NewObject};
+use super::tagging;
 use super::xml::OssError;
 use crate::oss::encode::uri_encode;
 
-pub(super) fn check_md5(h: &HeaderMap, body: &[u8]) -> Result<(), OssError> {
+fn invalid_digest() -> OssError {
+    OssError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidDigest",
+        "The Content-MD5 you specified was invalid.",
+    )
+}
+
+/// Checks `Content-MD5` (if sent) against the MD5 of the body received.
+pub(super) fn check_md5(h: &HeaderMap, md5: &[u8; 16]) -> Result<(), OssError> {
     let Some(v) = h.get("content-md5") else {
         return Ok(());
     };
-    let invalid = || {
-        OssError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidDigest",
-            "The Content-MD5 you specified was invalid.",
-        )
-    };
     let given = base64::engine::general_purpose::STANDARD
         .decode(v.as_bytes())
-        .map_err(|_| invalid())?;
-    use md5::{Digest, Md5};
-    if given.as_slice() != Md5::digest(body).as_slice() {
-        return Err(invalid());
+        .map_err(|_| invalid_digest())?;
+    if given.as_slice() != md5.as_slice() {
+        return Err(invalid_digest());
     }
     Ok(())
+}
+
+/// Receives the body of an accepted upload into the store's blob area (or
+/// `part_area` for UploadPart), enforcing the size limit as bytes arrive and
+/// checking `Content-MD5` and a declared `x-oss-content-sha256` at the end.
+pub(super) async fn receive(
+    req: &ObjReq<'_>,
+    body: BodyStream,
+    part: bool,
+) -> Result<Blob, OssError> {
+    let store = &req.state.store;
+    let dir = if part {
+        store.part_dir()
+    } else {
+        store.blob_dir()
+    };
+    let declared = auth::declared_sha256(req.headers());
+    let blob = blob::receive(
+        body,
+        dir.as_deref(),
+        req.state.cfg.max_object_bytes,
+        declared.is_some(),
+    )
+    .await?;
+    check_md5(req.headers(), &blob.md5)?;
+    auth::check_sha256(declared.as_deref(), blob.sha256)?;
+    Ok(blob)
+}
+
+/// Receives a small body (XML) of an accepted request, with the same
+/// `Content-MD5` / `x-oss-content-sha256` checks as an upload.
+pub(super) async fn receive_small(req: &ObjReq<'_>, body: BodyStream) -> Result<Bytes, OssError> {
+    let declared = auth::declared_sha256(req.headers());
+    let blob = blob::receive(body, None, 8 << 20, declared.is_some()).await?;
+    check_md5(req.headers(), &blob.md5)?;
+    auth::check_sha256(declared.as_deref(), blob.sha256)?;
+    match blob.take() {
+        blob::BlobData::Memory(b) => Ok(b),
+        blob::BlobData::File(_) => Ok(Bytes::new()),
+    }
 }
 
 /// Records one `x-oss-meta-*` entry (`name` is the full lower-case header
@@ -61,7 +106,18 @@ pub(super) fn insert_user_meta(
     Ok(())
 }
 
-/// Content-Type, `x-oss-meta-*` and the stored standard headers of a write.
+/// [`new_object`] for PutObject and InitiateMultipartUpload, after checking
+/// `oss:PutObject`, and `oss:PutObjectTagging` when the request sets tags
+/// with `x-oss-tagging` (as OSS requires).
+pub(super) fn new_object_authorized(req: &ObjReq<'_>) -> Result<NewObject, OssError> {
+    let principal = req.allow("oss:PutObject")?;
+    if req.headers().contains_key("x-oss-tagging") {
+        req.authorize(&principal, "oss:PutObjectTagging")?;
+    }
+    new_object(req.headers())
+}
+
+/// Content-Type, `x-oss-meta-*`, tags and the stored standard headers of a write.
 pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
     let mut user_meta = BTreeMap::new();
     let mut headers = BTreeMap::new();
@@ -81,7 +137,12 @@ pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
             headers.insert(name.to_string(), val);
         }
     }
+    let tags = match header(h, "x-oss-tagging") {
+        Some(v) => tagging::parse_header(v)?,
+        None => Vec::new(),
+    };
     Ok(NewObject {
+        tags,
         content_type: header(h, "content-type")
             .filter(|c| !c.is_empty())
             .unwrap_or("application/octet-stream")
@@ -95,17 +156,9 @@ pub(super) fn forbid_overwrite(v: Option<&str>) -> bool {
     v.map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false)
 }
 
-pub(super) fn too_large(state: &State, len: usize) -> Result<(), OssError> {
-    if len as u64 > state.cfg.max_object_bytes {
-        return Err(store::entity_too_large(state.cfg.max_object_bytes));
-    }
-    Ok(())
-}
-
 pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
     "acl",
     "append",
-    "tagging",
     "symlink",
     "restore",
     "x-oss-process",
@@ -114,101 +167,83 @@ pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
     "callback",
 ];
 
-pub(super) async fn object_op(
-    state: &State,
-    parts: &Parts,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
-    body: Bytes,
-    peer: IpAddr,
-) -> Result<Reply, OssError> {
-    let acct = state.keys.account_id().to_string();
-    let h = &parts.headers;
-    if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES
-        .iter()
-        .find(|s| qhas(query, s))
-    {
-        return Err(not_implemented(&format!("the '{sub}' sub-resource")));
-    }
-    let principal = authn(state, parts, query, bucket, key, &body)?;
-    let allow = |action: &str| auth::authorize(&principal, &acct, action, bucket, Some(key));
-    let m = parts.method.clone();
-    if m == Method::PUT {
-        allow("oss:PutObject")?;
-        if h.contains_key("x-oss-copy-source") {
-            return Err(not_implemented("CopyObject / UploadPartCopy"));
-        }
-        check_md5(h, &body)?;
-        if let Some(id) = qget(query, "uploadId") {
-            return multipart::upload_part(state, query, bucket, key, id, body);
-        }
-        too_large(state, body.len())?;
-        let etag = md5_hex_upper(&body);
-        let md5 = md5_b64(&body);
-        let meta = state
-            .store
-            .put(
-                bucket,
-                key,
-                body,
-                new_object(h)?,
-                etag,
-                "Normal",
-                forbid_overwrite(header(h, "x-oss-forbid-overwrite")),
-            )
-            .await?;
-        state.uploaded(&meta, hook::PUT_OBJECT, peer);
-        return Ok(Reply::new(StatusCode::OK)
-            .header("etag", format!("\"{}\"", meta.etag))
-            .header("content-md5", md5));
-    }
-    if m == Method::GET || m == Method::HEAD {
-        if let Some(id) = qget(query, "uploadId") {
-            if m == Method::HEAD {
-                return Err(not_implemented("HEAD with uploadId"));
-            }
-            allow("oss:ListParts")?;
-            return multipart::list_parts(state, query, bucket, key, id);
-        }
-        allow("oss:GetObject")?;
-        return get_object(state, parts, query, bucket, key, m == Method::HEAD).await;
-    }
-    if m == Method::DELETE {
-        if let Some(id) = qget(query, "uploadId") {
-            allow("oss:AbortMultipartUpload")?;
-            state.store.abort(bucket, key, id)?;
-            return Ok(Reply::new(StatusCode::NO_CONTENT));
-        }
-        allow("oss:DeleteObject")?;
-        state.store.delete(bucket, key).await?;
-        return Ok(Reply::new(StatusCode::NO_CONTENT));
-    }
-    if m == Method::POST {
-        allow("oss:PutObject")?;
-        if qhas(query, "uploads") {
-            return multipart::initiate(state, h, query, bucket, key);
-        }
-        if let Some(id) = qget(query, "uploadId") {
-            check_md5(h, &body)?;
-            return multipart::complete(state, h, query, bucket, key, id, &body, peer).await;
-        }
-        return Err(OssError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "The specified method is not allowed against this resource.",
-        ));
-    }
-    Err(OssError::new(
+fn method_not_allowed() -> OssError {
+    OssError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
         "The specified method is not allowed against this resource.",
-    ))
+    )
 }
 
-pub(super) fn md5_b64(data: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
+/// Dispatches an object-level request. Authentication and authorization
+/// happen in each operation, before its body is read.
+pub(super) async fn object_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES.iter().find(|s| req.has(s)) {
+        return Err(not_implemented(&format!("the '{sub}' sub-resource")));
+    }
+    if req.has("tagging") {
+        return tagging::handle(req, body).await;
+    }
+    let m = req.parts.method.clone();
+    let upload_id = req.q("uploadId").map(str::to_string);
+    match (m, upload_id) {
+        (Method::PUT, Some(_)) if req.headers().contains_key("x-oss-copy-source") => {
+            req.allow("oss:PutObject")?;
+            Err(not_implemented("UploadPartCopy"))
+        }
+        (Method::PUT, None) if req.headers().contains_key("x-oss-copy-source") => {
+            copy::copy_object(req).await
+        }
+        (Method::PUT, Some(id)) => multipart::upload_part(req, &id, body).await,
+        (Method::PUT, None) => put_object(req, body).await,
+        (Method::HEAD, Some(_)) => {
+            req.allow("oss:ListParts")?;
+            Err(not_implemented("HEAD with uploadId"))
+        }
+        (Method::GET, Some(id)) => multipart::list_parts(req, &id),
+        (Method::GET, None) | (Method::HEAD, None) => {
+            req.allow("oss:GetObject")?;
+            get_object(req, req.parts.method == Method::HEAD)
+        }
+        (Method::DELETE, Some(id)) => multipart::abort(req, &id),
+        (Method::DELETE, None) => {
+            req.allow("oss:DeleteObject")?;
+            req.state.store.delete(&req.bucket, &req.key).await?;
+            Ok(Reply::new(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, _) if req.has("uploads") => multipart::initiate(req),
+        (Method::POST, Some(id)) => multipart::complete(req, &id, body).await,
+        (Method::POST, None) => {
+            req.allow("oss:PutObject")?;
+            Err(method_not_allowed())
+        }
+        _ => {
+            req.authenticate()?;
+            Err(method_not_allowed())
+        }
+    }
+}
+
+/// PutObject: authorized from the headers, then streamed into the store.
+async fn put_object(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    let new = new_object_authorized(req)?;
+    let forbid = forbid_overwrite(req.header("x-oss-forbid-overwrite"));
+    if forbid && req.state.store.head(&req.bucket, &req.key).is_some() {
+        // OSS refuses before taking the body.
+        return Err(store::file_exists());
+    }
+    let blob = receive(req, body, false).await?;
+    let md5 = blob.md5_b64();
+    let etag = blob.md5_hex_upper();
+    let meta = req
+        .state
+        .store
+        .put(&req.bucket, &req.key, blob, new, etag, "Normal", forbid)
+        .await?;
+    req.state.uploaded(&meta, hook::PUT_OBJECT, req.peer);
+    Ok(Reply::new(StatusCode::OK)
+        .header("etag", format!("\"{}\"", meta.etag))
+        .header("content-md5", md5))
 }
 
 pub(super) fn enc(s: &str, url: bool) -> String {
@@ -269,46 +304,33 @@ pub(super) fn invalid_range(size: u64) -> OssError {
     .with("ActualObjectSize", size.to_string())
 }
 
-pub(super) async fn get_object(
-    state: &State,
-    parts: &Parts,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
-    head: bool,
-) -> Result<Reply, OssError> {
-    let no_such_key = || {
-        OssError::new(
-            StatusCode::NOT_FOUND,
-            "NoSuchKey",
-            "The specified key does not exist.",
-        )
-        .with("Key", key)
-    };
-    let (meta, body) = if head {
-        let meta = state.store.head(bucket, key).ok_or_else(no_such_key)?;
-        (meta, Bytes::new())
-    } else {
-        state
-            .store
-            .get(bucket, key)
-            .await?
-            .ok_or_else(no_such_key)?
-    };
+/// 404 NoSuchKey.
+pub(super) fn no_such_key(key: &str) -> OssError {
+    OssError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchKey",
+        "The specified key does not exist.",
+    )
+    .with("Key", key)
+}
+
+/// GetObject / HeadObject: conditions, `response-*` overrides, one byte
+/// range; the body is streamed from the store, never loaded whole.
+pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError> {
+    let (meta, body) = req
+        .state
+        .store
+        .get(&req.bucket, &req.key)?
+        .ok_or_else(|| no_such_key(&req.key))?;
     let etag = format!("\"{}\"", meta.etag);
-    let h = &parts.headers;
-    if let Some(inm) = header(h, "if-none-match") {
+    if let Some(inm) = req.header("if-none-match") {
         if inm.trim() == etag || inm.trim() == "*" {
             return Ok(Reply::new(StatusCode::NOT_MODIFIED).header("etag", etag));
         }
     }
-    if let Some(im) = header(h, "if-match") {
+    if let Some(im) = req.header("if-match") {
         if im.trim() != etag && im.trim() != "*" {
-            return Err(OssError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold.",
-            ));
+            return Err(precondition_failed());
         }
     }
     let mut r = Reply::new(StatusCode::OK)
@@ -318,6 +340,9 @@ pub(super) async fn get_object(
         .header("x-oss-storage-class", "Standard")
         .header("accept-ranges", "bytes")
         .header("content-type", meta.content_type.clone());
+    if !meta.tags.is_empty() {
+        r = r.header("x-oss-tagging-count", meta.tags.len().to_string());
+    }
     for (k, v) in &meta.user_meta {
         r = r.header(&format!("x-oss-meta-{k}"), v.clone());
     }
@@ -332,36 +357,37 @@ pub(super) async fn get_object(
         ("response-content-language", "content-language"),
         ("response-expires", "expires"),
     ] {
-        if let Some(v) = qget(query, q) {
+        if let Some(v) = req.q(q) {
             r.headers.retain(|(k, _)| k != hname);
             r = r.header(hname, v);
         }
     }
-    let range = match header(h, "range") {
+    let range = match req.header("range") {
         Some(v) => parse_range(v, meta.size)?,
         None => None,
     };
-    match range {
+    let (start, len) = match range {
         Some((s, e)) => {
             r.status = StatusCode::PARTIAL_CONTENT;
             r = r.header("content-range", format!("bytes {s}-{e}/{}", meta.size));
-            if head {
-                r = r.header("content-length", (e - s + 1).to_string());
-            } else {
-                // Clamp to the bytes actually held, in case the blob and metadata disagree.
-                let end = (e as usize).saturating_add(1).min(body.len());
-                r.body = body.slice((s as usize).min(end)..end);
-            }
+            (s, e - s + 1)
         }
-        None => {
-            if head {
-                r = r.header("content-length", meta.size.to_string());
-            } else {
-                r.body = body;
-            }
-        }
+        None => (0, meta.size),
+    };
+    r = r.header("content-length", len.to_string());
+    if !head && len > 0 {
+        r.body = ReplyBody::Stream(body.range(start, len));
     }
     Ok(r)
+}
+
+/// 412 PreconditionFailed (`If-Match`, `x-oss-copy-source-if-match`, ...).
+pub(super) fn precondition_failed() -> OssError {
+    OssError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold.",
+    )
 }
 
 #[cfg(test)]

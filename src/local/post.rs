@@ -11,6 +11,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::auth::{ct_eq, parse_credential, parse_iso_basic, resolve, unknown_key, Principal};
+use super::body::BodyStream;
 use super::sts::{KeyRing, MAX_SKEW_SECS};
 use super::xml::OssError;
 use crate::oss::{post_policy, v4};
@@ -22,7 +23,9 @@ pub(crate) struct PostForm {
     pub fields: Vec<(String, String)>,
     pub file_name: String,
     pub file_type: Option<String>,
-    pub file: Bytes,
+    /// Size of the file field once it has been received; `None` before, and
+    /// then the policy's `content-length-range` is not checked yet.
+    pub file_size: Option<u64>,
 }
 
 impl PostForm {
@@ -39,48 +42,118 @@ fn form_error(m: impl Into<String>) -> OssError {
     OssError::invalid_argument(m)
 }
 
-/// Parses the form. `file` must be present and must be the last field.
-pub(crate) async fn parse_form(content_type: &str, body: Bytes) -> Result<PostForm, OssError> {
+/// Most bytes the fields before `file` may take together. OSS keeps a
+/// PostObject's form small (policy, signature, a few headers); this bound
+/// keeps a hostile form from growing memory before it is authenticated.
+const MAX_FIELD_BYTES: usize = 1 << 20;
+
+fn multer_error(e: multer::Error, what: &str) -> OssError {
+    // A timed-out or broken body surfaces as the stream's own OssError.
+    if let multer::Error::StreamReadFailed(inner) = &e {
+        if let Some(oe) = inner.downcast_ref::<OssError>() {
+            return oe.clone();
+        }
+    }
+    form_error(format!(
+        "The body of your POST request is not well-formed multipart/form-data ({what}): {e}"
+    ))
+}
+
+/// A form whose fields are read, positioned at its `file` field.
+pub(crate) struct FormHead {
+    pub form: PostForm,
+    mp: multer::Multipart<'static>,
+    file: multer::Field<'static>,
+}
+
+impl FormHead {
+    /// The file field's bytes, as they arrive; then [`FormHead::finish`].
+    pub fn file_stream(
+        &mut self,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, OssError>> + '_ {
+        futures_util::stream::unfold(&mut self.file, |f| async move {
+            match f.chunk().await {
+                Ok(Some(b)) => Some((Ok(b), f)),
+                Ok(None) => None,
+                Err(e) => Some((Err(multer_error(e, "file")), f)),
+            }
+        })
+    }
+
+    /// Checks that nothing but the closing boundary follows the file field.
+    pub async fn finish(mut self) -> Result<PostForm, OssError> {
+        drop(self.file);
+        match self.mp.next_field().await {
+            Ok(None) => Ok(self.form),
+            Ok(Some(_)) => Err(form_error(
+                "The file field must be the last field in a PostObject form.",
+            )),
+            Err(e) => Err(multer_error(e, "after file")),
+        }
+    }
+}
+
+/// Reads the form's fields up to `file` (which must be present and last)
+/// from a streamed body, without reading the file itself.
+pub(crate) async fn read_head(content_type: &str, body: BodyStream) -> Result<FormHead, OssError> {
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         form_error("The body of your POST request is not well-formed multipart/form-data.")
     })?;
-    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
-    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut mp = multer::Multipart::new(body, boundary);
     let mut form = PostForm::default();
-    let mut saw_file = false;
+    let mut total = 0usize;
     loop {
-        let field = mp.next_field().await.map_err(|e| {
-            form_error(format!(
-                "The body of your POST request is not well-formed multipart/form-data: {e}"
-            ))
-        })?;
-        let Some(field) = field else { break };
+        let field = mp
+            .next_field()
+            .await
+            .map_err(|e| multer_error(e, "fields"))?;
+        let Some(mut field) = field else {
+            return Err(form_error("Bucket POST must contain a field named 'file'."));
+        };
         let name = field.name().unwrap_or_default().to_string();
-        if saw_file {
-            return Err(form_error(
-                "The file field must be the last field in a PostObject form.",
-            ));
-        }
         if name.eq_ignore_ascii_case("file") {
-            saw_file = true;
             form.file_name = field.file_name().unwrap_or_default().to_string();
             form.file_type = field.content_type().map(|m| m.to_string());
-            form.file = field
-                .bytes()
-                .await
-                .map_err(|e| form_error(format!("Could not read the file field: {e}")))?;
-        } else {
-            let v = field
-                .text()
-                .await
-                .map_err(|e| form_error(format!("Could not read form field {name}: {e}")))?;
-            form.fields.push((name, v));
+            return Ok(FormHead {
+                form,
+                mp,
+                file: field,
+            });
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, "field"))? {
+            total += chunk.len();
+            if total > MAX_FIELD_BYTES {
+                return Err(form_error(format!(
+                    "The form fields before 'file' exceed {MAX_FIELD_BYTES} bytes."
+                )));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let v = String::from_utf8(value)
+            .map_err(|_| form_error(format!("Form field {name} is not valid UTF-8.")))?;
+        form.fields.push((name, v));
+    }
+}
+
+/// Test helper: the whole form from bytes, file included.
+#[cfg(test)]
+pub(crate) async fn parse_form(
+    content_type: &str,
+    body: Bytes,
+) -> Result<(PostForm, Bytes), OssError> {
+    use futures_util::StreamExt;
+    let stream: BodyStream = Box::pin(futures_util::stream::once(async move { Ok(body) }));
+    let mut head = read_head(content_type, stream).await?;
+    let mut file = Vec::new();
+    {
+        let mut s = std::pin::pin!(head.file_stream());
+        while let Some(c) = s.next().await {
+            file.extend_from_slice(&c?);
         }
     }
-    if !saw_file {
-        return Err(form_error("Bucket POST must contain a field named 'file'."));
-    }
-    Ok(form)
+    let form = head.finish().await?;
+    Ok((form, Bytes::from(file)))
 }
 
 /// The outcome of checking a PostObject form's credentials and policy.
@@ -267,7 +340,6 @@ pub(crate) fn check_policy(
 
     let mut covered_v4 = [false; 3];
     const V4_FIELDS: [&str; 3] = ["x-oss-signature-version", "x-oss-credential", "x-oss-date"];
-    let size = form.file.len() as u64;
     for cond in conditions {
         match cond {
             Value::Object(o) => {
@@ -297,6 +369,9 @@ pub(crate) fn check_policy(
                         a.len(),
                     ) else {
                         return Err(invalid_policy("Invalid content-length-range."));
+                    };
+                    let Some(size) = form.file_size else {
+                        continue;
                     };
                     if size > max {
                         return Err(OssError::new(
@@ -394,7 +469,7 @@ mod tests {
                 .collect(),
             file_name: "a.png".into(),
             file_type: None,
-            file: Bytes::copy_from_slice(file),
+            file_size: Some(file.len() as u64),
         }
     }
 
@@ -528,11 +603,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "InvalidArgument");
         let body = "--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nContent-Type: text/plain\r\n\r\ndata\r\n--XX--\r\n";
-        let f = parse_form("multipart/form-data; boundary=XX", Bytes::from(body))
+        let (f, file) = parse_form("multipart/form-data; boundary=XX", Bytes::from(body))
             .await
             .unwrap();
         assert_eq!(f.get("KEY"), Some("k"));
-        assert_eq!(&f.file[..], b"data");
+        assert_eq!(&file[..], b"data");
         assert_eq!(f.file_type.as_deref(), Some("text/plain"));
         assert!(
             parse_form("multipart/form-data; boundary=XX", Bytes::from("garbage"))

@@ -8,10 +8,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::auth::{self, Principal, SignedRequest};
+use super::blob::ChunkStream;
+use super::body::{chunks, collect};
 use super::bucket::bucket_op;
 use super::cors::preflight;
 use super::object::object_op;
@@ -25,7 +26,20 @@ use super::EmulatorConfig;
 pub(super) struct Reply {
     pub(super) status: StatusCode,
     pub(super) headers: Vec<(String, String)>,
-    pub(super) body: Bytes,
+    pub(super) body: ReplyBody,
+}
+
+/// A reply's body: bytes at hand, or chunks read as the client takes them
+/// (a GetObject of a stored file).
+pub(super) enum ReplyBody {
+    Full(Bytes),
+    Stream(ChunkStream),
+}
+
+impl From<Bytes> for ReplyBody {
+    fn from(b: Bytes) -> Self {
+        ReplyBody::Full(b)
+    }
 }
 
 impl Reply {
@@ -33,14 +47,14 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
-            body: Bytes::new(),
+            body: Bytes::new().into(),
         }
     }
     pub(super) fn xml(body: String) -> Reply {
         Reply {
             status: StatusCode::OK,
             headers: vec![("content-type".into(), "application/xml".into())],
-            body: Bytes::from(body),
+            body: Bytes::from(body).into(),
         }
     }
     pub(super) fn header(mut self, k: &str, v: impl Into<String>) -> Reply {
@@ -135,26 +149,6 @@ pub(super) fn target(cfg: &EmulatorConfig, h: &HeaderMap, path: &str) -> Result<
     }
 }
 
-pub(super) async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, OssError> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(store::entity_too_large(limit as u64))
-            } else {
-                Err(OssError::new(
-                    StatusCode::BAD_REQUEST,
-                    "IncompleteBody",
-                    "Could not read the request body.",
-                ))
-            }
-        }
-    }
-}
-
 pub(super) enum Routed {
     Oss(OssError),
     Sts(sts::StsError),
@@ -190,7 +184,7 @@ pub(super) async fn route(
     }
     match tgt {
         Target::Root => {
-            let body = read_body(body, 1 << 20).await?;
+            let body = collect(chunks(body, state.opts.read_timeout), 1 << 20).await?;
             // STS takes form-urlencoded bodies and '+' as space in its query.
             let sts_query: Vec<(String, String)> =
                 form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
@@ -216,7 +210,7 @@ pub(super) async fn route(
                 Ok(json) => {
                     let mut r = Reply::new(StatusCode::OK)
                         .header("content-type", "application/json;charset=utf-8");
-                    r.body = Bytes::from(json);
+                    r.body = Bytes::from(json).into();
                     Ok(r)
                 }
                 Err(e) => Err(Routed::Sts(e)),
@@ -227,8 +221,15 @@ pub(super) async fn route(
             if !state.store.has_bucket(&bucket) {
                 return Err(no_such_bucket(&bucket).into());
             }
-            let body = read_body(body, limit).await?;
-            Ok(bucket_op(state, parts, &query, &bucket, body, peer).await?)
+            let req = ObjReq {
+                state,
+                parts,
+                query,
+                bucket,
+                key: String::new(),
+                peer,
+            };
+            Ok(bucket_op(&req, chunks(body, state.opts.read_timeout)).await?)
         }
         Target::Object(bucket, key) => {
             *label = format!("{bucket}/{key}");
@@ -243,8 +244,15 @@ pub(super) async fn route(
                 )
                 .into());
             }
-            let body = read_body(body, limit).await?;
-            Ok(object_op(state, parts, &query, &bucket, &key, body, peer).await?)
+            let req = ObjReq {
+                state,
+                parts,
+                query,
+                bucket,
+                key,
+                peer,
+            };
+            Ok(object_op(&req, chunks(body, state.opts.read_timeout)).await?)
         }
     }
 }
@@ -266,23 +274,73 @@ pub(super) fn not_implemented(what: &str) -> OssError {
     )
 }
 
-pub(super) fn authn(
-    state: &State,
-    parts: &Parts,
-    query: &[(String, String)],
-    bucket: &str,
-    key: &str,
-    body: &[u8],
-) -> Result<Principal, OssError> {
-    let req = SignedRequest {
-        method: parts.method.as_str(),
-        bucket,
-        key,
-        query,
-        headers: &parts.headers,
-        body,
-    };
-    auth::authenticate(&req, &state.keys, Utc::now().timestamp())
+/// A request to a bucket or an object, once routed: what every operation
+/// needs besides the body.
+pub(super) struct ObjReq<'a> {
+    pub state: &'a State,
+    pub parts: &'a Parts,
+    /// Decoded query pairs in request order.
+    pub query: Vec<(String, String)>,
+    pub bucket: String,
+    /// Decoded object key; empty for bucket-level requests.
+    pub key: String,
+    /// The client's address (for the upload hook's `source_ip`).
+    pub peer: IpAddr,
+}
+
+impl ObjReq<'_> {
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// A request header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.parts.headers, name)
+    }
+
+    /// A query parameter's decoded value.
+    pub fn q(&self, name: &str) -> Option<&str> {
+        qget(&self.query, name)
+    }
+
+    /// Whether the query names `name` (with or without a value).
+    pub fn has(&self, name: &str) -> bool {
+        qhas(&self.query, name)
+    }
+
+    /// Checks the signature from the request line and headers alone (the
+    /// body is not read yet) and returns who sent it.
+    pub fn authenticate(&self) -> Result<Principal, OssError> {
+        let req = SignedRequest {
+            method: self.parts.method.as_str(),
+            bucket: &self.bucket,
+            key: &self.key,
+            query: &self.query,
+            headers: &self.parts.headers,
+        };
+        auth::authenticate(&req, &self.state.keys, Utc::now().timestamp())
+    }
+
+    /// Whether `principal` may do `action` on this request's object (or on
+    /// the bucket when `key` is empty); 403 AccessDenied otherwise.
+    pub fn authorize(&self, principal: &Principal, action: &str) -> Result<(), OssError> {
+        let key = (!self.key.is_empty()).then_some(self.key.as_str());
+        auth::authorize(
+            principal,
+            self.state.keys.account_id(),
+            action,
+            &self.bucket,
+            key,
+        )
+    }
+
+    /// Authenticates, then authorizes `action`.
+    pub fn allow(&self, action: &str) -> Result<Principal, OssError> {
+        let p = self.authenticate()?;
+        self.authorize(&p, action)?;
+        Ok(p)
+    }
 }
 
 #[cfg(test)]

@@ -8,20 +8,26 @@
 //! `object`, `multipart` and `bucket`, CORS in `cors`.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use futures_util::TryStreamExt;
 use http::{Method, Request, Response};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::cors::{allow_origin_value, origin_allowed};
 use super::hook::UploadEvent;
-use super::route::{header, http_date, route, Reply, Routed};
+use super::route::{header, http_date, route, Reply, ReplyBody, Routed};
 use super::store::{self, Store};
 use super::sts::KeyRing;
 use super::xml::OssError;
@@ -73,19 +79,118 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(_) => {
+                        // Out of file descriptors and the like: back off, don't spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let state = state.clone();
+                let timeout = state.opts.read_timeout;
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(handle(state, req, peer.ip()).await) }
                     });
+                    // The head timer also runs while a kept-alive connection
+                    // waits for its next request, so idle connections close too.
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(timeout)
+                        .serve_connection(TokioIo::new(StallGuard::new(stream, timeout)), svc)
                         .await;
                 });
             }
         }
+    }
+}
+
+/// A connection whose writes fail once the client has taken no byte for
+/// `limit`: a client that sends requests but stops reading the answers (or
+/// reads a large object a byte a minute) cannot hold a connection forever.
+struct StallGuard<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> StallGuard<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        StallGuard {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Maps a pending write to a timeout once it has been pending for `limit`.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let limit = self.limit;
+                let timer = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StallGuard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for StallGuard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -96,7 +201,15 @@ pub(super) fn request_id() -> String {
     hex::encode_upper(b)
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Response<Full<Bytes>> {
+/// The body type of every emulator response: bytes at hand or a stream of a
+/// stored file.
+pub(super) type RespBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn full(b: Bytes) -> RespBody {
+    Full::new(b).map_err(|never| match never {}).boxed_unsync()
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Response<RespBody> {
     let rid = request_id();
     let (parts, body) = req.into_parts();
     let origin = header(&parts.headers, "origin").map(str::to_string);
@@ -111,7 +224,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
             err_code = e.code.clone();
             let mut r = Reply::new(e.status).header("x-oss-ec", "0000-00000000");
             if !is_head {
-                r.body = Bytes::from(e.to_xml(&rid, "127.0.0.1"));
+                r.body = Bytes::from(e.to_xml(&rid, "127.0.0.1")).into();
                 r = r.header("content-type", "application/xml");
             }
             r
@@ -120,7 +233,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
             err_code = e.code.clone();
             let mut r =
                 Reply::new(e.status).header("content-type", "application/json;charset=utf-8");
-            r.body = Bytes::from(e.to_json(&rid));
+            r.body = Bytes::from(e.to_json(&rid)).into();
             r
         }
     };
@@ -151,8 +264,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
         if err_code.is_empty() { "" } else { " " },
         err_code
     );
-    let body = if is_head { Bytes::new() } else { reply.body };
-    b.body(Full::new(body))
+    let body = match reply.body {
+        _ if is_head => full(Bytes::new()),
+        ReplyBody::Full(b) => full(b),
+        ReplyBody::Stream(s) => StreamBody::new(s.map_ok(hyper::body::Frame::data)).boxed_unsync(),
+    };
+    b.body(body)
         .unwrap_or_else(|e| internal_error_response(&rid, is_head, &e.to_string()))
 }
 
@@ -176,7 +293,7 @@ fn apply_headers(
 
 /// The reply when a response cannot be assembled: still an OSS XML error with
 /// a request id, never an empty 500.
-fn internal_error_response(rid: &str, is_head: bool, detail: &str) -> Response<Full<Bytes>> {
+fn internal_error_response(rid: &str, is_head: bool, detail: &str) -> Response<RespBody> {
     eprintln!("local: response build failed: {}", detail.escape_debug());
     let e = OssError::internal("We encountered an internal error. Please try again.");
     let body = if is_head {
@@ -184,7 +301,7 @@ fn internal_error_response(rid: &str, is_head: bool, detail: &str) -> Response<F
     } else {
         Bytes::from(e.to_xml(rid, "127.0.0.1"))
     };
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(full(body));
     *r.status_mut() = e.status;
     let h = r.headers_mut();
     if let Ok(v) = http::HeaderValue::from_str(rid) {
@@ -205,7 +322,6 @@ fn internal_error_response(rid: &str, is_head: bool, detail: &str) -> Response<F
 mod tests {
     use super::*;
     use http::StatusCode;
-    use http_body_util::BodyExt;
 
     #[test]
     fn unsendable_headers_are_dropped_not_fatal() {
@@ -233,7 +349,7 @@ mod tests {
         assert!(text.contains("<RequestId>rid1</RequestId>"), "{text}");
     }
 
-    fn body_bytes(b: Full<Bytes>) -> Bytes {
+    fn body_bytes(b: RespBody) -> Bytes {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

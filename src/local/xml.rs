@@ -16,6 +16,22 @@ pub(crate) struct OssError {
     pub extra: Vec<(String, String)>,
 }
 
+impl std::fmt::Display for OssError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// So an OSS error can travel through libraries that carry boxed errors
+/// (the form parser reading a timed-out body) and be recovered intact.
+impl std::error::Error for OssError {}
+
 impl OssError {
     /// Builds an error with no extra elements.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {

@@ -290,6 +290,264 @@ v2_suite("ossv2-v4", "v4")
 v2_suite("ossv2-v1", "v1")
 
 
+# ------------------------------------------------------------ multipart completeness
+# Issue 10's emulator list: Initiate honouring Content-Type and
+# x-oss-forbid-overwrite, ListParts paging, Complete's checks (order, ETag,
+# part size, forbid-overwrite), Abort and NoSuchUpload, each through the
+# official SDKs' own calls; then the same calls with one byte changed.
+P100K = 100 * 1024
+
+
+def oss2_multipart_suite(tag, make):
+    b = make()
+
+    @check(f"{tag}: multipart with Content-Type, paging, OSS's Complete checks, abort")
+    def _():
+        mk = f"{tag}/mp-full.png"
+        b.put_object(f"{tag}/exists.bin", b"x")
+        expect_oss_error(lambda: b.init_multipart_upload(f"{tag}/exists.bin", headers={"x-oss-forbid-overwrite": "true"}),
+                         409, "FileAlreadyExists")
+        up = b.init_multipart_upload(mk, headers={"Content-Type": "image/png", "x-oss-forbid-overwrite": "true"}).upload_id
+        datas = [b"a" * P100K, b"b" * P100K, b"c" * 10]
+        etags = [b.upload_part(mk, up, i + 1, d).etag for i, d in enumerate(datas)]
+        assert etags[0] == md5_upper(datas[0]), etags
+        page = b.list_parts(mk, up, max_parts=2)
+        assert page.is_truncated and int(page.next_marker) == 2, (page.is_truncated, page.next_marker)
+        assert [p.part_number for p in page.parts] == [1, 2]
+        rest = b.list_parts(mk, up, marker=page.next_marker, max_parts=2)
+        assert not rest.is_truncated and [p.part_number for p in rest.parts] == [3]
+        assert [p.part_number for p in oss2.PartIterator(b, mk, up, max_parts=1)] == [1, 2, 3]
+        P = oss2.models.PartInfo
+        # oss2 sorts the part list itself, so InvalidPartOrder is checked with alibabacloud-oss-v2.
+        expect_oss_error(lambda: b.complete_multipart_upload(mk, up, [P(1, flip(etags[0])), P(2, etags[1])]),
+                         400, "InvalidPart")
+        expect_oss_error(lambda: b.complete_multipart_upload(mk, up, [P(1, etags[0]), P(2, etags[1]), P(9, etags[2])]),
+                         400, "InvalidPart")
+        # Part 3 (10 bytes) is not last here: too small.
+        b.upload_part(mk, up, 4, b"d")
+        expect_oss_error(lambda: b.complete_multipart_upload(mk, up, [P(1, etags[0]), P(3, etags[2]), P(4, md5_upper(b"d"))]),
+                         400, "EntityTooSmall")
+        # A failed Complete leaves the upload usable.
+        b.complete_multipart_upload(mk, up, [P(1, etags[0]), P(2, etags[1]), P(3, etags[2])],
+                                    headers={"x-oss-forbid-overwrite": "true"})
+        h = b.head_object(mk)
+        assert h.content_type == "image/png", h.content_type
+        assert h.content_length == sum(map(len, datas))
+        assert b.get_object(mk).read() == b"".join(datas)
+        expect_oss_error(lambda: b.list_parts(mk, up), 404, "NoSuchUpload")
+        # Complete onto an existing object with forbid-overwrite: 409, and the upload survives.
+        up2 = b.init_multipart_upload(mk).upload_id
+        e1 = b.upload_part(mk, up2, 1, b"new").etag
+        expect_oss_error(lambda: b.complete_multipart_upload(mk, up2, [P(1, e1)], headers={"x-oss-forbid-overwrite": "true"}),
+                         409, "FileAlreadyExists")
+        assert b.get_object(mk).read() == b"".join(datas)
+        b.abort_multipart_upload(mk, up2)
+        expect_oss_error(lambda: b.abort_multipart_upload(mk, up2), 404, "NoSuchUpload")
+        expect_oss_error(lambda: b.upload_part(mk, up2, 1, b"x"), 404, "NoSuchUpload")
+
+    @check(f"{tag}: multipart calls with one byte changed are refused")
+    def _():
+        mk = f"{tag}/mp-tamper.bin"
+        up = b.init_multipart_upload(mk).upload_id
+        e1 = b.upload_part(mk, up, 1, b"x" * 10).etag
+        bad = make(sk=flip(SK))
+        expect_oss_error(lambda: bad.init_multipart_upload(mk), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.upload_part(mk, up, 2, b"y"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.list_parts(mk, up), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.complete_multipart_upload(mk, up, [oss2.models.PartInfo(1, e1)]),
+                         403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.abort_multipart_upload(mk, up), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: b.upload_part(mk, flip(up), 2, b"y"), 404, "NoSuchUpload")
+        expect_oss_error(lambda: b.list_parts(f"{tag}/mp-tamper.bim", up), 404, "NoSuchUpload")
+        b.abort_multipart_upload(mk, up)
+
+
+def v2_multipart_suite(tag, version):
+    c = client_v2(version=version)
+
+    @check(f"{tag}: multipart with Content-Type, paging, OSS's Complete checks, abort")
+    def _():
+        mk = f"{tag}/mp-full.bin"
+        c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=f"{tag}/exists.bin", body=b"x"))
+        expect_oss_error(lambda: c.initiate_multipart_upload(ossv2.InitiateMultipartUploadRequest(
+            bucket=BUCKET, key=f"{tag}/exists.bin", forbid_overwrite=True)), 409, "FileAlreadyExists")
+        up = c.initiate_multipart_upload(ossv2.InitiateMultipartUploadRequest(
+            bucket=BUCKET, key=mk, content_type="image/webp", forbid_overwrite=True)).upload_id
+        datas = [os.urandom(P100K), os.urandom(P100K), b"tail"]
+        etags = [c.upload_part(ossv2.UploadPartRequest(bucket=BUCKET, key=mk, upload_id=up, part_number=i + 1,
+                                                       body=d)).etag for i, d in enumerate(datas)]
+        assert etags[0] == '"' + md5_upper(datas[0]) + '"', etags
+        r = c.list_parts(ossv2.ListPartsRequest(bucket=BUCKET, key=mk, upload_id=up, max_parts=2))
+        assert r.is_truncated and r.next_part_number_marker == 2, (r.is_truncated, r.next_part_number_marker)
+        seen = []
+        for page in c.list_parts_paginator(limit=1).iter_page(ossv2.ListPartsRequest(bucket=BUCKET, key=mk, upload_id=up)):
+            seen += [p.part_number for p in page.parts or []]
+        assert seen == [1, 2, 3], seen
+
+        def complete(parts, **kw):
+            return c.complete_multipart_upload(ossv2.CompleteMultipartUploadRequest(
+                bucket=BUCKET, key=mk, upload_id=up,
+                complete_multipart_upload=ossv2.CompleteMultipartUpload(
+                    parts=[ossv2.UploadPart(part_number=n, etag=e) for n, e in parts]), **kw))
+        expect_oss_error(lambda: complete([(2, etags[1]), (1, etags[0])]), 400, "InvalidPartOrder")
+        expect_oss_error(lambda: complete([(1, etags[0]), (2, flip(etags[1]))]), 400, "InvalidPart")
+        expect_oss_error(lambda: complete([(1, etags[0]), (2, etags[1]), (5, etags[2])]), 400, "InvalidPart")
+        r = complete([(1, etags[0]), (2, etags[1]), (3, etags[2])], forbid_overwrite=True)
+        assert r.etag.endswith('-3"'), r.etag
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=mk))
+        assert h.content_type == "image/webp" and h.content_length == sum(map(len, datas))
+        up2 = c.initiate_multipart_upload(ossv2.InitiateMultipartUploadRequest(bucket=BUCKET, key=mk)).upload_id
+        e = c.upload_part(ossv2.UploadPartRequest(bucket=BUCKET, key=mk, upload_id=up2, part_number=1, body=b"n")).etag
+        expect_oss_error(lambda: c.complete_multipart_upload(ossv2.CompleteMultipartUploadRequest(
+            bucket=BUCKET, key=mk, upload_id=up2, forbid_overwrite=True,
+            complete_multipart_upload=ossv2.CompleteMultipartUpload(parts=[ossv2.UploadPart(part_number=1, etag=e)]))),
+            409, "FileAlreadyExists")
+        c.abort_multipart_upload(ossv2.AbortMultipartUploadRequest(bucket=BUCKET, key=mk, upload_id=up2))
+        expect_oss_error(lambda: c.list_parts(ossv2.ListPartsRequest(bucket=BUCKET, key=mk, upload_id=up2)),
+                         404, "NoSuchUpload")
+
+    @check(f"{tag}: presigned UploadPart/Complete accepted; one byte changed refused")
+    def _():
+        mk = f"{tag}/mp-presigned.bin"
+        up = c.initiate_multipart_upload(ossv2.InitiateMultipartUploadRequest(bucket=BUCKET, key=mk)).upload_id
+        p = c.presign(ossv2.UploadPartRequest(bucket=BUCKET, key=mk, upload_id=up, part_number=1))
+        parts = urllib.parse.urlsplit(p.url)
+        q = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+
+        def with_q(fn):
+            return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(
+                [fn(k, v) for k, v in q], quote_via=urllib.parse.quote)))
+        r = requests.put(with_q(lambda k, v: (k, flip(v) if k in ("x-oss-signature", "Signature") else v)),
+                         data=b"part", headers=p.signed_headers)
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+        r = requests.put(with_q(lambda k, v: (k, "2" if k == "partNumber" else v)), data=b"part", headers=p.signed_headers)
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+        r = requests.put(p.url, data=b"part", headers=p.signed_headers)
+        assert r.status_code == 200, r.text
+        etag = r.headers["ETag"]
+        pc = c.presign(ossv2.CompleteMultipartUploadRequest(bucket=BUCKET, key=mk, upload_id=up))
+        body = f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+        r = requests.post(pc.url, data=body.replace(etag, flip(etag)), headers=pc.signed_headers)
+        assert r.status_code == 400 and "<Code>InvalidPart</Code>" in r.text, r.text
+        r = requests.post(pc.url, data=body, headers=pc.signed_headers)
+        assert r.status_code == 200 and "<CompleteMultipartUploadResult>" in r.text, r.text
+        g = c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=mk))
+        assert g.body.read() == b"part"
+
+
+oss2_multipart_suite("oss2-v1", bucket_v1)
+oss2_multipart_suite("oss2-v4", bucket_v4)
+v2_multipart_suite("ossv2-v4", "v4")
+v2_multipart_suite("ossv2-v1", "v1")
+
+
+# ------------------------------------------------- checks after an upload (issue 11)
+# HeadObject, ranged GetObject, object tagging, CopyObject guarded by the
+# source ETag, DeleteObject: the calls the function makes to check an upload
+# and record or act on its verdict.
+from alibabacloud_oss_v2.models import object_basic as v2m  # noqa: E402
+
+
+def oss2_check_suite(tag, make):
+    b = make()
+
+    @check(f"{tag}: tagging, ranged get, guarded copy, delete accepted")
+    def _():
+        k = f"{tag}/checked.png"
+        data = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
+        r = b.put_object(k, data, headers={"Content-Type": "image/png", "x-oss-tagging": "verdict=pending&by=sdk%20x"})
+        etag = r.etag
+        h = b.head_object(k)
+        assert h.content_type == "image/png" and h.content_length == len(data)
+        assert h.etag == etag and h.headers.get("x-oss-tagging-count") == "2", dict(h.headers)
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "pending", "by": "sdk x"}
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "verified")
+        b.put_object_tagging(k, oss2.models.Tagging(rule))
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "verified"}
+        assert b.head_object(k).headers.get("x-oss-tagging-count") == "1"
+        g = b.get_object(k, byte_range=(0, 7))
+        assert g.read() == data[:8] and g.status == 206
+        dest = f"{tag}/quarantine/checked.png"
+        b.copy_object(BUCKET, k, dest, headers={"x-oss-copy-source-if-match": '"' + etag + '"'})
+        assert b.get_object(dest).read() == data
+        assert b.head_object(dest).content_type == "image/png"
+        assert b.get_object_tagging(dest).tag_set.tagging_rule == {"verdict": "verified"}
+        b.copy_object(BUCKET, k, f"{tag}/retagged.png",
+                      headers={"x-oss-tagging-directive": "Replace", "x-oss-tagging": "verdict=rejected"})
+        assert b.get_object_tagging(f"{tag}/retagged.png").tag_set.tagging_rule == {"verdict": "rejected"}
+        b.delete_object_tagging(k)
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {}
+        assert "x-oss-tagging-count" not in b.head_object(k).headers
+        b.delete_object(k)
+        assert not b.object_exists(k)
+        expect_oss_error(lambda: b.get_object_tagging(k), 404, "NoSuchKey")
+
+    @check(f"{tag}: tagging and copy with one byte changed are refused")
+    def _():
+        k = f"{tag}/guarded.png"
+        etag = b.put_object(k, b"original").etag
+        dest = f"{tag}/guarded-copy.png"
+        expect_oss_error(lambda: b.copy_object(BUCKET, k, dest, headers={"x-oss-copy-source-if-match": flip(etag)}),
+                         412, "PreconditionFailed")
+        assert not b.object_exists(dest)
+        b.put_object(dest, b"there")
+        expect_oss_error(lambda: b.copy_object(BUCKET, k, dest, headers={"x-oss-forbid-overwrite": "true"}),
+                         409, "FileAlreadyExists")
+        expect_oss_error(lambda: b.copy_object(BUCKET, k + "x", f"{tag}/nope.png"), 404, "NoSuchKey")
+        bad = make(sk=flip(SK))
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "verified")
+        expect_oss_error(lambda: bad.put_object_tagging(k, oss2.models.Tagging(rule)), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.get_object_tagging(k), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.copy_object(BUCKET, k, f"{tag}/nope.png"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.delete_object(k), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: b.put_object(f"{tag}/t.png", b"x", headers={"x-oss-tagging": "a=1&a=2"}),
+                         400, "InvalidTag")
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "<bad>")
+        expect_oss_error(lambda: b.put_object_tagging(k, oss2.models.Tagging(rule)), 400, "InvalidTag")
+
+
+def v2_check_suite(tag, version):
+    c = client_v2(version=version)
+
+    @check(f"{tag}: tagging, ranged get, guarded copy, delete accepted")
+    def _():
+        k = f"{tag}/checked.bin"
+        data = os.urandom(3000)
+        etag = c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=k, body=data, content_type="image/jpeg",
+                                                   tagging="verdict=pending")).etag
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=k))
+        assert h.content_type == "image/jpeg" and h.content_length == 3000 and h.etag == etag
+        assert h.tagging_count == 1, h.tagging_count
+        c.put_object_tagging(v2m.PutObjectTaggingRequest(bucket=BUCKET, key=k, tagging=v2m.Tagging(
+            tag_set=v2m.TagSet(tags=[v2m.Tag(key="verdict", value="verified"), v2m.Tag(key="sniffed", value="image/jpeg")]))))
+        t = c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k))
+        assert [(x.key, x.value) for x in t.tag_set.tags] == [("verdict", "verified"), ("sniffed", "image/jpeg")]
+        g = c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=k, range_header="bytes=0-15"))
+        assert g.body.read() == data[:16] and g.content_range == "bytes 0-15/3000", g.content_range
+        dest = f"{tag}/moved.bin"
+        r = c.copy_object(v2m.CopyObjectRequest(bucket=BUCKET, key=dest, source_key=k, if_match=etag))
+        assert r.etag == etag, (r.etag, etag)
+        expect_oss_error(lambda: c.copy_object(v2m.CopyObjectRequest(bucket=BUCKET, key=f"{tag}/no.bin",
+                                                                      source_key=k, if_match=flip(etag))),
+                         412, "PreconditionFailed")
+        c.delete_object_tagging(v2m.DeleteObjectTaggingRequest(bucket=BUCKET, key=k))
+        t = c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k))
+        assert not (t.tag_set.tags if t.tag_set else None)
+        c.delete_object(ossv2.DeleteObjectRequest(bucket=BUCKET, key=k))
+        expect_oss_error(lambda: c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k)),
+                         404, "NoSuchKey")
+        assert c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=dest)).body.read() == data
+
+
+oss2_check_suite("oss2-v1", bucket_v1)
+oss2_check_suite("oss2-v4", bucket_v4)
+v2_check_suite("ossv2-v4", "v4")
+v2_check_suite("ossv2-v1", "v1")
+
+
 # ---------------------------------------------------------------- STS + scoped OSS
 from alibabacloud_sts20150401.client import Client as StsClient  # noqa: E402
 from alibabacloud_sts20150401 import models as sts_models  # noqa: E402
@@ -363,6 +621,38 @@ for alg in ("default", "v2"):
         expect_sts_error(lambda: assume(alg, role=ROLE.replace("oss-upload", "nope")), "EntityNotExist.Role")
         expect_sts_error(lambda: assume(alg, policy='{"Version":"1"}'), "InvalidParameter.PolicyGrammar")
         expect_sts_error(lambda: assume(alg, policy="x" * 2049), "InvalidParameter.PolicyGrammar")
+
+@check("sts: session policy governs tagging, copy and delete")
+def _():
+    c = assume("default")
+    b = oss2.Bucket(oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token), EP, BUCKET)
+    k = "users/alice/policy.png"
+    etag = b.put_object(k, b"mine").etag
+    rule = oss2.models.TaggingRule()
+    rule.add("verdict", "verified")
+    # SCOPE_POLICY allows only oss:PutObject and oss:GetObject.
+    expect_oss_error(lambda: b.put_object_tagging(k, oss2.models.Tagging(rule)), 403, "AccessDenied")
+    expect_oss_error(lambda: b.get_object_tagging(k), 403, "AccessDenied")
+    expect_oss_error(lambda: b.put_object("users/alice/t.png", b"x", headers={"x-oss-tagging": "a=1"}), 403, "AccessDenied")
+    expect_oss_error(lambda: b.delete_object(k), 403, "AccessDenied")
+    account = bucket_v1()
+    account.put_object("users/bob/secret.png", b"bob's")
+    expect_oss_error(lambda: b.copy_object(BUCKET, "users/bob/secret.png", "users/alice/stolen.png"), 403, "AccessDenied")
+    expect_oss_error(lambda: b.copy_object(BUCKET, k, "users/bob/planted.png"), 403, "AccessDenied")
+    b.copy_object(BUCKET, k, "users/alice/copy.png", headers={"x-oss-copy-source-if-match": etag})
+    checker = json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject", "oss:PutObjectTagging",
+                                       "oss:GetObjectTagging", "oss:DeleteObject"],
+         "Resource": [f"acs:oss:*:*:{BUCKET}/users/alice/*"]}]})
+    c2 = assume("default", policy=checker)
+    b2 = oss2.Bucket(oss2.StsAuth(c2.access_key_id, c2.access_key_secret, c2.security_token, auth_version="v4"),
+                     EP, BUCKET, region=REGION)
+    b2.put_object_tagging(k, oss2.models.Tagging(rule))
+    assert b2.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "verified"}
+    b2.delete_object("users/alice/copy.png")
+    expect_oss_error(lambda: b2.put_object_tagging("users/bob/secret.png", oss2.models.Tagging(rule)),
+                     403, "AccessDenied")
+
 
 json.dump({"passed": passed, "failed": failed}, sys.stdout, indent=1)
 sys.exit(1 if failed else 0)
