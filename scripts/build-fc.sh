@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the deployable code folder `dist/`: a static x86_64 musl binary
-# (rustls, mimalloc, no emulator) plus `bootstrap`. s.yaml's pre-deploy runs this.
+# (rustls, mimalloc, no emulator) plus `bootstrap` (and `profiles.toml`, if any). s.yaml's pre-deploy runs this.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,5 +18,7 @@ rm -rf dist
 mkdir -p dist
 cp "target/$target/release/oss-direct-upload" dist/oss-direct-upload
 cp bootstrap dist/bootstrap
+# Upload profiles ship beside bootstrap, where the function looks for them.
+if [ -f profiles.toml ]; then cp profiles.toml dist/profiles.toml; fi
 chmod +x dist/bootstrap dist/oss-direct-upload
 ls -l dist

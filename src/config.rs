@@ -567,6 +567,21 @@ impl Config {
             .any(|t| t == "*" || t == content_type)
     }
 
+    /// Settings that work but weaken the security model, each with what to
+    /// set instead. Serve mode and `local` log them at every start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if let AuthMode::Jwt(j) = &self.auth {
+            if j.audience.is_none() || j.issuer.is_none() {
+                out.push("JWT_AUDIENCE or JWT_ISSUER is not set: tokens the same keys signed for other applications are accepted too; set both");
+            }
+        }
+        if self.auth == AuthMode::Anonymous {
+            out.push("AUTH_MODE=anonymous: anyone who can reach this function can get upload credentials for the shared prefix; set AUTH_MODE=jwt or fc-jwt for production");
+        }
+        out
+    }
+
     /// Whether any content type is allowed (`ALLOWED_CONTENT_TYPES=*`).
     pub fn any_content_type(&self) -> bool {
         self.allowed_content_types.iter().any(|t| t == "*")

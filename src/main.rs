@@ -122,20 +122,11 @@ pub fn announce(app: &App) {
             ("prefix", c.upload_prefix.clone().into()),
         ],
     );
-    if let oss_direct_upload::config::AuthMode::Jwt(j) = &c.auth {
-        if j.audience.is_none() || j.issuer.is_none() {
-            log::warn(
-                None,
-                "JWT_AUDIENCE or JWT_ISSUER is not set: tokens the same keys signed for other applications are accepted too; set both",
-                &[],
-            );
+    for warning in c.warnings() {
+        if warning.starts_with("AUTH_MODE=anonymous") {
+            log::warn(None, warning, &[("prefix", c.upload_prefix.clone().into())]);
+        } else {
+            log::warn(None, warning, &[]);
         }
-    }
-    if c.auth == oss_direct_upload::config::AuthMode::Anonymous {
-        log::warn(
-            None,
-            "AUTH_MODE=anonymous: anyone who can reach this function can get upload credentials for the shared prefix; set AUTH_MODE=jwt or fc-jwt for production",
-            &[("prefix", c.upload_prefix.clone().into())],
-        );
     }
 }

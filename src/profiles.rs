@@ -665,6 +665,13 @@ url_ttl_seconds = 3600
     }
 
     #[test]
+    fn the_shipped_example_loads() {
+        let p = load(include_str!("../profiles.example.toml")).unwrap();
+        assert_eq!(p.names(), "default, avatar, document, video");
+        assert!(!p.get("video").unwrap().allows(UploadMethod::PostPolicy));
+    }
+
+    #[test]
     fn problems_are_named_by_profile_and_field() {
         let m = messages(
             r#"

@@ -10,7 +10,9 @@
 //! - printing `FC Invoke Start RequestId:` / `FC Invoke End RequestId:` around
 //!   every request (FC's console depends on them), and FC's `FC Initialize` /
 //!   `FC PreStop` markers around the lifecycle hooks;
-//! - bounding request bodies and headers;
+//! - bounding request bodies and headers, and how long a client may take to
+//!   send a request or to read its answer (a client that stops reading is
+//!   dropped, not held);
 //! - `GET /pre-stop`: wait for in-flight requests, answer 200 and **keep
 //!   serving** (FC documents PreStop as running before it freezes *or*
 //!   destroys an instance, and a thawed instance must still answer);
@@ -120,13 +122,50 @@ impl Context {
             _ => env.credentials.clone(),
         };
         Context {
-            request_id: header("x-fc-request-id").unwrap_or_else(new_request_id),
+            request_id: header("x-fc-request-id")
+                .filter(|id| is_safe_request_id(id))
+                .unwrap_or_else(new_request_id),
             credentials,
             region: header("x-fc-region").or_else(|| env.region.clone()),
             function_name: header("x-fc-function-name").or_else(|| env.function_name.clone()),
             account_id: header("x-fc-account-id").or_else(|| env.account_id.clone()),
         }
     }
+}
+
+/// Longest `x-fc-request-id` taken over; FC's own are 36 characters.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a request id from `x-fc-request-id` may be used as it is: 1 to
+/// [`MAX_REQUEST_ID_LEN`] characters of `A-Z a-z 0-9 - _ .`. It goes into
+/// every log line and the `x-request-id` answer header, so anything else
+/// (quotes, spaces, control characters, very long values) is replaced by a
+/// fresh id rather than copied.
+pub fn is_safe_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Does to a request what FC's HTTP trigger does (see
+/// [`Options::drop_fc_headers`]): removes every client-sent `x-fc-*` header,
+/// then marks the request as trigger traffic (`x-fc-control-path:
+/// /http-invoke`), so lifecycle hooks and events refuse it as on FC.
+pub fn drop_fc_headers(headers: &mut http::HeaderMap) {
+    let names: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-fc-"))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
+    headers.insert(
+        "x-fc-control-path",
+        http::HeaderValue::from_static("/http-invoke"),
+    );
 }
 
 /// A fresh request id for requests that did not come through FC, shaped like
@@ -248,17 +287,22 @@ pub struct Options {
     /// How long in-flight requests get to finish after shutdown begins.
     pub drain_timeout: Duration,
     /// How long a client may take to send a request's head, and then its body.
+    /// Also bounds an idle keep-alive connection (waiting for the next head).
     pub read_timeout: Duration,
+    /// How long one write of an answer may wait for the client to read.
+    /// A client that stops reading is disconnected after this, rather than
+    /// holding a connection and its buffers.
+    pub write_timeout: Duration,
+    /// Drop every `x-fc-*` header a request arrives with before it is read,
+    /// as FC's gateway does with client-sent ones. `local` sets it: there no
+    /// gateway stands in front, so those headers can only come from the client.
+    pub drop_fc_headers: bool,
     /// Print the `FC Invoke Start/End` markers and one JSON access line per request.
     pub access_log: bool,
     /// Defaults for every request's [`Context`].
     pub environment: Environment,
     /// Where FC's event invocations (`POST /invoke`) go; `None`: to the handler.
     pub events: Option<Events>,
-    /// Act as FC's HTTP trigger in front of the function (local mode): drop
-    /// every client-sent `x-fc-*` header and mark the request
-    /// `x-fc-control-path: /http-invoke`, so a client cannot pose as FC.
-    pub http_trigger: bool,
 }
 
 impl Default for Options {
@@ -268,10 +312,11 @@ impl Default for Options {
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            drop_fc_headers: false,
             access_log: true,
             environment: Environment::default(),
             events: None,
-            http_trigger: false,
         }
     }
 }
@@ -312,11 +357,29 @@ impl Default for Shutdown {
     }
 }
 
+/// Length of the queue of connections waiting to be accepted. The OS default
+/// many listeners get (128) stalls a burst of connects; the kernel still caps
+/// it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` with a [`LISTEN_BACKLOG`]-long accept queue.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restarted instance can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `handler` on `0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000}` until SIGTERM or SIGINT.
 pub async fn run<H: Handler>(handler: H, options: Options) -> std::io::Result<()> {
     let port = listen_port_from_env()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await?;
+    let listener = bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
     let shutdown = Shutdown::new();
     spawn_signal_listener(shutdown.clone());
     serve(listener, handler, options, shutdown).await
@@ -388,6 +451,7 @@ pub async fn serve<H: Handler>(
     let drain_timeout = options.drain_timeout;
     let max_header_bytes = options.max_header_bytes.max(8192);
     let read_timeout = options.read_timeout;
+    let write_timeout = options.write_timeout;
     let shared = Arc::new(Shared {
         handler,
         options,
@@ -411,6 +475,10 @@ pub async fn serve<H: Handler>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // hyper bounds reading a head; the answer's writes are bounded here.
+                let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+                stream.set_write_timeout(Some(write_timeout));
+                let stream = Box::pin(stream);
                 let shared = shared.clone();
                 let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                     let shared = shared.clone();
@@ -442,12 +510,13 @@ pub async fn serve<H: Handler>(
 
 async fn dispatch<H: Handler>(
     shared: &Shared<H>,
-    mut req: http::Request<Incoming>,
+    req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
-    if shared.options.http_trigger {
-        as_http_trigger(req.headers_mut());
-    }
     let started = Instant::now();
+    let mut req = req;
+    if shared.options.drop_fc_headers {
+        drop_fc_headers(req.headers_mut());
+    }
     let ctx = Context::from_headers(req.headers(), &shared.options.environment);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -512,24 +581,6 @@ async fn dispatch<H: Handler>(
         response.headers_mut().insert("x-request-id", v);
     }
     response
-}
-
-/// What FC's HTTP trigger does to a request before the function sees it:
-/// client `x-fc-*` headers are not passed on, and the request is marked as an
-/// HTTP invocation.
-pub fn as_http_trigger(headers: &mut http::HeaderMap) {
-    let fc: Vec<http::HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-fc-"))
-        .cloned()
-        .collect();
-    for k in fc {
-        headers.remove(k);
-    }
-    headers.insert(
-        "x-fc-control-path",
-        http::HeaderValue::from_static("/http-invoke"),
-    );
 }
 
 /// Whether a request is FC's own event invocation: FC marks those
@@ -756,12 +807,57 @@ mod tests {
     }
 
     #[test]
-    fn the_http_trigger_drops_client_fc_headers() {
+    fn unsafe_request_ids_are_replaced() {
+        for bad in [
+            "a b",
+            "a\"b",
+            "x{\"level\":\"error\"}",
+            "\u{202e}rid",
+            &"a".repeat(65),
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                "x-fc-request-id",
+                http::HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            );
+            let id = Context::from_headers(&h, &Environment::default()).request_id;
+            assert_ne!(id, bad);
+            assert!(is_safe_request_id(&id), "{id:?}");
+        }
+        for good in [
+            "rid-1",
+            "8f1c2a3b-0000-4abc-9def-0123456789ab",
+            &"a".repeat(64),
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-fc-request-id", good.parse().unwrap());
+            assert_eq!(
+                Context::from_headers(&h, &Environment::default()).request_id,
+                good
+            );
+        }
+    }
+
+    #[test]
+    fn fc_headers_can_be_dropped() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-fc-access-key-id", "STS.x".parse().unwrap());
+        h.insert("x-fc-control-path", "/pre-stop".parse().unwrap());
+        h.insert("x-user-id", "u".parse().unwrap());
+        drop_fc_headers(&mut h);
+        assert_eq!(h.len(), 2);
+        assert!(h.contains_key("x-user-id"));
+        assert_eq!(h["x-fc-control-path"], "/http-invoke");
+        assert!(!h.contains_key("x-fc-access-key-id"));
+    }
+
+    #[test]
+    fn events_through_the_front_door_are_not_fc_events() {
         let mut h = http::HeaderMap::new();
         h.insert("x-fc-control-path", "/invoke".parse().unwrap());
         h.insert("x-fc-access-key-id", "forged".parse().unwrap());
         h.insert("x-other", "kept".parse().unwrap());
-        as_http_trigger(&mut h);
+        drop_fc_headers(&mut h);
         assert_eq!(h.get("x-fc-control-path").unwrap(), "/http-invoke");
         assert!(h.get("x-fc-access-key-id").is_none());
         assert_eq!(h.get("x-other").unwrap(), "kept");

@@ -201,7 +201,13 @@ fn post_policy_v4_and_v1_carry_the_documented_fields_and_conditions() {
         let conds = policy["conditions"].as_array().unwrap();
         let has = |c: Value| conds.contains(&c);
         assert!(has(serde_json::json!({"bucket": "test-bucket"})));
-        assert!(has(serde_json::json!(["starts-with", "$key", "uploads/"])));
+        // The exact server-built key, not a prefix (issue 9, finding 2).
+        let key = v["key"].as_str().unwrap();
+        assert!(has(serde_json::json!(["eq", "$key", key])), "{conds:?}");
+        assert!(
+            !conds.iter().any(|c| c[0] == "starts-with"),
+            "no prefix-only key condition: {conds:?}"
+        );
         assert!(has(serde_json::json!(["content-length-range", 1, 5000])));
         assert!(has(serde_json::json!({"x-oss-forbid-overwrite": "true"})));
         assert!(conds

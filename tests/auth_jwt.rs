@@ -193,6 +193,27 @@ fn common_cases(auth: &Authenticator, family: &str) {
         "empty_sub",
         Want::Forbidden("user id is empty"),
     );
+    // A user claim of the wrong type is a malformed token (401), as a
+    // malformed `exp` is; 403 is for a well-formed token naming no usable user.
+    // (For `sub`, jsonwebtoken refuses it before our own check does, with its
+    // own reason; the answer is 401 InvalidToken either way.)
+    for case in ["array_sub", "object_sub", "float_sub"] {
+        let tok = token(family, case);
+        let e = auth.authenticate(&bearer(&tok), now()).expect_err(case);
+        assert!(
+            matches!(
+                e,
+                AuthError::Invalid("malformed token" | "malformed user claim")
+            ),
+            "{family}/{case}: {e:?}"
+        );
+        assert_eq!(
+            (e.status(), e.code()),
+            (401, "InvalidToken"),
+            "{family}/{case}"
+        );
+        assert_never_echoed(&e, &tok);
+    }
 }
 
 #[test]

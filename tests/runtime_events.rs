@@ -55,7 +55,7 @@ async fn start(on_fc: bool, http_trigger: bool, calls: Arc<AtomicUsize>) -> std:
     let options = Options {
         access_log: false,
         events: Some(runtime::Events(events)),
-        http_trigger,
+        drop_fc_headers: http_trigger,
         environment: runtime::Environment {
             function_name: on_fc.then(|| "fn".to_owned()),
             ..runtime::Environment::default()

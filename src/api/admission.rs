@@ -94,6 +94,12 @@ pub enum Purpose {
     ReadBack,
 }
 
+/// The least life credentials from `/v1/sts` have, and the least the
+/// credentials that sign a URL or policy have: 6 minutes, since the mobile
+/// SDKs refresh when 5 remain. STS answers with less are refused (502
+/// `StsCredentialsTooShortLived`) rather than handed out.
+pub const PROMISED_LIFETIME: Duration = Duration::from_secs(360);
+
 /// How early cached STS credentials are refreshed: at least 6 minutes before
 /// they expire (the mobile SDKs refresh at 5), or half their lifetime if longer.
 pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
@@ -337,5 +343,8 @@ mod tests {
         assert_eq!(refresh_margin(900), Duration::from_secs(450));
         assert_eq!(refresh_margin(600), Duration::from_secs(360));
         assert_eq!(refresh_margin(3600), Duration::from_secs(1800));
+        // The shortest margin still leaves a window where a token is served
+        // while it is refreshed, above the promised floor.
+        assert!(refresh_margin(900) > PROMISED_LIFETIME);
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! A client never chooses a path. Its filename contributes only its last
 //! segment, cleaned; anything that could escape the prefix or confuse a
-//! reader (control characters, `.`/`..`, over-long names) is refused.
+//! reader (control characters, Unicode format characters such as the
+//! right-to-left override that shows `evil\u{202E}gnp.exe` as `evilexe.png`,
+//! line separators, `.`/`..`, over-long names) is refused.
 
 use super::error::ApiError;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// OSS's limit on a key's length in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1023;
@@ -13,25 +16,37 @@ pub const MAX_FILENAME_BYTES: usize = 255;
 /// Name used when the caller sends none.
 pub const DEFAULT_FILENAME: &str = "file";
 
+/// Whether `c` may not appear in an object key the function builds or
+/// accepts: control characters (Cc, NUL and line feed included), format
+/// characters (Cf: bidi overrides and isolates, zero-width joiners, BOM,
+/// soft hyphen) and the line and paragraph separators (Zl, Zp). They either
+/// break log lines and headers or make a name read differently from what
+/// it is.
+pub fn is_unsafe_key_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
 /// Cleans a client-supplied filename down to one safe path segment.
 ///
-/// Percent-escapes are decoded first (so `%2e%2e%2f` is seen as `../`), then
-/// only the last `/`- or `\`-separated segment is kept. Control characters
-/// (including NUL), `.`/`..` and empty names are refused with 400.
+/// The name arrives decoded exactly once (query parameters by
+/// [`super::params`], JSON strings as they are), so `%2e%2e%2f` stays those
+/// nine literal characters. Only the last `/`- or `\`-separated segment is
+/// kept. Control, format and line-separator characters (see
+/// [`is_unsafe_key_char`]), `.`/`..` and empty names are refused with 400.
 pub fn clean_filename(raw: &str) -> Result<String, ApiError> {
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_param("filename is not valid UTF-8 once percent-decoded"))?;
-    if decoded.chars().any(|c| c != '\\' && forbidden_key_char(c)) {
+    if raw.chars().any(is_unsafe_key_char) {
         return Err(ApiError::bad_param(
-            "filename contains control or invisible formatting characters; send the plain file name",
+            "filename contains control or invisible formatting characters (such as a right-to-left override); send the plain file name",
         ));
     }
-    let last = decoded
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default()
-        .trim();
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if last.is_empty() || last == "." || last == ".." {
         return Err(ApiError::bad_param(format!(
             "filename {:?} has no usable name; send the file's own name such as photo.jpg",
@@ -44,15 +59,6 @@ pub fn clean_filename(raw: &str) -> Result<String, ApiError> {
         )));
     }
     Ok(last.to_owned())
-}
-
-/// Whether `c` may never appear in an object key: control characters (Cc),
-/// format characters (Cf: bidi overrides such as U+202E, zero-width spaces,
-/// the BOM) that make a name display as something it is not, and `\\`,
-/// which some clients treat as a path separator.
-pub fn forbidden_key_char(c: char) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
-    c == '\\' || c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 /// A random, URL-safe id that makes each key unique (96 bits, hex).
@@ -69,6 +75,13 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
         None => DEFAULT_FILENAME.to_owned(),
     };
     let key = format!("{prefix}{id}/{name}");
+    if key.chars().any(is_unsafe_key_char) {
+        // Prefix and id come from config and us; checked anyway, since the
+        // key is what gets signed.
+        return Err(ApiError::bad_param(
+            "the object key would contain control or formatting characters",
+        ));
+    }
     if key.len() > MAX_KEY_BYTES {
         return Err(ApiError::bad_param(format!(
             "the object key would be {} bytes, over OSS's {MAX_KEY_BYTES}; use a shorter filename",
@@ -78,10 +91,8 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
     Ok(key)
 }
 
-/// Checks a caller-supplied key (presigned GET, the status route, and every
-/// uploaded key the event check sees, since STS-credential clients choose
-/// their own keys): it must lie under `prefix` and contain no `.`/`..`
-/// segment, empty segment or [`forbidden_key_char`], within OSS's length limit.
+/// Checks a caller-supplied key (presigned GET): it must lie under `prefix`
+/// and contain no `.`/`..` segment, empty segment or control character.
 pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     let forbidden = || {
         ApiError::new(
@@ -95,7 +106,9 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     };
     if rest.is_empty()
         || key.len() > MAX_KEY_BYTES
-        || key.chars().any(forbidden_key_char)
+        || key.chars().any(is_unsafe_key_char)
+        // Never in a key the function builds; some clients read it as a separator.
+        || key.contains('\\')
         || rest
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..")
@@ -117,12 +130,16 @@ mod tests {
         assert_eq!(clean_filename("../../etc/passwd").unwrap(), "passwd");
         assert_eq!(clean_filename("/abs/path/a.png").unwrap(), "a.png");
         assert_eq!(clean_filename("C:\\Users\\me\\a.png").unwrap(), "a.png");
-        assert_eq!(clean_filename("%2e%2e%2fsecret.txt").unwrap(), "secret.txt");
+        // Decoded once, by the caller: escapes left in the name are literal.
+        assert_eq!(
+            clean_filename("%2e%2e%2fsecret.txt").unwrap(),
+            "%2e%2e%2fsecret.txt"
+        );
         assert_eq!(
             clean_filename("résumé 2024 (1).pdf").unwrap(),
             "résumé 2024 (1).pdf"
         );
-        assert_eq!(clean_filename("a+b%20c.txt").unwrap(), "a+b c.txt");
+        assert_eq!(clean_filename("a+b%20c.txt").unwrap(), "a+b%20c.txt");
     }
 
     #[test]
@@ -132,13 +149,20 @@ mod tests {
             ".",
             "",
             "a/..",
-            "%2e%2e",
+            "../..",
             "nul\0.txt",
             "tab\there",
-            "gpj.\u{202e}exe",
-            "zero\u{200b}width",
+            "line\nfeed.png",
             "x/",
-            "%ff%fe",
+            "evil\u{202E}gnp.exe",
+            "a\u{2066}b.png",
+            "zero\u{200B}width.png",
+            "bom\u{FEFF}.png",
+            "soft\u{AD}hyphen.png",
+            "sep\u{2028}line.png",
+            "para\u{2029}.png",
+            "del\u{7F}.png",
+            "c1\u{85}.png",
         ] {
             let e = clean_filename(bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad:?}");
@@ -182,19 +206,20 @@ mod tests {
                 .status,
             400
         );
-        for bad in [
-            "uploads/u1/a\\b",
-            "uploads/u1/x\u{202e}gnp.exe",
-            "uploads/u1/\u{feff}x",
-        ] {
-            assert_eq!(
-                check_owned_key("uploads/u1/", bad).unwrap_err().status,
-                400,
-                "{bad:?}"
-            );
-        }
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1/abc/\u{202E}x")
+                .unwrap_err()
+                .status,
+            400
+        );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1//x")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1/a\\b")
                 .unwrap_err()
                 .status,
             400

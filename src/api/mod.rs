@@ -30,7 +30,7 @@ mod routes;
 mod status;
 mod sts;
 
-pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT};
+pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT, PROMISED_LIFETIME};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -93,7 +93,11 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),
-        });
+        })
+        // Never hand out or sign with less than the promised life, and
+        // answer every request within the STS timeout.
+        .with_min_remaining(PROMISED_LIFETIME)
+        .with_wait_limit(Duration::from_millis(config.sts_timeout_ms));
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);

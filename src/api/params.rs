@@ -50,6 +50,38 @@ impl Params {
     }
 }
 
+/// Splits and decodes a query string (`application/x-www-form-urlencoded`:
+/// `+` is a space, `%XX` a byte), each value decoded exactly once.
+///
+/// Hand-written over `percent_encoding` rather than `form_urlencoded::parse`
+/// because that one turns bytes that are not UTF-8 into U+FFFD without a
+/// word; here such a parameter is a 400, so a filename is never silently
+/// rewritten.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |part: &str, what: &str| -> Result<String, ApiError> {
+        let bytes: Vec<u8> = part
+            .bytes()
+            .map(|b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&bytes)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                ApiError::bad_param(format!(
+                    "{what} is not valid UTF-8 once percent-decoded; send UTF-8 text, percent-encoded"
+                ))
+            })
+    };
+    let mut out = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(k, "a query parameter name")?;
+        let value = decode(v, &format!("query parameter {}", truncate(&name)))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -59,8 +91,8 @@ fn truncate(s: &str) -> String {
 pub fn parse(req: &Request) -> Result<Params, ApiError> {
     let mut params = Params::default();
     if let Some(q) = req.uri().query() {
-        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            params.set(&k, v.into_owned())?;
+        for (k, v) in parse_query(q)? {
+            params.set(&k, v)?;
         }
     }
     if req.method() == http::Method::POST && !req.body().iter().all(u8::is_ascii_whitespace) {
@@ -136,6 +168,40 @@ mod tests {
         .unwrap();
         assert_eq!(p.filename.as_deref(), Some("b.png"));
         assert_eq!(p.size, Some(7));
+    }
+
+    #[test]
+    fn query_values_are_decoded_once() {
+        let p = parse(&req(
+            "GET",
+            "/v1/presign?filename=100%2525+done%2B.png&key=a%2Fb",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(p.filename.as_deref(), Some("100%25 done+.png"));
+        assert_eq!(p.key.as_deref(), Some("a/b"));
+        assert_eq!(
+            parse_query("a=1&&b&c=%3D=").unwrap(),
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), String::new()),
+                ("c".to_owned(), "==".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_in_the_query_is_400_not_replaced() {
+        for uri in [
+            "/x?filename=%ff.png",
+            "/x?filename=a%C3",
+            "/x?contentType=%80",
+            "/x?%fe=1",
+        ] {
+            let e = parse(&req("GET", uri, "")).unwrap_err();
+            assert_eq!(e.status, 400, "{uri}");
+            assert!(e.message.contains("UTF-8"), "{}", e.message);
+        }
     }
 
     #[test]

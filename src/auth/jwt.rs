@@ -20,8 +20,11 @@
 //!    clock (`now_unix`) with `JWT_LEEWAY_SECONDS` of leeway. jsonwebtoken can
 //!    only read the system clock, so its own time checks are turned off.
 //! 6. The user id is the claim named by `JWT_USER_CLAIM`: a string, or an
-//!    integer taken as its decimal text. Absent, empty, too long or of another
-//!    type is `Forbidden`: the token is genuine but names no usable user.
+//!    integer taken as its decimal text. Of another type (array, object,
+//!    fraction, boolean) the token is malformed: `Invalid`, 401, as for a
+//!    malformed `exp` (and as jsonwebtoken answers for a non-string `sub`).
+//!    Absent, empty or too long is `Forbidden`, 403: the token is well formed
+//!    but names no usable user.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -177,11 +180,9 @@ impl JwtVerifier {
             None | Some(Value::Null) => return Err(AuthError::Forbidden("user claim absent")),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-            Some(_) => {
-                return Err(AuthError::Forbidden(
-                    "user claim is not a string or integer",
-                ))
-            }
+            // Malformed, like a non-numeric `exp`: 401. (jsonwebtoken
+            // itself refuses a `sub` that is not a string the same way.)
+            Some(_) => return Err(AuthError::Invalid("malformed user claim")),
         };
         user_prefix_segment(&user_id)?;
         Ok(user_id)
@@ -586,15 +587,11 @@ mod tests {
             ),
             (
                 serde_json::json!({"uid": 1.5, "exp": exp}),
-                Err(AuthError::Forbidden(
-                    "user claim is not a string or integer",
-                )),
+                Err(AuthError::Invalid("malformed user claim")),
             ),
             (
                 serde_json::json!({"uid": ["a"], "exp": exp}),
-                Err(AuthError::Forbidden(
-                    "user claim is not a string or integer",
-                )),
+                Err(AuthError::Invalid("malformed user claim")),
             ),
             (
                 serde_json::json!({"uid": "", "exp": exp}),

@@ -251,14 +251,32 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match rt.block_on(run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Config(e)) => {
+            // As serve mode: a configuration the function refuses is status 2.
+            eprintln!("oss-direct-upload local: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("oss-direct-upload local: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(opts: Options) -> Result<(), String> {
+/// Why `local` stopped: a configuration it refuses (exit status 2, like
+/// serve mode) or anything else (ports taken, I/O; status 1).
+enum Failure {
+    Config(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Other(e)
+    }
+}
+
+async fn run(opts: Options) -> Result<(), Failure> {
     let account = account_key(&opts)?;
     let function_origins = vec![
         format!("http://127.0.0.1:{}", opts.port),
@@ -273,8 +291,7 @@ async fn run(opts: Options) -> Result<(), String> {
         .unwrap_or(5 * 1024 * 1024 * 1024);
     // FC's side of the runtime: events reach the function here, never
     // through the public port (whose front door drops client x-fc-* headers).
-    let internal = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
+    let internal = runtime::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
     let internal_addr = internal
         .local_addr()
@@ -311,7 +328,24 @@ async fn run(opts: Options) -> Result<(), String> {
         )
     })?;
 
-    let config = local_config(&opts, &emulator, &browser_origins)?;
+    let config = match local_config(&opts, &emulator, &browser_origins) {
+        Ok(c) => c,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Config(e));
+        }
+    };
+    let app = match App::new(config) {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Config(e));
+        }
+    };
+    for warning in app.config().warnings() {
+        crate::log::warn(None, warning, &[]);
+    }
+    let config = app.config().clone();
     let event_settings = {
         let url = opts.webhook_url.clone();
         crate::events::settings::EventSettings::from_vars(
@@ -321,19 +355,30 @@ async fn run(opts: Options) -> Result<(), String> {
             },
             &config,
         )
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Failure::Config(e.to_string()))
     };
-    let notify = crate::events::Events::notify_from(&event_settings, crate::events::Notify::Print)?;
-    let webhook_line = event_settings.webhook_url.clone().unwrap_or_else(|| {
-        "(none: each webhook is printed here; --webhook URL delivers them)".into()
+    let events = event_settings.and_then(|settings| {
+        let notify = crate::events::Events::notify_from(&settings, crate::events::Notify::Print)
+            .map_err(Failure::Config)?;
+        let webhook_line = match (&settings.webhook_url, opts.trigger) {
+            (_, false) => "(off: --no-trigger, uploads are not checked)".to_owned(),
+            (Some(u), _) => u.clone(),
+            (None, _) => {
+                "(none: each webhook is printed here; --webhook URL delivers them)".to_owned()
+            }
+        };
+        let events =
+            crate::events::Events::new(config.clone(), app.profiles().clone(), settings, notify)
+                .map_err(Failure::Config)?;
+        Ok((Arc::new(events), webhook_line))
     });
-    let app = Arc::new(App::new(config.clone())?);
-    let events = Arc::new(crate::events::Events::new(
-        config.clone(),
-        app.profiles().clone(),
-        event_settings,
-        notify,
-    )?);
+    let (events, webhook_line) = match events {
+        Ok(e) => e,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(e);
+        }
+    };
     let delivery = super::events::start(super::events::Delivery {
         target: internal_addr,
         prefixes: app.profiles().iter().map(|p| p.prefix.clone()).collect(),
@@ -350,14 +395,12 @@ async fn run(opts: Options) -> Result<(), String> {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], opts.port)))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
-                opts.port
-            )
-        })?;
+    let listener = runtime::bind(SocketAddr::from(([127, 0, 0, 1], opts.port))).map_err(|e| {
+        format!(
+            "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
+            opts.port
+        )
+    })?;
     let function_url = format!("http://127.0.0.1:{}", opts.port);
     print_banner(
         &opts,
@@ -381,7 +424,8 @@ async fn run(opts: Options) -> Result<(), String> {
         ..runtime::Options::default()
     };
     let front_door = runtime::Options {
-        http_trigger: true,
+        // No FC gateway in front: x-fc-* headers can only be the client's.
+        drop_fc_headers: true,
         ..options.clone()
     };
     let shutdown = runtime::Shutdown::new();
@@ -397,7 +441,7 @@ async fn run(opts: Options) -> Result<(), String> {
     );
     emulator.shutdown().await;
     eprintln!("oss-direct-upload local: stopped");
-    served.map_err(|e| e.to_string())
+    served.map_err(|e| Failure::Other(e.to_string()))
 }
 
 fn print_banner(

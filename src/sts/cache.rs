@@ -12,12 +12,22 @@
 //! left, and requests arriving while a refresh is in flight get it at once
 //! instead of waiting for STS. Only when there is no such token do requests
 //! wait for the refresh and see its error.
+//!
+//! Credentials STS returns with less than that floor left (the machine's
+//! clock is off, or the role's session settings cut the duration) are never
+//! cached or handed out: the fetch counts as failed with
+//! [`StsError::ShortLived`]. After any fetch that did not leave fresh
+//! credentials, the scope backs off for [`DEFAULT_FAILURE_BACKOFF`]: requests
+//! in that window share the outcome instead of calling STS again, so a herd
+//! makes at most one STS call per scope per window.
+//!
+//! The scope index is a `quick_cache` concurrent cache (sharded, O(1) per
+//! lookup and eviction), so a full cache costs what an empty one does.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -28,6 +38,14 @@ use super::client::{AssumedRole, StsError};
 /// time to start an upload (a request signed before expiry is accepted).
 pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(120);
 
+/// Default back-off after a fetch that left no fresh credentials: requests
+/// for the scope inside it share that outcome instead of calling STS.
+pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Default bound on how long one request waits for credentials (queueing
+/// for and running the fetch together); the app sets it to `STS_TIMEOUT_MS`.
+pub const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(5);
+
 /// Cache tuning. `Default` gives 1024 scopes and a 300 s refresh margin.
 ///
 /// The hard floor for serving a token whose refresh failed is set with
@@ -35,7 +53,8 @@ pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(120);
 /// [`DEFAULT_MIN_REMAINING`]).
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// Most scopes kept; beyond it the least recently used one is dropped.
+    /// Most scopes kept; beyond it a rarely used one is dropped (`quick_cache`'s
+    /// CLOCK-Pro policy: scopes used again stay, one-off scopes go first).
     /// Bounded because scopes are per user and an instance lives for hours.
     pub max_entries: usize,
     /// A cached token is replaced once it has less than this left. 300 s
@@ -72,9 +91,11 @@ struct Slot {
 
 #[derive(Default)]
 struct FlightState {
-    /// Error of the most recent fetch, shared only with requests that were
-    /// already waiting for that fetch (never served to later arrivals).
+    /// Error of the most recent fetch, shared with requests that were
+    /// waiting for it and with those arriving inside the back-off window.
     last_error: Option<StsError>,
+    /// When the most recent fetch ended (the clock callers pass in).
+    last_fetch: Option<DateTime<Utc>>,
 }
 
 impl Slot {
@@ -89,21 +110,36 @@ impl Slot {
     }
 }
 
-struct Entry {
-    slot: Arc<Slot>,
-    last_used: u64,
+/// Keeps a scope that someone is fetching or waiting on from being evicted,
+/// so an in-flight fetch is never duplicated by a fresh slot for its key.
+#[derive(Clone, Default)]
+struct PinBusy;
+
+impl quick_cache::Lifecycle<String, Arc<Slot>> for PinBusy {
+    type RequestState = ();
+
+    fn is_pinned(&self, _key: &String, slot: &Arc<Slot>) -> bool {
+        Arc::strong_count(slot) > 1
+    }
+
+    fn begin_request(&self) -> Self::RequestState {}
 }
 
-struct Index {
-    map: HashMap<String, Entry>,
-    tick: u64,
-}
+type Index = quick_cache::sync::Cache<
+    String,
+    Arc<Slot>,
+    quick_cache::UnitWeighter,
+    quick_cache::DefaultHashBuilder,
+    PinBusy,
+>;
 
 /// Credential cache keyed by scope string (e.g. `bucket/prefix/role`).
 pub struct CredentialCache {
     config: CacheConfig,
     min_remaining: Duration,
-    index: StdMutex<Index>,
+    failure_backoff: Duration,
+    wait_limit: Duration,
+    index: Index,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -111,6 +147,8 @@ impl std::fmt::Debug for CredentialCache {
         f.debug_struct("CredentialCache")
             .field("config", &self.config)
             .field("min_remaining", &self.min_remaining)
+            .field("failure_backoff", &self.failure_backoff)
+            .field("wait_limit", &self.wait_limit)
             .field("len", &self.len())
             .finish()
     }
@@ -127,23 +165,47 @@ impl CredentialCache {
     /// the [`DEFAULT_MIN_REMAINING`] hard floor.
     pub fn new(mut config: CacheConfig) -> Self {
         config.max_entries = config.max_entries.max(1);
+        let index = Index::with(
+            config.max_entries,
+            config.max_entries as u64,
+            quick_cache::UnitWeighter,
+            quick_cache::DefaultHashBuilder::default(),
+            PinBusy,
+        );
         CredentialCache {
             config,
             min_remaining: DEFAULT_MIN_REMAINING,
-            index: StdMutex::new(Index {
-                map: HashMap::new(),
-                tick: 0,
-            }),
+            failure_backoff: DEFAULT_FAILURE_BACKOFF,
+            wait_limit: DEFAULT_WAIT_LIMIT,
+            index,
         }
     }
 
     /// Sets the hard floor: a cached token inside the refresh margin is still
     /// handed out (while a refresh is in flight, or after it failed) only if
-    /// it has at least `floor` left. An expired token is never handed out,
-    /// even with a floor of 0. A floor above the refresh margin turns this
-    /// off: every request then waits for the refresh and sees its error.
+    /// it has at least `floor` left, and fresh credentials from STS with less
+    /// than `floor` left are refused ([`StsError::ShortLived`]). An expired
+    /// token is never handed out, even with a floor of 0. A floor above the
+    /// refresh margin turns stale serving off: every request then waits for
+    /// the refresh and sees its error.
     pub fn with_min_remaining(mut self, floor: Duration) -> Self {
         self.min_remaining = floor;
+        self
+    }
+
+    /// Sets how long after a fetch that left no fresh credentials requests
+    /// share its outcome instead of calling STS again (default
+    /// [`DEFAULT_FAILURE_BACKOFF`]).
+    pub fn with_failure_backoff(mut self, backoff: Duration) -> Self {
+        self.failure_backoff = backoff;
+        self
+    }
+
+    /// Sets the most one [`get`](Self::get) takes: waiting for another
+    /// request's fetch and running its own together. Past it the request
+    /// gets [`StsError::Timeout`] (default [`DEFAULT_WAIT_LIMIT`]).
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
         self
     }
 
@@ -154,7 +216,7 @@ impl CredentialCache {
 
     /// Number of scopes currently held (for metrics and tests).
     pub fn len(&self) -> usize {
-        self.lock_index().map.len()
+        self.index.len()
     }
 
     /// Whether the cache holds no scope.
@@ -162,46 +224,14 @@ impl CredentialCache {
         self.len() == 0
     }
 
-    fn lock_index(&self) -> std::sync::MutexGuard<'_, Index> {
-        // A panic while holding this lock leaves the map consistent (every
-        // critical section is a few map operations), so keep going.
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Finds or creates the slot for `key`, marks it used and evicts the
-    /// least recently used scope when over capacity.
+    /// Finds or creates the slot for `key`.
     fn slot(&self, key: &str) -> Arc<Slot> {
-        let mut idx = self.lock_index();
-        idx.tick += 1;
-        let tick = idx.tick;
-        if let Some(e) = idx.map.get_mut(key) {
-            e.last_used = tick;
-            return e.slot.clone();
+        match self.index.get_or_insert_with(key, || {
+            Ok::<_, std::convert::Infallible>(Arc::new(Slot::default()))
+        }) {
+            Ok(slot) => slot,
+            Err(never) => match never {},
         }
-        if idx.map.len() >= self.config.max_entries {
-            // Prefer an idle scope (nobody fetching or waiting on it), so an
-            // in-flight fetch is not duplicated by a fresh slot for its key.
-            // O(n) scan: fine for the ~1000 entries this is sized for.
-            let victim = idx
-                .map
-                .iter()
-                .filter(|(_, e)| Arc::strong_count(&e.slot) == 1)
-                .min_by_key(|(_, e)| e.last_used)
-                .or_else(|| idx.map.iter().min_by_key(|(_, e)| e.last_used))
-                .map(|(k, _)| k.clone());
-            if let Some(v) = victim {
-                idx.map.remove(&v);
-            }
-        }
-        let slot = Arc::new(Slot::default());
-        idx.map.insert(
-            key.to_string(),
-            Entry {
-                slot: slot.clone(),
-                last_used: tick,
-            },
-        );
-        slot
     }
 
     /// Outside the refresh margin: hand out without refreshing.
@@ -216,6 +246,14 @@ impl CredentialCache {
         left > chrono::Duration::zero() && left >= to_chrono(self.min_remaining)
     }
 
+    /// Whether a fetch that ended at `at` is recent enough that `now` must
+    /// not call STS again. A clock that stepped back counts as recent too.
+    fn backing_off(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let since = now - at;
+        let window = to_chrono(self.failure_backoff);
+        since < window && since > -window
+    }
+
     /// Returns the cached credentials for `key`, or calls `fetch` to get new
     /// ones when there are none or they expire within the refresh margin.
     ///
@@ -225,8 +263,10 @@ impl CredentialCache {
     /// running the fetch gets them too if the fetch fails); they are not
     /// held up by STS. Without such credentials, requests arriving during
     /// the fetch wait and get its result, its error too, so an outage does
-    /// not turn into one upstream call per waiting request. Errors are not
-    /// cached: the next request after a failure fetches again.
+    /// not turn into one upstream call per waiting request. A failed fetch
+    /// (credentials with less than the floor left count as failed) is
+    /// shared for the back-off window, then the next request fetches again.
+    /// No call takes longer than the wait limit.
     pub async fn get<F, Fut>(
         &self,
         key: &str,
@@ -237,6 +277,7 @@ impl CredentialCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AssumedRole, StsError>>,
     {
+        let started = Instant::now();
         let slot = self.slot(key);
         let cached = slot.value();
         if let Some(v) = &cached {
@@ -252,7 +293,10 @@ impl CredentialCache {
             // still good enough.
             Err(_) => match usable {
                 Some(v) => return Ok(v),
-                None => slot.flight.lock().await,
+                None => match tokio::time::timeout(self.wait_limit, slot.flight.lock()).await {
+                    Ok(state) => state,
+                    Err(_) => return Err(StsError::Timeout),
+                },
             },
         };
         // Re-read: a fetch may have finished since the first look.
@@ -270,8 +314,34 @@ impl CredentialCache {
                 return usable.ok_or_else(|| e.clone());
             }
         }
-        let result = fetch().await;
+        if state.last_fetch.is_some_and(|at| self.backing_off(at, now)) {
+            // The last fetch was moments ago and left nothing fresh: don't
+            // ask STS again yet.
+            if let Some(v) = usable {
+                return Ok(v);
+            }
+            if let Some(e) = &state.last_error {
+                return Err(e.clone());
+            }
+        }
+        let budget = self.wait_limit.saturating_sub(started.elapsed());
+        let result = match tokio::time::timeout(budget, fetch()).await {
+            Ok(r) => r,
+            Err(_) => Err(StsError::Timeout),
+        };
         slot.flights.fetch_add(1, Ordering::AcqRel);
+        state.last_fetch = Some(now);
+        let result = result.and_then(|v| {
+            if self.usable(&v, now) {
+                Ok(v)
+            } else {
+                Err(StsError::ShortLived {
+                    remaining_secs: (v.expiration - now).num_seconds(),
+                    required_secs: self.min_remaining.as_secs(),
+                    expiration: v.expiration_text.chars().take(40).collect(),
+                })
+            }
+        });
         match result {
             Ok(v) => {
                 let v = Arc::new(v);
@@ -288,7 +358,7 @@ impl CredentialCache {
 
     /// Drops the cached credentials for `key`, e.g. after OSS rejected them.
     pub fn invalidate(&self, key: &str) {
-        self.lock_index().map.remove(key);
+        self.index.remove(key);
     }
 }
 
@@ -390,28 +460,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lru_eviction() {
+    async fn bounded_and_keeps_scopes_in_use() {
         let cache = CredentialCache::new(CacheConfig {
-            max_entries: 2,
+            max_entries: 100,
             refresh_margin: Duration::from_secs(300),
         });
         let exp = t0() + chrono::Duration::hours(1);
         let calls = AtomicUsize::new(0);
-        let fetch = |id: &'static str| {
+        let fetch = |id: String| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(role(id, exp)) }
+            async move { Ok(role(&id, exp)) }
         };
-        cache.get("a", t0(), || fetch("A")).await.unwrap();
-        cache.get("b", t0(), || fetch("B")).await.unwrap();
-        cache.get("a", t0(), || fetch("A2")).await.unwrap(); // touch a; b is now LRU
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-        cache.get("c", t0(), || fetch("C")).await.unwrap(); // evicts b
-        assert_eq!(cache.len(), 2);
-        let a = cache.get("a", t0(), || fetch("A3")).await.unwrap();
-        assert_eq!(a.credentials.access_key_id, "A");
-        let b = cache.get("b", t0(), || fetch("B2")).await.unwrap();
-        assert_eq!(b.credentials.access_key_id, "B2");
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // A scope used again and again survives a sweep of one-off scopes.
+        for i in 0..2000 {
+            cache
+                .get("hot", t0(), || fetch("HOT".into()))
+                .await
+                .unwrap();
+            let k = format!("cold-{i}");
+            cache.get(&k, t0(), || fetch(k.clone())).await.unwrap();
+        }
+        assert!(cache.len() <= 110, "bounded: {}", cache.len());
+        assert_eq!(calls.load(Ordering::SeqCst), 2001, "hot fetched once");
+        // An evicted scope is fetched again.
+        let gone = (0..2000)
+            .map(|i| format!("cold-{i}"))
+            .find(|k| !cache.index.contains_key(k.as_str()))
+            .expect("some scope was evicted");
+        let v = cache
+            .get(&gone, t0(), || fetch("again".into()))
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "again");
     }
 
     #[tokio::test]
@@ -422,8 +502,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e, StsError::Timeout);
+        // After the back-off window the next request fetches again.
         let ok = cache
-            .get("k", t0(), || async {
+            .get("k", t0() + secs(1), || async {
                 Ok(role("STS.ok", t0() + chrono::Duration::hours(1)))
             })
             .await
@@ -494,7 +575,18 @@ mod tests {
             .unwrap();
         assert_eq!(v.credentials.access_key_id, "STS.1");
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a refresh was attempted");
-        // The failure is not cached: the next request refreshes again.
+        // The failure is shared only for the back-off window (1 s)...
+        let v = cache
+            .get("k", now, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(role("STS.x", t0() + secs(1600))) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "backing off");
+        // ...then the next request refreshes again.
+        let now = now + secs(1);
         let v = cache
             .get("k", now, || {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -665,6 +757,155 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(v.credentials.access_key_id, "STS.2");
+    }
+
+    /// Cache as the app builds it: 6-minute floor.
+    fn promised() -> CredentialCache {
+        CredentialCache::default().with_min_remaining(Duration::from_secs(360))
+    }
+
+    #[tokio::test]
+    async fn short_lived_or_expired_answers_are_refused_not_cached() {
+        for (left, expired) in [(359, false), (1, false), (0, true), (-600, true)] {
+            let cache = promised();
+            let e = cache
+                .get("k", t0(), || async move {
+                    Ok(role("STS.short", t0() + secs(left)))
+                })
+                .await
+                .unwrap_err();
+            match &e {
+                StsError::ShortLived {
+                    remaining_secs,
+                    required_secs,
+                    ..
+                } => assert_eq!((*remaining_secs, *required_secs), (left, 360)),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(e.http_status(), 502);
+            let msg = e.to_string();
+            assert!(msg.contains("clock skew"), "{msg}");
+            if !expired {
+                assert!(msg.contains("session duration"), "{msg}");
+            }
+            // Not stored: once STS answers properly, the good credentials go out.
+            let v = cache
+                .get("k", t0() + secs(1), || async {
+                    Ok(role("STS.good", t0() + secs(900)))
+                })
+                .await
+                .unwrap();
+            assert_eq!(v.credentials.access_key_id, "STS.good");
+        }
+        // Exactly the floor is enough.
+        let v = promised()
+            .get("k", t0(), || async { Ok(role("STS.ok", t0() + secs(360))) })
+            .await
+            .unwrap();
+        assert_eq!(v.credentials.access_key_id, "STS.ok");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn short_lived_answers_do_not_start_a_herd() {
+        let cache = Arc::new(promised());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get("k", t0(), || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(role("STS.short", t0() + secs(30)))
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            let e = t.await.unwrap().unwrap_err();
+            assert_eq!(e.code(), "StsCredentialsTooShortLived");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_for_the_window_then_retry() {
+        let cache = CredentialCache::default().with_failure_backoff(Duration::from_secs(2));
+        let calls = AtomicUsize::new(0);
+        let fail = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(throttled()) }
+        };
+        for at in [0, 0, 1] {
+            let e = cache.get("k", t0() + secs(at), fail).await.unwrap_err();
+            assert_eq!(e, throttled());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "inside the window");
+        cache.get("k", t0() + secs(2), fail).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "after the window");
+        // Another scope is not held back by this one's failure.
+        cache
+            .get("other", t0() + secs(2), || async {
+                Ok(role("O", t0() + secs(900)))
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hanging_fetch_every_request_answered_within_the_wait_limit() {
+        let limit = Duration::from_millis(400);
+        let cache = Arc::new(CredentialCache::default().with_wait_limit(limit));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                // Arrivals spread over the first half of the limit.
+                tokio::time::sleep(Duration::from_millis(i * 4)).await;
+                let t = Instant::now();
+                let r = cache
+                    .get("k", t0(), || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        std::future::pending().await
+                    })
+                    .await;
+                (r, t.elapsed())
+            }));
+        }
+        for t in tasks {
+            let (r, took) = t.await.unwrap();
+            assert_eq!(r.unwrap_err(), StsError::Timeout);
+            // Generous: a loaded machine may be late, but never a second limit late.
+            assert!(took < limit * 2, "{took:?}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(started.elapsed() < limit * 3);
+    }
+
+    #[tokio::test]
+    async fn waiter_behind_a_cancelled_fetch_stays_within_its_limit() {
+        let limit = Duration::from_millis(300);
+        let cache = Arc::new(CredentialCache::default().with_wait_limit(limit));
+        let leader = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("k", t0(), std::future::pending).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = Instant::now();
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("k", t0(), std::future::pending).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        leader.abort();
+        let r = waiter.await.unwrap();
+        assert_eq!(r.unwrap_err(), StsError::Timeout);
+        assert!(t.elapsed() < limit * 2, "{:?}", t.elapsed());
     }
 
     #[tokio::test]

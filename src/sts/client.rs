@@ -148,6 +148,19 @@ pub enum StsError {
         /// What was wrong with it.
         detail: String,
     },
+    /// STS answered with credentials that expire sooner than the function
+    /// promises its callers (or are already expired). They are neither
+    /// handed out nor used to sign. Usual causes: this machine's clock is
+    /// off from STS's (clock skew), or the role's session settings cut the
+    /// lifetime below `TOKEN_TTL_SECONDS`.
+    ShortLived {
+        /// Seconds left by our clock when they arrived (≤ 0: already expired).
+        remaining_secs: i64,
+        /// Seconds the function requires.
+        required_secs: u64,
+        /// `Expiration` as STS sent it.
+        expiration: String,
+    },
     /// The client itself is misconfigured (bad endpoint URL, TLS setup).
     Config {
         /// What is wrong.
@@ -167,6 +180,7 @@ impl StsError {
             StsError::Timeout => 504,
             StsError::Unavailable { .. } => 502,
             StsError::BadResponse { .. } => 502,
+            StsError::ShortLived { .. } => 502,
             StsError::Config { .. } => 500,
         }
     }
@@ -180,6 +194,7 @@ impl StsError {
             StsError::Timeout => "StsTimeout",
             StsError::Unavailable { .. } => "StsUnavailable",
             StsError::BadResponse { .. } => "StsBadResponse",
+            StsError::ShortLived { .. } => "StsCredentialsTooShortLived",
             StsError::Config { .. } => "StsMisconfigured",
         }
     }
@@ -245,6 +260,29 @@ impl fmt::Display for StsError {
             StsError::BadResponse { status, detail } => {
                 write!(f, "unexpected STS response (HTTP {status}): {detail}")
             }
+            StsError::ShortLived {
+                remaining_secs,
+                required_secs,
+                expiration,
+            } if *remaining_secs <= 0 => write!(
+                f,
+                "STS returned credentials that are already expired by this machine's clock \
+                 (Expiration {expiration}, {}s ago; at least {required_secs}s are required). \
+                 Likely cause: clock skew, this machine's clock is ahead of STS's; \
+                 otherwise the role's session duration",
+                -remaining_secs
+            ),
+            StsError::ShortLived {
+                remaining_secs,
+                required_secs,
+                expiration,
+            } => write!(
+                f,
+                "STS returned credentials that expire in {remaining_secs}s (Expiration \
+                 {expiration}), less than the {required_secs}s every client is promised. \
+                 Likely causes: clock skew (this machine's clock is ahead of STS's), or the \
+                 role's maximum session duration is shorter than TOKEN_TTL_SECONDS"
+            ),
             StsError::Config { detail } => write!(f, "STS client misconfigured: {detail}"),
         }
     }

@@ -5,6 +5,7 @@ account key that no object appeared (or that the existing one is unchanged). Eac
 negative case has a positive control next to it (the same request, untampered, is
 accepted), so a test can only pass because of the one thing it changes.
 """
+import html
 import os
 import time
 
@@ -144,7 +145,7 @@ def test_post_form_cannot_overwrite_or_leave_prefix(srv):
     p = srv.post_policy(filename="f.txt", contentType="text/plain", size=5)
     r = form_upload(p, b"outside", file_type="text/plain", override={"key": "elsewhere/f.txt"})
     status, code, msg = oss_error(r)
-    assert (status, code) == (403, "AccessDenied") and "starts-with" in msg, r.text
+    assert (status, code) == (403, "AccessDenied") and '"eq", "$key"' in html.unescape(msg), r.text
     assert not srv.exists("elsewhere/f.txt")
     r = form_upload(p, b"first", file_type="text/plain", override={"x-oss-forbid-overwrite": "false"})
     assert oss_error(r)[:2] == (403, "AccessDenied"), r.text
@@ -152,6 +153,33 @@ def test_post_form_cannot_overwrite_or_leave_prefix(srv):
     r = form_upload(p, b"second", file_type="text/plain")
     assert oss_error(r)[:2] == (409, "FileAlreadyExists"), r.text
     assert srv.read(p["key"]) == (b"first", "text/plain")
+
+
+def test_post_form_key_is_pinned_exactly(srv):
+    """The policy pins the server-built key itself, not its prefix: a client
+    cannot swap in a key the filename cleaning would have refused."""
+    p = srv.post_policy(filename="photo.png", contentType="image/png", size=5)
+    key = p["key"]
+    folder = key.rsplit("/", 1)[0] + "/"
+    user_prefix = key[: key.rindex("/", 0, len(folder) - 1) + 1]
+    swaps = [
+        user_prefix + "../bob/evil.png",            # climbs out of the caller's folder
+        folder + "a\nb.png",                        # line feed
+        folder + "evil\u202egnp.exe",               # right-to-left override
+        folder + "other.png",                       # a sibling under the same prefix
+        key + ".html",                              # the key with a suffix
+        folder + "./photo.png",                     # a dot segment
+    ]
+    for swapped in swaps:
+        r = form_upload(p, b"hello", file_type="image/png", override={"key": swapped})
+        status, code, msg = oss_error(r)
+        assert (status, code) == (403, "AccessDenied"), (swapped, r.text)
+        assert '"eq", "$key"' in html.unescape(msg), msg
+        assert not srv.exists(swapped), swapped
+    # Positive control: the same form with the key as given is accepted.
+    r = form_upload(p, b"hello", file_type="image/png")
+    assert r.status_code == 200, r.text
+    assert srv.read(key) == (b"hello", "image/png")
 
 
 def test_post_form_tampered_signature(srv):

@@ -75,6 +75,9 @@ def family(alg, key, other_key, kid):
         "missing_sub": mint(claims(sub=None)),
         "numeric_sub": mint(claims(sub=12345)),
         "empty_sub": mint(claims(sub="")),
+        "array_sub": mint(claims(sub=["user-42"])),
+        "object_sub": mint(claims(sub={"id": "user-42"})),
+        "float_sub": mint(claims(sub=1.5)),
         "unicode_sub": mint(claims(sub="用户/../x")),
         "oversized": mint(claims(padding="x" * 9000)),
     }

@@ -10,6 +10,7 @@ ACS3-HMAC-SHA256, `...get_rpcsignature` for RPC V1) and compares.
 Usage:
   sts_server.py --ak STS.caller --secret S [--token T]
                 [--fail-with CODE:STATUS] [--throttle] [--delay SECS] [--garbage]
+                [--expires-in SECS]
   (or env STS_PEER_AK / STS_PEER_SECRET / STS_PEER_TOKEN)
 
 Prints the port on the first stdout line (binds 127.0.0.1:0). Exits when stdin
@@ -18,7 +19,12 @@ closes, so it never outlives the test that started it.
 Endpoints:
   POST /            AssumeRole (ACS3 headers, or RPC V1 `Signature` param in query/form)
   GET  /__last      JSON of the last accepted AssumeRole (params, style, token seen)
-  GET  /__stats     {"connections": n, "requests": n}
+  GET  /__stats     {"connections": n, "requests": n, "assumeRole": accepted,
+                     "posts": AssumeRole calls received, faults and delays included}
+
+--expires-in SECS answers with an Expiration SECS from now (negative: already
+expired) instead of DurationSeconds, as STS seems to when clocks disagree or a
+role's session settings cut the duration.
   anything else     400 STS-shaped error (a warm-up request lands here)
 """
 
@@ -74,6 +80,7 @@ class State:
         self.connections = 0
         self.requests = 0
         self.assume_role = 0
+        self.posts = 0
         self.nonces = set()
 
 
@@ -146,7 +153,8 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests += 1
             last = dict(st.last or {})
-            stats = {"connections": st.connections, "requests": st.requests, "assumeRole": st.assume_role}
+            stats = {"connections": st.connections, "requests": st.requests, "assumeRole": st.assume_role,
+                     "posts": st.posts}
         if path == "/__last":
             return self.send_json(200, last)
         if path == "/__stats":
@@ -158,6 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         with st.lock:
             st.requests += 1
+            st.posts += 1
         a = st.args
         if a.delay:
             time.sleep(a.delay)
@@ -278,6 +287,8 @@ class Handler(BaseHTTPRequestHandler):
     # ---- the action ------------------------------------------------------
     def assume_role(self, p):
         duration = int(p.get("DurationSeconds") or 3600)
+        if self.server.state.args.expires_in is not None:
+            duration = self.server.state.args.expires_in
         exp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=duration)
         account = p["RoleArn"].split(":")[3]
         role = p["RoleArn"].split("/", 1)[1]
@@ -335,6 +346,7 @@ def main():
     ap.add_argument("--throttle", action="store_true")
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--garbage", action="store_true")
+    ap.add_argument("--expires-in", type=int, default=None)
     args = ap.parse_args()
     if not args.ak or not args.secret:
         ap.error("--ak and --secret (or STS_PEER_AK / STS_PEER_SECRET) are required")
