@@ -380,3 +380,61 @@ def test_webhooks_verify_with_the_official_libraries(esrv, receiver, samples, se
     assert [r["ok"] for r in results] == [len(msgs), len(msgs), 0], results
     out = esrv.output()
     assert current not in out and previous not in out
+
+
+def test_quarantine_keeps_a_rejected_upload_out_of_the_prefix(start_server, samples):
+    rec = Receiver(free_port()).start()
+    secret = new_secret()
+    try:
+        srv = start_server("events-quarantine", trigger=True, extra_args=("--webhook", rec.url),
+                           WEBHOOK_SECRET=secret, QUARANTINE_PREFIX="quarantine/")
+        srv.remember(secret, "WEBHOOK_SECRET")
+        key, _ = up_post(srv, "evil.png", HTML, "image/png")
+        [m] = rec.wait(key)
+        body = message(m)
+        assert body["type"] == "upload.rejected" and body["data"]["disposition"] == "quarantined", body
+        moved = "quarantine/" + key
+        wait_until(lambda: not srv.exists(key), f"{key} moved away")
+        assert srv.read(moved) == (HTML, "image/png")  # bytes and metadata copied
+        assert tags(srv, moved) == {"upload-status": "rejected", "upload-reason": "TypeMismatch"}
+        # A verified upload stays where it is.
+        _, png = samples["image/png"]
+        ok, _ = up_put(srv, "fine.png", png, "image/png")
+        assert message(rec.wait(ok)[0])["type"] == "upload.verified"
+        assert srv.exists(ok) and not srv.exists("quarantine/" + ok)
+    finally:
+        rec.stop()
+
+
+def test_authenticated_uploads_name_their_user(start_server, samples):
+    import jwt as pyjwt
+    secret, aud, iss = os.urandom(24).hex(), "e2e-events", "https://issuer.e2e.test"
+
+    def token(sub):
+        now = int(time.time())
+        return pyjwt.encode({"sub": sub, "aud": aud, "iss": iss, "iat": now, "exp": now + 300},
+                            secret, algorithm="HS256")
+
+    rec = Receiver(free_port()).start()
+    whsec = new_secret()
+    try:
+        srv = start_server("events-jwt", trigger=True, extra_args=("--webhook", rec.url),
+                           WEBHOOK_SECRET=whsec, AUTH_MODE="jwt", JWT_SECRET=secret,
+                           JWT_AUDIENCE=aud, JWT_ISSUER=iss)
+        srv.remember(whsec, "WEBHOOK_SECRET")
+        alice, bob = token("alice@example.com"), token("bob")
+        _, png = samples["image/png"]
+        c = srv.sts(token=alice)
+        key = c["Prefix"] + "pic.png"
+        sts_bucket(c).put_object(key, png, headers={"Content-Type": "image/png"})
+        body = message(rec.wait(key)[0])
+        assert body["type"] == "upload.verified" and body["data"]["userId"] == "alice@example.com", body
+        r = srv.call("GET", "/v1/uploads/status", token=alice, params={"key": key})
+        assert r.status_code == 200 and r.json()["status"] == "verified", r.text
+        # Another user cannot ask about it.
+        r = srv.call("GET", "/v1/uploads/status", token=bob, params={"key": key})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "KeyOutsidePrefix", r.text
+        r = srv.call("GET", "/v1/uploads/status", params={"key": key})
+        assert r.status_code == 401, r.text
+    finally:
+        rec.stop()
