@@ -564,7 +564,10 @@ impl Events {
 /// Local mode without a webhook URL: show the message that would be sent.
 fn print_webhook(id: &str, message: &Message) {
     let body = serde_json::to_string(message).unwrap_or_default();
-    println!("webhook {id} (not sent; give `local --webhook URL` to deliver it): {body}");
+    // Through the log writer, so the line stays inside this invocation's block.
+    crate::log::write_line(&format!(
+        "webhook {id} (not sent; give `local --webhook URL` to deliver it): {body}"
+    ));
 }
 
 /// Wraps [`Events`] as the runtime's event handler.
