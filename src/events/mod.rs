@@ -332,7 +332,21 @@ impl Events {
         };
         let head = match self.objects.head(&creds, &r.key, &etag).await {
             Ok(h) => h,
-            Err(OssFailure::Gone) => return Outcome::Stale,
+            Err(OssFailure::Gone) => {
+                // No Alibaba document says whether event keys are URL-encoded
+                // (S3's are); all samples use them raw. Try the decoded form
+                // before calling the event stale, so such keys are never
+                // silently left unchecked.
+                let decoded = percent_encoding::percent_decode_str(&r.key).decode_utf8();
+                match decoded {
+                    Ok(k) if k != r.key.as_str() => {
+                        let mut again = r.clone();
+                        again.key = k.into_owned();
+                        return Box::pin(self.record(&again, ctx)).await;
+                    }
+                    _ => return Outcome::Stale,
+                }
+            }
             Err(e) => return transient(e),
         };
         let tags = match self.objects.tags(&creds, &r.key).await {

@@ -438,3 +438,16 @@ def test_authenticated_uploads_name_their_user(start_server, samples):
         assert r.status_code == 401, r.text
     finally:
         rec.stop()
+
+
+def test_an_event_with_a_url_encoded_key_finds_its_object(esrv, receiver, samples):
+    # Keys in OSS events are documented nowhere as encoded or not; both must work.
+    _, png = samples["image/png"]
+    key, etag = up_sts(esrv, "a b+é%.png", png, "image/png")
+    [m] = receiver.wait(key)
+    assert message(m)["type"] == "upload.verified"
+    import urllib.parse
+    event = fc_event(esrv.bucket, urllib.parse.quote(key), etag, len(png))
+    r = deliver(events_url(esrv), event)
+    assert r.status_code == 200 and r.json()["records"][0]["outcome"] == "verified", r.text
+    assert receiver.for_key(key) == [m]
