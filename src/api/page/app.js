@@ -619,6 +619,7 @@ async function startUpload(item) {
     setProgress(item, 1);
     setState(item, 'done', 'Uploaded.');
     showResult(item);
+    showVerdict(item);
     announce(file.name + ' uploaded (' + MODES[item.mode].label + ').');
   } catch (err) {
     if (err.code === 'Paused') {
@@ -681,6 +682,38 @@ async function showResult(item) {
     item.row.dataset.link = 'failed';
     ui.msg.textContent = 'Uploaded, but no download link yet: ' + err.message;
   }
+}
+
+/**
+ * The function checks every upload after it lands (type sniffed, size, key) and
+ * removes what fails. Ask for its verdict a few times, backing off, and show it.
+ */
+async function showVerdict(item) {
+  const verdict = el('p', { className: 'upload-msg upload-verdict', textContent: 'Check: pending…' });
+  item.ui.msg.after(verdict);
+  let failure = '';
+  for (const wait of [300, 700, 1500, 3000, 6000, 12000]) {
+    await new Promise((r) => setTimeout(r, wait));
+    let s;
+    try {
+      s = await api('v1/uploads/status?key=' + encodeURIComponent(item.key));
+    } catch (err) {
+      failure = err.code || 'Error';
+      continue;
+    }
+    // Gone after a successful upload: the check rejected and removed it.
+    const v = s.status === 'missing' ? 'rejected' : s.status;
+    if (v === 'pending') continue;
+    item.row.dataset.verdict = v;
+    verdict.textContent = v === 'verified'
+      ? 'Check: verified.'
+      : 'Check: rejected' + (s.reason ? ' (' + s.reason + ')' : '') + ' and removed.';
+    announce(item.file.name + ': ' + verdict.textContent);
+    return;
+  }
+  verdict.textContent = failure
+    ? 'Check: status unavailable [' + failure + '].'
+    : 'Check: still pending; your app hears the verdict by webhook.';
 }
 
 // Tabs: arrow keys, Home and End move between them (WAI-ARIA tabs pattern).
