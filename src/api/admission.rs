@@ -24,6 +24,8 @@ pub enum Access {
     Upload,
     /// `oss:GetObject`: reading back one's own uploads (presigned GET).
     Read,
+    /// `oss:GetObjectTagging`: reading the check's verdict on one's own uploads.
+    Status,
 }
 
 impl Access {
@@ -32,6 +34,7 @@ impl Access {
         match self {
             Access::Upload => &crate::sts::policy::UPLOAD_ACTIONS,
             Access::Read => &["oss:GetObject"],
+            Access::Status => &["oss:GetObjectTagging"],
         }
     }
 
@@ -39,6 +42,7 @@ impl Access {
         match self {
             Access::Upload => "upload",
             Access::Read => "read",
+            Access::Status => "status",
         }
     }
 }
@@ -156,6 +160,31 @@ impl App {
         params: &Params,
         purpose: Purpose,
     ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.limiter)
+    }
+
+    /// [`App::admit`] for the steps of a multipart upload after create
+    /// (signing, listing, completing, aborting parts): Uppy signs each part
+    /// with its own request, so these draw on a separate, larger budget
+    /// ([`super::multipart::STEP_RATE_FACTOR`] times `RATE_LIMIT_PER_MINUTE`).
+    pub(super) fn admit_step(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+    ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.step_limiter)
+    }
+
+    fn admit_on(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+        limiter: &super::ratelimit::RateLimiter,
+    ) -> Result<Scope, ApiError> {
         let profile = self.profile_for(params, purpose)?;
         let now = Utc::now();
         let caller = match self.auth.authenticate(req.headers(), now.timestamp()) {
@@ -171,7 +200,7 @@ impl App {
             Some(u) => format!("user:{u}"),
             None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
         };
-        if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
+        if let Err(retry) = limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
                 Some(&ctx.request_id),
                 "rate limited",

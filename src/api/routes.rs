@@ -1,6 +1,7 @@
 //! Path → route matching, and what each route allows. One table, so a
 //! newcomer sees every path the function answers in one place.
 
+use super::multipart::MultipartOp;
 use http::Method;
 
 /// The routes this function answers, after path matching.
@@ -10,9 +11,21 @@ pub(super) enum Route {
     Healthz,
     Initialize,
     PublicConfig,
-    Sts { legacy: bool },
-    PostPolicy { legacy: bool },
-    Presign { legacy: bool },
+    Sts {
+        legacy: bool,
+    },
+    PostPolicy {
+        legacy: bool,
+    },
+    Presign {
+        legacy: bool,
+    },
+    /// `/v1/multipart...` ([`super::multipart`]).
+    Multipart(MultipartOp),
+    /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
+    Uppy,
+    /// `/v1/uploads/status`: the post-upload check's verdict ([`super::status`]).
+    UploadStatus,
 }
 
 impl Route {
@@ -28,7 +41,9 @@ impl Route {
             "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
             "/v1/presign" => Route::Presign { legacy: false },
             "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
-            _ => return None,
+            "/v1/uploads/status" => Route::UploadStatus,
+            p if super::uppy::is_uppy_path(p) => Route::Uppy,
+            p => Route::Multipart(MultipartOp::from_path(p)?),
         })
     }
 
@@ -37,6 +52,9 @@ impl Route {
         match self {
             Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
             Route::Initialize => &[Method::POST],
+            Route::Multipart(op) => op.methods(),
+            Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
+            Route::UploadStatus => &[Method::GET],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -51,11 +69,17 @@ impl Route {
         )
     }
 
-    /// Routes that hand out credentials: authenticated, rate-limited, never cached.
+    /// Routes that hand out credentials (or, for the upload status, read
+    /// with them): authenticated, rate-limited, never cached.
     pub(super) fn is_credential_route(self) -> bool {
         matches!(
             self,
-            Route::Sts { .. } | Route::PostPolicy { .. } | Route::Presign { .. }
+            Route::Sts { .. }
+                | Route::PostPolicy { .. }
+                | Route::Presign { .. }
+                | Route::Multipart(_)
+                | Route::Uppy
+                | Route::UploadStatus
         )
     }
 
@@ -83,6 +107,16 @@ mod tests {
         assert_eq!(
             Route::from_path("/get_presigned_url_for_oss_upload"),
             Some(Route::Presign { legacy: true })
+        );
+        assert_eq!(
+            Route::from_path("/v1/multipart/complete"),
+            Some(Route::Multipart(MultipartOp::Complete))
+        );
+        assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
+        assert_eq!(Route::from_path("/v1/multipart/nope"), None);
+        assert_eq!(
+            Route::from_path("/v1/uploads/status"),
+            Some(Route::UploadStatus)
         );
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);

@@ -241,7 +241,6 @@ pub(crate) async fn concat_files(dir: &Path, parts: &[PathBuf]) -> Result<Blob, 
 }
 
 /// Copies a stored body into a new blob under `dir` (CopyObject).
-#[allow(dead_code)] // CopyObject, next commit
 pub(crate) async fn copy(data: &BlobData, dir: Option<&Path>) -> Result<Blob, OssError> {
     match (data, dir) {
         (BlobData::Memory(b), None) => Ok(Blob::from_bytes(b.clone())),

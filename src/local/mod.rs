@@ -20,12 +20,18 @@
 //!
 //! What is emulated (see each module for details): PutObject, GetObject
 //! (single byte range, `response-*` overrides), HeadObject, DeleteObject,
-//! PostObject, multipart upload (Initiate/UploadPart/Complete/Abort/ListParts),
-//! ListObjects v1 and v2; V1/V4 header and presigned auth; V1/V4 POST
-//! policies; STS AssumeRole with session policies; CORS.
+//! CopyObject (`x-oss-copy-source-if-*`, metadata and tagging directives),
+//! object tagging (`?tagging`, `x-oss-tagging`), PostObject, multipart upload
+//! (Initiate/UploadPart/Complete/Abort/ListParts), ListObjects v1 and v2;
+//! V1/V4 header and presigned auth; V1/V4 POST policies; STS AssumeRole with
+//! session policies; CORS; an upload hook ([`hook`]) for local events.
+//!
+//! Requests are authenticated and authorized from their headers before a
+//! byte of the body is read; uploads stream to disk with `data_dir`; idle,
+//! half-sent and unread connections time out ([`ServeOptions::read_timeout`]).
 //!
 //! Not emulated: bucket management (buckets are fixed by config, private),
-//! ACLs, bucket policies, versioning, CopyObject, AppendObject, callbacks,
+//! ACLs, bucket policies, versioning, UploadPartCopy, AppendObject, callbacks,
 //! `success_action_redirect`, image processing, ListMultipartUploads,
 //! CRC64 headers, regions (any region in a V4 scope is accepted), multipart
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
@@ -35,8 +41,11 @@ mod blob;
 mod body;
 mod bucket;
 pub mod cli;
+mod copy;
 mod cors;
+pub mod events;
 pub mod hook;
+mod keyring;
 mod multipart;
 mod object;
 mod policy;
@@ -45,6 +54,7 @@ mod route;
 mod server;
 mod store;
 mod sts;
+mod tagging;
 mod xml;
 
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use http::StatusCode;
 
 use super::body::BodyStream;
 use super::hook;
-use super::object::{enc, forbid_overwrite, new_object, receive, receive_small};
+use super::object::{enc, forbid_overwrite, new_object_authorized, receive, receive_small};
 use super::route::{iso_date, ObjReq, Reply};
 use super::store;
 use super::xml::{self, elem, OssError};
@@ -23,8 +23,7 @@ fn url_encoding(req: &ObjReq<'_>) -> bool {
 /// existing object is 409 FileAlreadyExists here; Complete checks again only
 /// when it carries the header itself (OSS documents it on both requests).
 pub(super) fn initiate(req: &ObjReq<'_>) -> Result<Reply, OssError> {
-    req.allow("oss:PutObject")?;
-    let new = new_object(req.headers())?;
+    let new = new_object_authorized(req)?;
     if forbid_overwrite(req.header("x-oss-forbid-overwrite"))
         && req.state.store.head(&req.bucket, &req.key).is_some()
     {

@@ -12,12 +12,14 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::auth;
-use super::blob::{self, Blob};
+use super::blob::{self, Blob, Readable};
 use super::body::BodyStream;
+use super::copy;
 use super::hook;
 use super::multipart;
 use super::route::{header, http_date, not_implemented, ObjReq, Reply, ReplyBody};
 use super::store::{self, NewObject};
+use super::tagging;
 use super::xml::OssError;
 use crate::oss::encode::uri_encode;
 
@@ -104,7 +106,18 @@ pub(super) fn insert_user_meta(
     Ok(())
 }
 
-/// Content-Type, `x-oss-meta-*` and the stored standard headers of a write.
+/// [`new_object`] for PutObject and InitiateMultipartUpload, after checking
+/// `oss:PutObject`, and `oss:PutObjectTagging` when the request sets tags
+/// with `x-oss-tagging` (as OSS requires).
+pub(super) fn new_object_authorized(req: &ObjReq<'_>) -> Result<NewObject, OssError> {
+    let principal = req.allow("oss:PutObject")?;
+    if req.headers().contains_key("x-oss-tagging") {
+        req.authorize(&principal, "oss:PutObjectTagging")?;
+    }
+    new_object(req.headers())
+}
+
+/// Content-Type, `x-oss-meta-*`, tags and the stored standard headers of a write.
 pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
     let mut user_meta = BTreeMap::new();
     let mut headers = BTreeMap::new();
@@ -124,14 +137,18 @@ pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
             headers.insert(name.to_string(), val);
         }
     }
+    let tags = match header(h, "x-oss-tagging") {
+        Some(v) => tagging::parse_header(v)?,
+        None => Vec::new(),
+    };
     Ok(NewObject {
+        tags,
         content_type: header(h, "content-type")
             .filter(|c| !c.is_empty())
             .unwrap_or("application/octet-stream")
             .to_string(),
         user_meta,
         headers,
-        ..Default::default()
     })
 }
 
@@ -142,7 +159,6 @@ pub(super) fn forbid_overwrite(v: Option<&str>) -> bool {
 pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
     "acl",
     "append",
-    "tagging",
     "symlink",
     "restore",
     "x-oss-process",
@@ -165,12 +181,18 @@ pub(super) async fn object_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Repl
     if let Some(sub) = UNSUPPORTED_OBJECT_SUBRESOURCES.iter().find(|s| req.has(s)) {
         return Err(not_implemented(&format!("the '{sub}' sub-resource")));
     }
+    if req.has("tagging") {
+        return tagging::handle(req, body).await;
+    }
     let m = req.parts.method.clone();
     let upload_id = req.q("uploadId").map(str::to_string);
     match (m, upload_id) {
-        (Method::PUT, _) if req.headers().contains_key("x-oss-copy-source") => {
+        (Method::PUT, Some(_)) if req.headers().contains_key("x-oss-copy-source") => {
             req.allow("oss:PutObject")?;
-            Err(not_implemented("CopyObject / UploadPartCopy"))
+            Err(not_implemented("UploadPartCopy"))
+        }
+        (Method::PUT, None) if req.headers().contains_key("x-oss-copy-source") => {
+            copy::copy_object(req).await
         }
         (Method::PUT, Some(id)) => multipart::upload_part(req, &id, body).await,
         (Method::PUT, None) => put_object(req, body).await,
@@ -204,8 +226,7 @@ pub(super) async fn object_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Repl
 
 /// PutObject: authorized from the headers, then streamed into the store.
 async fn put_object(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
-    req.allow("oss:PutObject")?;
-    let new = new_object(req.headers())?;
+    let new = new_object_authorized(req)?;
     let forbid = forbid_overwrite(req.header("x-oss-forbid-overwrite"));
     if forbid && req.state.store.head(&req.bucket, &req.key).is_some() {
         // OSS refuses before taking the body.
@@ -296,11 +317,16 @@ pub(super) fn no_such_key(key: &str) -> OssError {
 /// GetObject / HeadObject: conditions, `response-*` overrides, one byte
 /// range; the body is streamed from the store, never loaded whole.
 pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError> {
-    let (meta, body) = req
-        .state
-        .store
-        .get(&req.bucket, &req.key)?
-        .ok_or_else(|| no_such_key(&req.key))?;
+    let store = &req.state.store;
+    let found = if head {
+        // HeadObject needs no body: do not open the file.
+        store
+            .head(&req.bucket, &req.key)
+            .map(|m| (m, Readable::Memory(Bytes::new())))
+    } else {
+        store.get(&req.bucket, &req.key)?
+    };
+    let (meta, body) = found.ok_or_else(|| no_such_key(&req.key))?;
     let etag = format!("\"{}\"", meta.etag);
     if let Some(inm) = req.header("if-none-match") {
         if inm.trim() == etag || inm.trim() == "*" {

@@ -441,6 +441,113 @@ v2_multipart_suite("ossv2-v4", "v4")
 v2_multipart_suite("ossv2-v1", "v1")
 
 
+# ------------------------------------------------- checks after an upload (issue 11)
+# HeadObject, ranged GetObject, object tagging, CopyObject guarded by the
+# source ETag, DeleteObject: the calls the function makes to check an upload
+# and record or act on its verdict.
+from alibabacloud_oss_v2.models import object_basic as v2m  # noqa: E402
+
+
+def oss2_check_suite(tag, make):
+    b = make()
+
+    @check(f"{tag}: tagging, ranged get, guarded copy, delete accepted")
+    def _():
+        k = f"{tag}/checked.png"
+        data = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
+        r = b.put_object(k, data, headers={"Content-Type": "image/png", "x-oss-tagging": "verdict=pending&by=sdk%20x"})
+        etag = r.etag
+        h = b.head_object(k)
+        assert h.content_type == "image/png" and h.content_length == len(data)
+        assert h.etag == etag and h.headers.get("x-oss-tagging-count") == "2", dict(h.headers)
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "pending", "by": "sdk x"}
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "verified")
+        b.put_object_tagging(k, oss2.models.Tagging(rule))
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "verified"}
+        assert b.head_object(k).headers.get("x-oss-tagging-count") == "1"
+        g = b.get_object(k, byte_range=(0, 7))
+        assert g.read() == data[:8] and g.status == 206
+        dest = f"{tag}/quarantine/checked.png"
+        b.copy_object(BUCKET, k, dest, headers={"x-oss-copy-source-if-match": '"' + etag + '"'})
+        assert b.get_object(dest).read() == data
+        assert b.head_object(dest).content_type == "image/png"
+        assert b.get_object_tagging(dest).tag_set.tagging_rule == {"verdict": "verified"}
+        b.copy_object(BUCKET, k, f"{tag}/retagged.png",
+                      headers={"x-oss-tagging-directive": "Replace", "x-oss-tagging": "verdict=rejected"})
+        assert b.get_object_tagging(f"{tag}/retagged.png").tag_set.tagging_rule == {"verdict": "rejected"}
+        b.delete_object_tagging(k)
+        assert b.get_object_tagging(k).tag_set.tagging_rule == {}
+        assert "x-oss-tagging-count" not in b.head_object(k).headers
+        b.delete_object(k)
+        assert not b.object_exists(k)
+        expect_oss_error(lambda: b.get_object_tagging(k), 404, "NoSuchKey")
+
+    @check(f"{tag}: tagging and copy with one byte changed are refused")
+    def _():
+        k = f"{tag}/guarded.png"
+        etag = b.put_object(k, b"original").etag
+        dest = f"{tag}/guarded-copy.png"
+        expect_oss_error(lambda: b.copy_object(BUCKET, k, dest, headers={"x-oss-copy-source-if-match": flip(etag)}),
+                         412, "PreconditionFailed")
+        assert not b.object_exists(dest)
+        b.put_object(dest, b"there")
+        expect_oss_error(lambda: b.copy_object(BUCKET, k, dest, headers={"x-oss-forbid-overwrite": "true"}),
+                         409, "FileAlreadyExists")
+        expect_oss_error(lambda: b.copy_object(BUCKET, k + "x", f"{tag}/nope.png"), 404, "NoSuchKey")
+        bad = make(sk=flip(SK))
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "verified")
+        expect_oss_error(lambda: bad.put_object_tagging(k, oss2.models.Tagging(rule)), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.get_object_tagging(k), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.copy_object(BUCKET, k, f"{tag}/nope.png"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.delete_object(k), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: b.put_object(f"{tag}/t.png", b"x", headers={"x-oss-tagging": "a=1&a=2"}),
+                         400, "InvalidTag")
+        rule = oss2.models.TaggingRule()
+        rule.add("verdict", "<bad>")
+        expect_oss_error(lambda: b.put_object_tagging(k, oss2.models.Tagging(rule)), 400, "InvalidTag")
+
+
+def v2_check_suite(tag, version):
+    c = client_v2(version=version)
+
+    @check(f"{tag}: tagging, ranged get, guarded copy, delete accepted")
+    def _():
+        k = f"{tag}/checked.bin"
+        data = os.urandom(3000)
+        etag = c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=k, body=data, content_type="image/jpeg",
+                                                   tagging="verdict=pending")).etag
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=k))
+        assert h.content_type == "image/jpeg" and h.content_length == 3000 and h.etag == etag
+        assert h.tagging_count == 1, h.tagging_count
+        c.put_object_tagging(v2m.PutObjectTaggingRequest(bucket=BUCKET, key=k, tagging=v2m.Tagging(
+            tag_set=v2m.TagSet(tags=[v2m.Tag(key="verdict", value="verified"), v2m.Tag(key="sniffed", value="image/jpeg")]))))
+        t = c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k))
+        assert [(x.key, x.value) for x in t.tag_set.tags] == [("verdict", "verified"), ("sniffed", "image/jpeg")]
+        g = c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=k, range_header="bytes=0-15"))
+        assert g.body.read() == data[:16] and g.content_range == "bytes 0-15/3000", g.content_range
+        dest = f"{tag}/moved.bin"
+        r = c.copy_object(v2m.CopyObjectRequest(bucket=BUCKET, key=dest, source_key=k, if_match=etag))
+        assert r.etag == etag, (r.etag, etag)
+        expect_oss_error(lambda: c.copy_object(v2m.CopyObjectRequest(bucket=BUCKET, key=f"{tag}/no.bin",
+                                                                      source_key=k, if_match=flip(etag))),
+                         412, "PreconditionFailed")
+        c.delete_object_tagging(v2m.DeleteObjectTaggingRequest(bucket=BUCKET, key=k))
+        t = c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k))
+        assert not (t.tag_set.tags if t.tag_set else None)
+        c.delete_object(ossv2.DeleteObjectRequest(bucket=BUCKET, key=k))
+        expect_oss_error(lambda: c.get_object_tagging(v2m.GetObjectTaggingRequest(bucket=BUCKET, key=k)),
+                         404, "NoSuchKey")
+        assert c.get_object(ossv2.GetObjectRequest(bucket=BUCKET, key=dest)).body.read() == data
+
+
+oss2_check_suite("oss2-v1", bucket_v1)
+oss2_check_suite("oss2-v4", bucket_v4)
+v2_check_suite("ossv2-v4", "v4")
+v2_check_suite("ossv2-v1", "v1")
+
+
 # ---------------------------------------------------------------- STS + scoped OSS
 from alibabacloud_sts20150401.client import Client as StsClient  # noqa: E402
 from alibabacloud_sts20150401 import models as sts_models  # noqa: E402
@@ -514,6 +621,38 @@ for alg in ("default", "v2"):
         expect_sts_error(lambda: assume(alg, role=ROLE.replace("oss-upload", "nope")), "EntityNotExist.Role")
         expect_sts_error(lambda: assume(alg, policy='{"Version":"1"}'), "InvalidParameter.PolicyGrammar")
         expect_sts_error(lambda: assume(alg, policy="x" * 2049), "InvalidParameter.PolicyGrammar")
+
+@check("sts: session policy governs tagging, copy and delete")
+def _():
+    c = assume("default")
+    b = oss2.Bucket(oss2.StsAuth(c.access_key_id, c.access_key_secret, c.security_token), EP, BUCKET)
+    k = "users/alice/policy.png"
+    etag = b.put_object(k, b"mine").etag
+    rule = oss2.models.TaggingRule()
+    rule.add("verdict", "verified")
+    # SCOPE_POLICY allows only oss:PutObject and oss:GetObject.
+    expect_oss_error(lambda: b.put_object_tagging(k, oss2.models.Tagging(rule)), 403, "AccessDenied")
+    expect_oss_error(lambda: b.get_object_tagging(k), 403, "AccessDenied")
+    expect_oss_error(lambda: b.put_object("users/alice/t.png", b"x", headers={"x-oss-tagging": "a=1"}), 403, "AccessDenied")
+    expect_oss_error(lambda: b.delete_object(k), 403, "AccessDenied")
+    account = bucket_v1()
+    account.put_object("users/bob/secret.png", b"bob's")
+    expect_oss_error(lambda: b.copy_object(BUCKET, "users/bob/secret.png", "users/alice/stolen.png"), 403, "AccessDenied")
+    expect_oss_error(lambda: b.copy_object(BUCKET, k, "users/bob/planted.png"), 403, "AccessDenied")
+    b.copy_object(BUCKET, k, "users/alice/copy.png", headers={"x-oss-copy-source-if-match": etag})
+    checker = json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject", "oss:PutObjectTagging",
+                                       "oss:GetObjectTagging", "oss:DeleteObject"],
+         "Resource": [f"acs:oss:*:*:{BUCKET}/users/alice/*"]}]})
+    c2 = assume("default", policy=checker)
+    b2 = oss2.Bucket(oss2.StsAuth(c2.access_key_id, c2.access_key_secret, c2.security_token, auth_version="v4"),
+                     EP, BUCKET, region=REGION)
+    b2.put_object_tagging(k, oss2.models.Tagging(rule))
+    assert b2.get_object_tagging(k).tag_set.tagging_rule == {"verdict": "verified"}
+    b2.delete_object("users/alice/copy.png")
+    expect_oss_error(lambda: b2.put_object_tagging("users/bob/secret.png", oss2.models.Tagging(rule)),
+                     403, "AccessDenied")
+
 
 json.dump({"passed": passed, "failed": failed}, sys.stdout, indent=1)
 sys.exit(1 if failed else 0)
