@@ -4,11 +4,17 @@
 #   - time from process start to the first successful presign response
 #   - presign requests/s and latency (p50/p99) at 32 connections, with wrk
 #   - resident memory idle and under that load
+# `scripts/bench.sh cache` and `scripts/bench.sh soak` run the other entries.
 # Everything runs on loopback against the STS peer (tests/peers/sts_server.py).
 # Never a pass/fail gate: it only reports.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# Other entries: `bench.sh cache` (full vs empty credential cache),
+# `bench.sh soak` (minutes of mixed load, RSS and errors at intervals).
+case "${1:-}" in
+  cache|soak) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
+esac
 DURATION="${BENCH_DURATION:-10}"
 CONNS="${BENCH_CONNECTIONS:-32}"
 # wrk runs on the same 2 cores as the function: one load thread leaves the
@@ -110,3 +116,42 @@ printf '  %-44s %s\n' "presign throughput" "${rps} req/s${non2xx:+ (non-2xx: $no
 printf '  %-44s %s\n' "latency p50 / p99" "${p50} / ${p99}"
 printf '  %-44s %s\n' "resident memory idle" "$((idle_kb / 1024)).$(( (idle_kb % 1024) * 10 / 1024 )) MiB"
 printf '  %-44s %s\n' "resident memory under load (peak)" "$((peak_kb / 1024)).$(( (peak_kb % 1024) * 10 / 1024 )) MiB"
+
+# ---- multipart (issue 10): part signing under load, and a 1,000-part upload.
+# Part signing: POST /v1/multipart/sign for one part (pure signing, no OSS call)
+# on the same running function, same wrk settings.
+cat > "$tmp/sign.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"key":"uploads/0a1b2c3d4e5f60718293a4b5/video.mp4","uploadId":"0004B9894A22E5B1888A1E29F823ABCD","size":1073741824,"partNumbers":[7]}'
+LUA
+"${pin[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$tmp/sign.lua" \
+  "http://127.0.0.1:$port/v1/multipart/sign" > "$tmp/wrk-sign.txt"
+sign_rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk-sign.txt")
+sign_p50=$(awk '$1=="50%" {print $2}' "$tmp/wrk-sign.txt")
+sign_p99=$(awk '$1=="99%" {print $2}' "$tmp/wrk-sign.txt")
+sign_non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk-sign.txt")
+kill "$fn_pid" 2>/dev/null || true
+
+# 1,000 parts of 100 KiB through `local` (the function plus the emulator, release build).
+cargo build --release --locked --quiet
+lport=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+eport=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+env -u OSS_BUCKET -u OSS_REGION -u OSS_ROLE_ARN -u STS_ENDPOINT -u FC_CUSTOM_LISTEN_PORT \
+  -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET -u ALIBABA_CLOUD_SECURITY_TOKEN \
+  MAX_UPLOAD_BYTES=$((1024 * 1024 * 1024)) \
+  "$root/target/release/oss-direct-upload" local --memory --port "$lport" --emulator-port "$eport" \
+  > "$tmp/local.log" 2>&1 &
+local_pid=$!
+trap 'kill "${local_pid:-}" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 200); do curl -fs "http://127.0.0.1:$lport/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+.venv/bin/python scripts/bench-multipart.py "http://127.0.0.1:$lport" 1000 102400 > "$tmp/mp.txt"
+mp() { awk -v k="$1" '$1==k {print $2}' "$tmp/mp.txt"; }
+kill "$local_pid" 2>/dev/null || true
+
+echo "multipart (same wrk settings; 1,000-part upload against local --memory, release build)"
+printf '  %-44s %s\n' "part signing (/v1/multipart/sign, 1 part)" "${sign_rps} req/s${sign_non2xx:+ (non-2xx: $sign_non2xx)}"
+printf '  %-44s %s\n' "part signing latency p50 / p99" "${sign_p50} / ${sign_p99}"
+printf '  %-44s %s\n' "1,000 x 100 KiB: create / sign all" "$(mp create_ms) ms / $(mp sign_ms) ms"
+printf '  %-44s %s\n' "1,000 x 100 KiB: PUT parts (8 parallel)" "$(mp upload_ms) ms"
+printf '  %-44s %s\n' "1,000 x 100 KiB: complete (ListParts+checks)" "$(mp complete_ms) ms"

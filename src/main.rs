@@ -92,6 +92,7 @@ fn serve() -> ExitCode {
         let options = runtime::Options {
             environment: runtime::Environment::from_process(),
             events: Some(oss_direct_upload::events::handler(events)),
+            body_limit_for: oss_direct_upload::api::multipart::body_limit_for,
             ..runtime::Options::default()
         };
         match runtime::run(oss_direct_upload::api::handler(app), options).await {

@@ -282,6 +282,9 @@ impl std::fmt::Debug for Events {
 pub struct Options {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// A different body limit for some paths (the app's routes that take
+    /// long lists); `None` keeps `max_body_bytes`.
+    pub body_limit_for: fn(&str) -> Option<usize>,
     /// Largest request head (request line + headers) accepted; hyper answers 431 beyond it.
     pub max_header_bytes: usize,
     /// How long in-flight requests get to finish after shutdown begins.
@@ -309,6 +312,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_body_bytes: 64 * 1024,
+            body_limit_for: |_| None,
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
@@ -527,7 +531,10 @@ async fn dispatch<H: Handler>(
     let serve = async {
         let body = tokio::time::timeout(
             shared.options.read_timeout,
-            read_body(req, shared.options.max_body_bytes),
+            read_body(
+                req,
+                (shared.options.body_limit_for)(&path).unwrap_or(shared.options.max_body_bytes),
+            ),
         );
         let body = match body.await {
             Ok(read) => read,

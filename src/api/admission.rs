@@ -160,6 +160,31 @@ impl App {
         params: &Params,
         purpose: Purpose,
     ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.limiter)
+    }
+
+    /// [`App::admit`] for the steps of a multipart upload after create
+    /// (signing, listing, completing, aborting parts): Uppy signs each part
+    /// with its own request, so these draw on a separate, larger budget
+    /// ([`super::multipart::STEP_RATE_FACTOR`] times `RATE_LIMIT_PER_MINUTE`).
+    pub(super) fn admit_step(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+    ) -> Result<Scope, ApiError> {
+        self.admit_on(req, ctx, params, purpose, &self.step_limiter)
+    }
+
+    fn admit_on(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        params: &Params,
+        purpose: Purpose,
+        limiter: &super::ratelimit::RateLimiter,
+    ) -> Result<Scope, ApiError> {
         let profile = self.profile_for(params, purpose)?;
         let now = Utc::now();
         let caller = match self.auth.authenticate(req.headers(), now.timestamp()) {
@@ -175,7 +200,7 @@ impl App {
             Some(u) => format!("user:{u}"),
             None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
         };
-        if let Err(retry) = self.limiter.check(&limiter_key, now.timestamp_millis()) {
+        if let Err(retry) = limiter.check(&limiter_key, now.timestamp_millis()) {
             crate::log::warn(
                 Some(&ctx.request_id),
                 "rate limited",

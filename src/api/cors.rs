@@ -91,7 +91,7 @@ impl Cors {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
                 resp.headers_mut().insert(
                     http::header::ALLOW,
-                    HeaderValue::from_static("GET, POST, OPTIONS"),
+                    HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
                 );
             }
             Verdict::Allowed(_) => {
@@ -99,7 +99,7 @@ impl Cors {
                 let h = resp.headers_mut();
                 h.insert(
                     http::header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("GET, POST, OPTIONS"),
+                    HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
                 );
                 h.insert(
                     http::header::ACCESS_CONTROL_ALLOW_HEADERS,

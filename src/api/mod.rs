@@ -20,6 +20,7 @@ pub mod error;
 pub mod keys;
 mod legacy;
 mod limits;
+pub mod multipart;
 pub mod page;
 pub mod params;
 mod post_policy;
@@ -29,6 +30,7 @@ mod response;
 mod routes;
 mod status;
 mod sts;
+mod uppy;
 
 pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT, PROMISED_LIFETIME};
 
@@ -65,6 +67,8 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
+    /// The multipart steps' own budget (see [`App::admit_step`]).
+    step_limiter: RateLimiter,
     signing_keys: SigningKeys,
 }
 
@@ -101,6 +105,12 @@ impl App {
         let auth = Authenticator::from_config(&config.auth)?;
         let cors = Cors::new(&config.allowed_origins);
         let limiter = RateLimiter::new(config.rate_limit_per_minute, 100_000);
+        let step_limiter = RateLimiter::new(
+            config
+                .rate_limit_per_minute
+                .saturating_mul(multipart::STEP_RATE_FACTOR),
+            100_000,
+        );
         Ok(App {
             config,
             profiles,
@@ -111,6 +121,7 @@ impl App {
             auth,
             cors,
             limiter,
+            step_limiter,
             signing_keys: SigningKeys::default(),
         })
     }
@@ -197,7 +208,11 @@ impl App {
                             ],
                         );
                     }
-                    e.to_response(sts_shaped)
+                    if route == Route::Uppy {
+                        uppy::error_response(&e)
+                    } else {
+                        e.to_response(sts_shaped)
+                    }
                 }
             }
         };
@@ -242,6 +257,8 @@ impl App {
                 let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
                 self.upload_status(&scope, ctx, &params).await
             }
+            Route::Multipart(op) => self.multipart(op, req, ctx).await,
+            Route::Uppy => self.uppy(req, ctx).await,
         }
     }
 

@@ -17,8 +17,10 @@ pub struct Params {
     pub size: Option<u64>,
     /// `PUT` or `GET`, for `/v1/presign`.
     pub method: Option<String>,
-    /// The object key, for a presigned `GET`.
+    /// The object key, for a presigned `GET` and the multipart steps.
     pub key: Option<String>,
+    /// A multipart upload's id (`/v1/multipart/parts`, `/abort`).
+    pub upload_id: Option<String>,
     /// The upload profile (`default` when absent).
     pub profile: Option<String>,
 }
@@ -43,6 +45,7 @@ impl Params {
             }
             "method" => self.method = Some(value),
             "key" => self.key = Some(value),
+            "uploadId" | "upload_id" => self.upload_id = Some(value),
             "profile" => self.profile = Some(value),
             _ => {}
         }

@@ -25,7 +25,7 @@ impl SigningKeys {
     /// Scopes times days a cache can usefully hold; past it, start over.
     const MAX: usize = 4096;
 
-    fn get(&self, creds: &Credentials, date: &str, region: &str) -> [u8; 32] {
+    pub(super) fn get(&self, creds: &Credentials, date: &str, region: &str) -> [u8; 32] {
         let id = (creds.access_key_id.clone(), date.to_owned());
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(key) = map.get(&id) {

@@ -1,6 +1,7 @@
 //! Path → route matching, and what each route allows. One table, so a
 //! newcomer sees every path the function answers in one place.
 
+use super::multipart::MultipartOp;
 use http::Method;
 
 /// The routes this function answers, after path matching.
@@ -10,9 +11,20 @@ pub(super) enum Route {
     Healthz,
     Initialize,
     PublicConfig,
-    Sts { legacy: bool },
-    PostPolicy { legacy: bool },
-    Presign { legacy: bool },
+    Sts {
+        legacy: bool,
+    },
+    PostPolicy {
+        legacy: bool,
+    },
+    Presign {
+        legacy: bool,
+    },
+    /// `/v1/multipart...` ([`super::multipart`]).
+    Multipart(MultipartOp),
+    /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
+    Uppy,
+    /// `/v1/uploads/status` ([`super::status`]).
     UploadStatus,
 }
 
@@ -30,7 +42,8 @@ impl Route {
             "/v1/presign" => Route::Presign { legacy: false },
             "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
             "/v1/uploads/status" => Route::UploadStatus,
-            _ => return None,
+            p if super::uppy::is_uppy_path(p) => Route::Uppy,
+            p => Route::Multipart(MultipartOp::from_path(p)?),
         })
     }
 
@@ -40,6 +53,8 @@ impl Route {
             Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
             Route::Initialize => &[Method::POST],
             Route::UploadStatus => &[Method::GET],
+            Route::Multipart(op) => op.methods(),
+            Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -62,6 +77,8 @@ impl Route {
             Route::Sts { .. }
                 | Route::PostPolicy { .. }
                 | Route::Presign { .. }
+                | Route::Multipart(_)
+                | Route::Uppy
                 | Route::UploadStatus
         )
     }
@@ -95,6 +112,12 @@ mod tests {
             Route::from_path("/v1/uploads/status"),
             Some(Route::UploadStatus)
         );
+        assert_eq!(
+            Route::from_path("/v1/multipart/complete"),
+            Some(Route::Multipart(MultipartOp::Complete))
+        );
+        assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
+        assert_eq!(Route::from_path("/v1/multipart/nope"), None);
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);
     }

@@ -45,6 +45,7 @@ mod copy;
 mod cors;
 pub mod events;
 pub mod hook;
+mod keyring;
 mod multipart;
 mod object;
 mod policy;

@@ -16,6 +16,9 @@
 pub mod client;
 pub mod encode;
 pub mod endpoint;
+pub mod multipart;
+pub mod multipart_client;
+pub mod multipart_xml;
 pub mod post_policy;
 pub mod v1;
 pub mod v4;

@@ -247,7 +247,7 @@ test('the deploy build (dist/) is a static x86-64 binary behind bootstrap', { sk
   assert.ok(target, 'bootstrap execs the binary beside it');
   staticX86_64(path.join(repo, 'dist', target[1]));
   const os = fs.readFileSync('/etc/os-release', 'utf8');
-  console.log(`# ran dist/bootstrap on: ${(os.match(/^PRETTY_NAME="?([^"\n]*)/m) || [])[1]}`);
+  console.log(`dist/bootstrap (started by the deployment-file tests) ran on: ${(os.match(/^PRETTY_NAME="?([^"\n]*)/m) || [])[1]}`);
 });
 
 /** Is a LISTEN socket on 0.0.0.0:port in this process's network namespace? */
@@ -272,7 +272,7 @@ async function bootstrapListens(where, commandFile, env, port) {
     argv = [dist];
   } else {
     argv = [process.env.OSS_DIRECT_UPLOAD_BIN || path.join(repo, 'target/debug/oss-direct-upload')];
-    console.log(`# ${where}: dist/ not built; running ${argv[0]} instead`);
+    console.log(`${where}: dist/ not built; running ${argv[0]} instead`);
   }
   const fcEnv = {
     PATH: process.env.PATH,

@@ -7,7 +7,9 @@ tests/sdk_crosscheck.rs; never touches the network (presigning is local in both 
 Case fields: sdk ("oss2" | "v2" | "v2signer", see sign_v2_signer), version ("v1" | "v4"), ak, sk, token (or null),
 endpoint, cname (bool), region, bucket, key, method, headers [[k, v]...],
 params [[k, v]...], now (unix seconds), expires (seconds after now),
-slash_safe (oss2 only), additional_headers [names] (v4 only).
+slash_safe (oss2 only), additional_headers [names] (v4 only),
+op ("UploadPart", optional; "v2" builds the SDK's own UploadPartRequest from the
+partNumber/uploadId params and presigns it; "oss2"/"v2signer" pass them as params).
 
 Clock freezing: oss2's sign_url takes a relative `expires` and reads `time.time()` (V1)
 or `datetime.utcnow()` (V4) itself, so we swap those names inside oss2.auth.
@@ -106,9 +108,17 @@ def sign_v2(c):
     if c.get("additional_headers"):
         cfg.additional_headers = list(c["additional_headers"])
     client = ossv2.Client(cfg)
-    req = V2_REQUESTS[c["method"]](bucket=c["bucket"], key=c["key"])
-    req.headers = dict(c["headers"])
-    req.parameters = dict(c["params"])
+    if c.get("op") == "UploadPart":
+        p = dict(c["params"])
+        req = ossv2.UploadPartRequest(
+            bucket=c["bucket"], key=c["key"],
+            part_number=int(p["partNumber"]), upload_id=p["uploadId"],
+        )
+        req.headers = dict(c["headers"])
+    else:
+        req = V2_REQUESTS[c["method"]](bucket=c["bucket"], key=c["key"])
+        req.headers = dict(c["headers"])
+        req.parameters = dict(c["params"])
     expiration = _dt.datetime.fromtimestamp(c["now"] + c["expires"], _dt.timezone.utc)
     return client.presign(req, expiration=expiration).url
 

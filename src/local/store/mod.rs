@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::blob::{self, random_name, Blob, BlobData, Readable};
 use super::xml::OssError;
 
+mod uploads;
+use uploads::Upload;
+
 /// Metadata the emulator keeps for each object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ObjectMeta {
@@ -56,24 +59,6 @@ pub(crate) struct NewObject {
     pub tags: Vec<(String, String)>,
 }
 
-/// One uploaded part of a multipart upload.
-#[derive(Debug, Clone)]
-pub(crate) struct Part {
-    pub etag: String,
-    pub size: u64,
-    pub last_modified: i64,
-    md5: [u8; 16],
-    data: BlobData,
-}
-
-#[derive(Debug, Clone)]
-struct Upload {
-    bucket: String,
-    key: String,
-    new: NewObject,
-    parts: BTreeMap<u32, Part>,
-}
-
 /// Result of a listing call.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
@@ -83,9 +68,6 @@ pub(crate) struct Listing {
     /// Last key or common prefix returned: the next marker when truncated.
     pub next: Option<String>,
 }
-
-/// Smallest part OSS accepts for every part but the last (100 KB).
-pub(crate) const MIN_PART_SIZE: u64 = 100 * 1024;
 
 #[derive(Default)]
 struct Inner {
@@ -452,205 +434,6 @@ impl Store {
         }
         out
     }
-
-    /// Starts a multipart upload and returns its id.
-    pub fn initiate(&self, bucket: &str, key: &str, new: NewObject) -> String {
-        let id = random_name().to_uppercase();
-        self.lock().uploads.insert(
-            id.clone(),
-            Upload {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                new,
-                parts: BTreeMap::new(),
-            },
-        );
-        id
-    }
-
-    fn upload_mut<'a>(
-        g: &'a mut Inner,
-        id: &str,
-        bucket: &str,
-        key: &str,
-    ) -> Result<&'a mut Upload, OssError> {
-        match g.uploads.get_mut(id) {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
-            _ => Err(no_such_upload()),
-        }
-    }
-
-    /// Stores one part (replacing an earlier part with the same number);
-    /// returns its ETag (no quotes).
-    pub fn upload_part(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-        number: u32,
-        data: Blob,
-    ) -> Result<String, OssError> {
-        let etag = data.md5_hex_upper();
-        let (size, md5) = (data.size, data.md5);
-        let old = {
-            let mut g = self.lock();
-            let u = Self::upload_mut(&mut g, id, bucket, key)?;
-            u.parts.insert(
-                number,
-                Part {
-                    etag: etag.clone(),
-                    size,
-                    last_modified: now(),
-                    md5,
-                    data: data.take(),
-                },
-            )
-        };
-        if let Some(old) = old {
-            remove_data(old.data);
-        }
-        Ok(etag)
-    }
-
-    /// Parts uploaded so far (ListParts), in part-number order.
-    pub fn list_parts(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<Vec<(u32, Part)>, OssError> {
-        let mut g = self.lock();
-        let u = Self::upload_mut(&mut g, id, bucket, key)?;
-        Ok(u.parts.iter().map(|(n, p)| (*n, p.clone())).collect())
-    }
-
-    /// Drops an upload and its parts.
-    pub fn abort(&self, bucket: &str, key: &str, id: &str) -> Result<(), OssError> {
-        let u = {
-            let mut g = self.lock();
-            Self::upload_mut(&mut g, id, bucket, key)?;
-            g.uploads.remove(id)
-        };
-        for p in u.into_iter().flat_map(|u| u.parts.into_values()) {
-            remove_data(p.data);
-        }
-        Ok(())
-    }
-
-    /// Checks the client's part list against the stored parts the way OSS
-    /// does, assembles the object (streamed from the part files on disk) and
-    /// removes the upload. A failed check leaves the upload as it was.
-    pub async fn complete(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-        list: &[super::xml::CompletePart],
-        max_bytes: u64,
-        forbid_overwrite: bool,
-    ) -> Result<ObjectMeta, OssError> {
-        let (chosen, etag, new) = {
-            let mut g = self.lock();
-            let u = Self::upload_mut(&mut g, id, bucket, key)?;
-            let chosen = check_part_list(&u.parts, list)?;
-            let total: u64 = chosen.iter().map(|p| p.size).sum();
-            if total > max_bytes {
-                return Err(entity_too_large(max_bytes));
-            }
-            let mut digests = Vec::with_capacity(chosen.len() * 16);
-            for p in &chosen {
-                digests.extend_from_slice(&p.md5);
-            }
-            let etag = format!("{}-{}", md5_hex_upper(&digests), list.len());
-            (chosen, etag, u.new.clone())
-        };
-        if forbid_overwrite && self.head(bucket, key).is_some() {
-            return Err(file_exists());
-        }
-        let body = match self.blob_dir() {
-            None => {
-                let mut body = Vec::new();
-                for p in &chosen {
-                    match &p.data {
-                        BlobData::Memory(b) => body.extend_from_slice(b),
-                        BlobData::File(f) => {
-                            body.extend_from_slice(&tokio::fs::read(f).await.map_err(io_err)?)
-                        }
-                    }
-                }
-                Blob::from_bytes(Bytes::from(body))
-            }
-            Some(dir) => {
-                let files: Vec<PathBuf> = chosen
-                    .iter()
-                    .filter_map(|p| match &p.data {
-                        BlobData::File(f) => Some(f.clone()),
-                        BlobData::Memory(_) => None,
-                    })
-                    .collect();
-                blob::concat_files(&dir, &files).await?
-            }
-        };
-        let meta = self
-            .put(bucket, key, body, new, etag, "Multipart", forbid_overwrite)
-            .await?;
-        let u = self.lock().uploads.remove(id);
-        for p in u.into_iter().flat_map(|u| u.parts.into_values()) {
-            remove_data(p.data);
-        }
-        Ok(meta)
-    }
-}
-
-/// OSS's checks of a CompleteMultipartUpload part list: ascending part
-/// numbers (InvalidPartOrder), each naming an uploaded part with its ETag
-/// (InvalidPart), every part but the last at least 100 KB (EntityTooSmall).
-fn check_part_list(
-    parts: &BTreeMap<u32, Part>,
-    list: &[super::xml::CompletePart],
-) -> Result<Vec<Part>, OssError> {
-    if list.is_empty() {
-        return Err(OssError::malformed(
-            "The XML you provided was not well-formed or did not validate against our published schema.",
-        ));
-    }
-    let mut prev = 0u32;
-    for cp in list {
-        if cp.part_number <= prev || cp.part_number > 10000 {
-            return Err(OssError::new(
-                http::StatusCode::BAD_REQUEST,
-                "InvalidPartOrder",
-                "The list of parts was not in ascending order. Parts list must specified in order by part number.",
-            ));
-        }
-        prev = cp.part_number;
-    }
-    let mut chosen = Vec::with_capacity(list.len());
-    for (i, cp) in list.iter().enumerate() {
-        let want = cp.etag.trim().trim_matches('"');
-        let part = parts
-            .get(&cp.part_number)
-            .filter(|p| p.etag.eq_ignore_ascii_case(want))
-            .ok_or_else(|| {
-                OssError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "InvalidPart",
-                    "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
-                )
-                .with("PartNumber", cp.part_number.to_string())
-                .with("ETag", cp.etag.clone())
-            })?;
-        if i + 1 < list.len() && part.size < MIN_PART_SIZE {
-            return Err(OssError::new(
-                http::StatusCode::BAD_REQUEST,
-                "EntityTooSmall",
-                "Your proposed upload is smaller than the minimum allowed size.",
-            )
-            .with("PartNumber", cp.part_number.to_string()));
-        }
-        chosen.push(part.clone());
-    }
-    Ok(chosen)
 }
 
 /// 409 FileAlreadyExists for `x-oss-forbid-overwrite: true`.
@@ -659,15 +442,6 @@ pub(crate) fn file_exists() -> OssError {
         http::StatusCode::CONFLICT,
         "FileAlreadyExists",
         "The object you specified already exists and can not be overwritten.",
-    )
-}
-
-/// 404 NoSuchUpload.
-pub(crate) fn no_such_upload() -> OssError {
-    OssError::new(
-        http::StatusCode::NOT_FOUND,
-        "NoSuchUpload",
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
     )
 }
 
@@ -749,130 +523,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "FileAlreadyExists");
         assert_eq!(e.status, 409);
-    }
-
-    #[tokio::test]
-    async fn multipart_etag_and_checks() {
-        let s = store();
-        let id = s.initiate("b", "big", NewObject::default());
-        let p1 = vec![1u8; MIN_PART_SIZE as usize];
-        let p2 = vec![2u8; 10];
-        let e1 = s
-            .upload_part(
-                "b",
-                "big",
-                &id,
-                1,
-                Blob::from_bytes(Bytes::from(p1.clone())),
-            )
-            .unwrap();
-        let e2 = s
-            .upload_part(
-                "b",
-                "big",
-                &id,
-                2,
-                Blob::from_bytes(Bytes::from(p2.clone())),
-            )
-            .unwrap();
-        use super::super::xml::CompletePart as C;
-        let bad = [
-            C {
-                part_number: 2,
-                etag: e2.clone(),
-            },
-            C {
-                part_number: 1,
-                etag: e1.clone(),
-            },
-        ];
-        assert_eq!(
-            s.complete("b", "big", &id, &bad, u64::MAX, false)
-                .await
-                .unwrap_err()
-                .code,
-            "InvalidPartOrder"
-        );
-        let wrong = [C {
-            part_number: 1,
-            etag: "\"00\"".into(),
-        }];
-        assert_eq!(
-            s.complete("b", "big", &id, &wrong, u64::MAX, false)
-                .await
-                .unwrap_err()
-                .code,
-            "InvalidPart"
-        );
-        let ok = [
-            C {
-                part_number: 1,
-                etag: format!("\"{e1}\""),
-            },
-            C {
-                part_number: 2,
-                etag: e2,
-            },
-        ];
-        let meta = s
-            .complete("b", "big", &id, &ok, u64::MAX, false)
-            .await
-            .unwrap();
-        let mut d = Md5::digest(&p1).to_vec();
-        d.extend_from_slice(&Md5::digest(&p2));
-        assert_eq!(
-            meta.etag,
-            format!("{}-2", hex::encode_upper(Md5::digest(&d)))
-        );
-        assert_eq!(meta.size, p1.len() as u64 + 10);
-        assert_eq!(
-            s.upload_part("b", "big", &id, 3, Blob::from_bytes(Bytes::new()))
-                .unwrap_err()
-                .code,
-            "NoSuchUpload"
-        );
-    }
-
-    #[tokio::test]
-    async fn small_middle_part_is_rejected() {
-        let s = store();
-        let id = s.initiate("b", "k", NewObject::default());
-        let e1 = s
-            .upload_part(
-                "b",
-                "k",
-                &id,
-                1,
-                Blob::from_bytes(Bytes::from_static(b"tiny")),
-            )
-            .unwrap();
-        let e2 = s
-            .upload_part(
-                "b",
-                "k",
-                &id,
-                2,
-                Blob::from_bytes(Bytes::from_static(b"tiny")),
-            )
-            .unwrap();
-        use super::super::xml::CompletePart as C;
-        let l = [
-            C {
-                part_number: 1,
-                etag: e1,
-            },
-            C {
-                part_number: 2,
-                etag: e2,
-            },
-        ];
-        assert_eq!(
-            s.complete("b", "k", &id, &l, u64::MAX, false)
-                .await
-                .unwrap_err()
-                .code,
-            "EntityTooSmall"
-        );
     }
 
     #[tokio::test]

@@ -1,0 +1,234 @@
+//! Credential-cache bench (`scripts/bench.sh cache`): does a full cache of
+//! 100,000 scopes serve as fast as an empty one?
+//!
+//! Runs the real request path in process (`App::handle`: fc-jwt user, rate
+//! limit off, scope, cached or fresh STS credentials, V4 presign) with
+//! `WORKERS` concurrent tasks against a stub STS on loopback that answers
+//! every AssumeRole at once with distinct credentials, and measures:
+//! - new users/s: every request a user never seen (an STS call each; with a
+//!   full cache, an eviction each);
+//! - cached users/s: requests cycling over users already cached.
+//!
+//! Each is measured on a fresh, empty cache and on one filled to
+//! `CREDENTIAL_CACHE_SIZE` (default 100000). Only prints figures.
+//!
+//! `cargo run --release --example cache_bench` (env: `BENCH_SECONDS`,
+//! `BENCH_WORKERS`, `CACHE_SIZE`).
+
+use bytes::Bytes;
+use oss_direct_upload::api::App;
+use oss_direct_upload::config::Config;
+use oss_direct_upload::credentials::Credentials;
+use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+static STS_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// AssumeRole answered at once: distinct credentials valid for an hour.
+async fn stub_sts(_req: Request, _ctx: Context) -> Response {
+    let n = STS_CALLS.fetch_add(1, Ordering::Relaxed);
+    let exp = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let body = format!(
+        r#"{{"RequestId":"bench-{n}","Credentials":{{"AccessKeyId":"STS.bench{n}","AccessKeySecret":"secret{n}","SecurityToken":"token{n}","Expiration":"{exp}"}}}}"#
+    );
+    let mut r = http::Response::new(Bytes::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn app(sts_url: &str, cache_size: u64) -> Arc<App> {
+    let vars: Vec<(&str, String)> = vec![
+        ("OSS_BUCKET", "bench-bucket".into()),
+        ("OSS_REGION", "cn-hangzhou".into()),
+        (
+            "OSS_ROLE_ARN",
+            "acs:ram::1234567890123456:role/oss-upload".into(),
+        ),
+        ("OSS_ENDPOINT", "http://127.0.0.1:9".into()),
+        ("STS_ENDPOINT", sts_url.into()),
+        ("AUTH_MODE", "fc-jwt".into()),
+        ("FC_JWT_USER_HEADER", "x-user-id".into()),
+        ("RATE_LIMIT_PER_MINUTE", "0".into()),
+        ("CREDENTIAL_CACHE_SIZE", cache_size.to_string()),
+    ];
+    let get = move |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let config = Config::from_vars(&get).unwrap_or_else(|e| panic!("config: {e}"));
+    Arc::new(App::new(config).unwrap_or_else(|e| panic!("app: {e}")))
+}
+
+fn ctx() -> Context {
+    Context {
+        request_id: "bench".into(),
+        credentials: Some(Credentials::new(
+            "STS.fn",
+            "fn-secret",
+            Some("fn-token".into()),
+        )),
+        ..Context::default()
+    }
+}
+
+fn request(user: u64) -> Request {
+    http::Request::builder()
+        .uri("/v1/presign?filename=photo.png&contentType=image/png&size=48213")
+        .header("x-user-id", format!("user-{user}"))
+        .body(Bytes::new())
+        .unwrap_or_else(|e| panic!("request: {e}"))
+}
+
+/// Requests per second over `secs` with `workers` tasks; `user(worker, i)`
+/// picks the user of each request. Every answer must be 200.
+async fn rate(
+    app: &Arc<App>,
+    workers: u64,
+    secs: u64,
+    user: impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static,
+) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (app, done) = (app.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while Instant::now() < deadline {
+                    let resp = app.handle(request(user(w, i)), ctx()).await;
+                    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+                    i += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Makes `n` users' credentials cached (as fast as the workers go).
+async fn fill(app: &Arc<App>, workers: u64, first: u64, n: u64) {
+    let next = Arc::new(AtomicU64::new(first));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (app, next) = (app.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let u = next.fetch_add(1, Ordering::Relaxed);
+                    if u >= first + n {
+                        break;
+                    }
+                    let resp = app.handle(request(u), ctx()).await;
+                    assert_eq!(resp.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Users for "new" phases: never seen before (far above the fill range).
+fn fresh(base: u64) -> impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static {
+    move |w, i| base + w * 1_000_000_000 + i
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let secs = env_or("BENCH_SECONDS", 5);
+    let workers = env_or("BENCH_WORKERS", 32);
+    let size = env_or("CACHE_SIZE", 100_000);
+    let hot = 1000;
+
+    let listener = runtime::bind("127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()))
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let sts_url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let shutdown = Shutdown::new();
+    tokio::spawn(runtime::serve(
+        listener,
+        runtime::service_fn(stub_sts),
+        Options {
+            access_log: false,
+            ..Options::default()
+        },
+        shutdown.clone(),
+    ));
+
+    // Empty cache: cached users are the `hot` ones, warmed first; new users
+    // on another fresh app so the cache starts empty.
+    let empty = app(&sts_url, size);
+    fill(&empty, workers, 0, hot).await;
+    let cached_empty = rate(&empty, workers, secs, move |w, i| (w * 31 + i) % hot).await;
+    let empty = app(&sts_url, size);
+    let new_empty = rate(&empty, workers, secs, fresh(10_000_000)).await;
+
+    // Full cache: `size` users cached, then the same two measurements.
+    let full = app(&sts_url, size);
+    let t = Instant::now();
+    fill(&full, workers, 0, size).await;
+    let fill_secs = t.elapsed().as_secs_f64();
+    let cached_full = rate(&full, workers, secs, move |w, i| (w * 31 + i) % hot).await;
+    let new_full = rate(&full, workers, secs, fresh(20_000_000)).await;
+    // Cached users spread over the whole cache, not just a hot set.
+    let calls_before = STS_CALLS.load(Ordering::Relaxed);
+    let spread_full = rate(&full, workers, secs, move |w, i| {
+        (w * 7919 + i * 104_729) % (size / 2) + size / 2
+    })
+    .await;
+    let spread_calls = STS_CALLS.load(Ordering::Relaxed) - calls_before;
+    shutdown.trigger();
+
+    let pct = |full: f64, empty: f64| 100.0 * full / empty;
+    println!(
+        "credential cache bench ({} cores, {workers} tasks, {secs} s per figure, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "  cache filled to {size} scopes in {fill_secs:.1} s ({} AssumeRole calls in all)",
+        STS_CALLS.load(Ordering::Relaxed)
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        "new users (STS call + insert/evict)",
+        new_empty,
+        new_full,
+        pct(new_full, new_empty)
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        format!("cached users ({hot} hot)"),
+        cached_empty,
+        cached_full,
+        pct(cached_full, cached_empty)
+    );
+    println!(
+        "  {:<40} {:>14}   full {:>8.0}/s   full/empty {:>5.1}%   ({spread_calls} of them were evicted: STS calls)",
+        "cached users (spread over the newest half)",
+        "",
+        spread_full,
+        pct(spread_full, cached_empty)
+    );
+}

@@ -1,0 +1,777 @@
+//! Multipart uploads under `/v1/multipart`: large files with the limits still
+//! enforced, the whole flow in one place.
+//!
+//! The function drives every step that decides what the object will be and
+//! lets the client do only the byte transfer:
+//! 1. **create** — checks type and size, builds the key under the caller's
+//!    prefix, calls InitiateMultipartUpload itself with the pinned
+//!    `Content-Type` and `x-oss-forbid-overwrite: true`, picks the part size;
+//! 2. **sign** — presigned UploadPart URLs (V4 binds each one's
+//!    `Content-Length` when the total size is given; V1 cannot);
+//! 3. **parts** — ListParts, every page, so a client can resume;
+//! 4. **complete** — ListParts again, the client's list must equal it, the
+//!    total must be within `MAX_UPLOAD_BYTES`, then CompleteMultipartUpload
+//!    (ascending, quoted ETags, forbid-overwrite). Any violation aborts the
+//!    upload before the 4xx, so no object over the limit ever appears;
+//! 5. **abort**.
+//!
+//! Stateless: any instance serves any step. Every step after create re-checks
+//! that `key` lies under the caller's prefix, and every OSS call runs with
+//! the caller's scoped credentials, so another user's `uploadId` gets
+//! nothing. The same core serves Uppy's Companion routes ([`super::uppy`]).
+
+use super::admission::{Access, Purpose, Scope};
+use super::error::ApiError;
+use super::params::{self, Params};
+use super::response::{iso_seconds, json_body, Pairs};
+use super::{keys, App};
+use crate::config::SignatureVersion;
+use crate::oss::client::OssError;
+use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
+use crate::oss::multipart_client as calls;
+use crate::profiles::UploadMethod;
+use crate::runtime::{Context, Request, Response};
+use crate::sts::client::AssumedRole;
+use chrono::{DateTime, Utc};
+use http::Method;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What every multipart request is admitted for (the profile must allow it).
+pub(super) const MULTIPART: Purpose = Purpose::Upload(UploadMethod::Multipart);
+
+/// The `/v1/multipart...` routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MultipartOp {
+    /// `POST /v1/multipart` (and `DELETE /v1/multipart?key=&uploadId=` = abort).
+    Create,
+    /// `POST /v1/multipart/sign`.
+    Sign,
+    /// `GET|POST /v1/multipart/parts`.
+    Parts,
+    /// `POST /v1/multipart/complete`.
+    Complete,
+    /// `POST|DELETE /v1/multipart/abort`.
+    Abort,
+}
+
+impl MultipartOp {
+    pub(super) fn from_path(path: &str) -> Option<MultipartOp> {
+        Some(match path {
+            "/v1/multipart" => MultipartOp::Create,
+            "/v1/multipart/sign" => MultipartOp::Sign,
+            "/v1/multipart/parts" => MultipartOp::Parts,
+            "/v1/multipart/complete" => MultipartOp::Complete,
+            "/v1/multipart/abort" => MultipartOp::Abort,
+            _ => return None,
+        })
+    }
+
+    pub(super) fn methods(self) -> &'static [Method] {
+        match self {
+            MultipartOp::Create => &[Method::POST, Method::DELETE],
+            MultipartOp::Parts => &[Method::GET, Method::POST],
+            MultipartOp::Abort => &[Method::POST, Method::DELETE],
+            MultipartOp::Sign | MultipartOp::Complete => &[Method::POST],
+        }
+    }
+}
+
+/// Largest request body the complete routes accept: 10,000 parts written as
+/// `{"partNumber":10000,"etag":"\"<32 hex>\""}` are about 600 KB.
+pub const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The body limit for `path` when it differs from the runtime's default:
+/// only the two complete routes take a list of up to 10,000 parts.
+pub fn body_limit_for(path: &str) -> Option<usize> {
+    let uppy_complete = path.starts_with("/s3/multipart/") && path.ends_with("/complete");
+    (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
+}
+
+/// How many more requests per minute the steps after create may make than
+/// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
+/// per request, 6 at a time, and a fast link moves a 5 MiB part in well under
+/// a second, so the default 60 would stall it.
+pub const STEP_RATE_FACTOR: u32 = 100;
+
+/// Most part URLs one sign request returns.
+pub const MAX_SIGN_BATCH: usize = 1000;
+
+/// What create made.
+pub(super) struct Created {
+    pub key: String,
+    pub upload_id: String,
+    pub plan: Option<PartPlan>,
+    pub expiration: DateTime<Utc>,
+}
+
+/// What complete made.
+pub(super) struct Completed {
+    pub location: String,
+    pub etag: String,
+    pub size: u64,
+    pub parts: usize,
+}
+
+/// One signed part URL.
+pub(super) struct SignedPart {
+    pub part_number: u32,
+    pub url: String,
+    pub size: Option<u64>,
+}
+
+/// An upload named by a client: its key and upload id, checked.
+pub(super) struct Target {
+    pub key: String,
+    pub upload_id: String,
+}
+
+impl App {
+    /// Serves one `/v1/multipart...` request.
+    pub(super) async fn multipart(
+        &self,
+        op: MultipartOp,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<Response, ApiError> {
+        let delete = req.method() == Method::DELETE;
+        match op {
+            MultipartOp::Create if !delete => {
+                let params = params::parse(req)?;
+                let scope = self.admit(req, ctx, &params, MULTIPART)?;
+                let c = self.mp_create(&scope, ctx, &params, true).await?;
+                let plan = c.plan.ok_or_else(|| {
+                    ApiError::new(500, "InternalError", "no part plan for a sized upload")
+                })?;
+                Ok(json_body(
+                    200,
+                    &json!({
+                        "key": c.key,
+                        "uploadId": c.upload_id,
+                        "bucket": self.config.bucket,
+                        "size": plan.size,
+                        "partSize": plan.part_size,
+                        "partCount": plan.part_count,
+                        "maxBytes": scope.profile.max_bytes,
+                        "expiration": iso_seconds(c.expiration),
+                    }),
+                ))
+            }
+            MultipartOp::Sign => {
+                let body: SignBody = json_request(req)?;
+                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
+                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
+                let numbers = part_numbers(&body.part_numbers)?;
+                let plan = match body.size {
+                    None => None,
+                    Some(size) => Some(self.plan_for(&scope, size)?),
+                };
+                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &numbers, plan).await?;
+                Ok(json_body(
+                    200,
+                    &json!({
+                        "key": t.key,
+                        "uploadId": t.upload_id,
+                        "expiration": iso_seconds(expiration),
+                        "parts": parts.iter().map(|p| {
+                            let mut v = json!({
+                                "partNumber": p.part_number,
+                                "url": p.url,
+                                "method": "PUT",
+                                "headers": Pairs(&[]),
+                            });
+                            if let Some(n) = p.size {
+                                v["size"] = n.into();
+                            }
+                            v
+                        }).collect::<Vec<_>>(),
+                    }),
+                ))
+            }
+            MultipartOp::Parts => {
+                let params = params::parse(req)?;
+                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
+                let t =
+                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
+                let parts = self.mp_list(&scope, ctx, &t).await?;
+                Ok(json_body(
+                    200,
+                    &json!({
+                        "key": t.key,
+                        "uploadId": t.upload_id,
+                        "parts": parts.iter().map(|p| json!({
+                            "partNumber": p.part_number,
+                            "etag": mp::quote_etag(&p.etag),
+                            "size": p.size,
+                            "lastModified": p.last_modified,
+                        })).collect::<Vec<_>>(),
+                    }),
+                ))
+            }
+            MultipartOp::Complete => {
+                let body: CompleteBody = json_request(req)?;
+                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
+                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
+                let mut list = Vec::with_capacity(body.parts.len());
+                for p in &body.parts {
+                    list.push((part_number(p.part_number)?, p.etag.clone()));
+                }
+                let done = self.mp_complete(&scope, ctx, &t, list).await?;
+                Ok(json_body(
+                    200,
+                    &json!({
+                        "key": t.key,
+                        "bucket": self.config.bucket,
+                        "location": done.location,
+                        "etag": done.etag,
+                        "size": done.size,
+                        "parts": done.parts,
+                    }),
+                ))
+            }
+            MultipartOp::Abort | MultipartOp::Create => {
+                let params = params::parse(req)?;
+                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
+                let t =
+                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
+                self.mp_abort(&scope, ctx, &t).await?;
+                Ok(json_body(
+                    200,
+                    &json!({"key": t.key, "uploadId": t.upload_id, "aborted": true}),
+                ))
+            }
+        }
+    }
+
+    /// Admission for a step on an existing upload: the profile is the one
+    /// the key lies in (a key in no profile falls to `default`, whose prefix
+    /// check then refuses it), on the multipart steps' rate budget.
+    pub(super) fn admit_upload_step(
+        &self,
+        req: &Request,
+        ctx: &Context,
+        key: Option<&str>,
+    ) -> Result<Scope, ApiError> {
+        let params = Params {
+            key: key.map(str::to_owned),
+            profile: key
+                .and_then(|k| self.profiles.for_key(k))
+                .map(|(p, _)| p.name.clone()),
+            ..Params::default()
+        };
+        self.admit_step(req, ctx, &params, MULTIPART)
+    }
+
+    /// The part plan for a declared total, within the profile's limits.
+    fn plan_for(&self, scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
+        self.check_size(
+            &scope.profile,
+            &Params {
+                size: Some(size),
+                ..Params::default()
+            },
+        )?;
+        PartPlan::for_size(size).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "FileTooLarge",
+                format!("size {size} cannot be cut into at most 10,000 parts of at most 5 GB"),
+            )
+        })
+    }
+
+    /// Checks a client-named upload: `key` under the caller's prefix (403
+    /// otherwise) and a plausible `uploadId`.
+    pub(super) fn mp_target(
+        &self,
+        scope: &Scope,
+        key: Option<&str>,
+        upload_id: Option<&str>,
+    ) -> Result<Target, ApiError> {
+        let key = key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::bad_param("key is required: the key create returned"))?;
+        keys::check_owned_key(&scope.prefix, key)?;
+        let upload_id = upload_id.filter(|u| !u.is_empty()).ok_or_else(|| {
+            ApiError::bad_param("uploadId is required: the uploadId create returned")
+        })?;
+        if upload_id.len() > 256 || !upload_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::bad_param(
+                "uploadId is not an upload id OSS issued",
+            ));
+        }
+        Ok(Target {
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+        })
+    }
+
+    /// Scoped upload credentials and how long a URL signed with them now may live.
+    async fn upload_credentials(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+    ) -> Result<(Arc<AssumedRole>, DateTime<Utc>, u64), ApiError> {
+        let now = Utc::now();
+        let creds = self
+            .scoped_credentials(scope, Access::Upload, ctx, now)
+            .await?;
+        let lifetime = self.signed_lifetime(scope, &creds, now)?;
+        Ok((creds, now, lifetime))
+    }
+
+    /// Create: limits, key, InitiateMultipartUpload. `require_size` is false
+    /// only for Uppy, which does not send the size (the total is then
+    /// checked at complete).
+    pub(super) async fn mp_create(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        params: &Params,
+        require_size: bool,
+    ) -> Result<Created, ApiError> {
+        let plan = match params.size {
+            Some(size) => Some(self.plan_for(scope, size)?),
+            None if require_size => {
+                return Err(ApiError::bad_param(
+                    "size is required: the file's size in bytes, so the limit is checked and a part size chosen",
+                ))
+            }
+            None => None,
+        };
+        let content_type = self.content_type(&scope.profile, params, "application/octet-stream")?;
+        let key = scope.new_upload_key(params.filename.as_deref())?;
+        let (creds, now, lifetime) = self.upload_credentials(scope, ctx).await?;
+        let upload_id = calls::initiate(
+            &self.oss,
+            &creds.credentials,
+            &self.config.bucket,
+            &key,
+            &content_type,
+            scope.forbids_overwrite(),
+        )
+        .await
+        .map_err(|e| oss_error(e, "InitiateMultipartUpload"))?;
+        Ok(Created {
+            key,
+            upload_id,
+            plan,
+            expiration: now + chrono::Duration::seconds(lifetime as i64),
+        })
+    }
+
+    /// Sign: presigned UploadPart URLs for `numbers`. With a plan, numbers
+    /// past its last part are refused and (V4) each URL is bound to its
+    /// part's exact length. No OSS call.
+    pub(super) async fn mp_sign(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        t: &Target,
+        numbers: &[u32],
+        plan: Option<PartPlan>,
+    ) -> Result<(Vec<SignedPart>, DateTime<Utc>), ApiError> {
+        let mut lengths = Vec::with_capacity(numbers.len());
+        for &n in numbers {
+            let len = match plan {
+                Some(p) => Some(p.part_len(n).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "InvalidPartNumber",
+                        format!(
+                            "part {n} is past the last part ({}) of a {}-byte upload",
+                            p.part_count, p.size
+                        ),
+                    )
+                })?),
+                None => None,
+            };
+            lengths.push(len);
+        }
+        let (creds, now, lifetime) = self.upload_credentials(scope, ctx).await?;
+        let c = &creds.credentials;
+        let v4 = self.config.signature_version == SignatureVersion::V4;
+        let parts = numbers
+            .iter()
+            .zip(lengths)
+            .map(|(&n, len)| {
+                let part = UploadPart {
+                    bucket: &self.config.bucket,
+                    key: &t.key,
+                    upload_id: &t.upload_id,
+                    part_number: n,
+                    content_length: if v4 { len } else { None },
+                };
+                let query = if v4 {
+                    part.presign_v4(c, &self.config.region, now, lifetime, |date| {
+                        self.signing_keys.get(c, date, &self.config.region)
+                    })
+                } else {
+                    part.presign_v1(c, now.timestamp() + lifetime as i64)
+                };
+                SignedPart {
+                    part_number: n,
+                    url: self
+                        .endpoint
+                        .object_url(&self.config.bucket, &t.key, &query),
+                    size: part.content_length,
+                }
+            })
+            .collect();
+        Ok((parts, now + chrono::Duration::seconds(lifetime as i64)))
+    }
+
+    /// Parts: every part OSS holds for the upload.
+    pub(super) async fn mp_list(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        t: &Target,
+    ) -> Result<Vec<ListedPart>, ApiError> {
+        let (creds, _, _) = self.upload_credentials(scope, ctx).await?;
+        calls::list_parts(
+            &self.oss,
+            &creds.credentials,
+            &self.config.bucket,
+            &t.key,
+            &t.upload_id,
+        )
+        .await
+        .map_err(|e| oss_error(e, "ListParts"))
+    }
+
+    /// Complete: ListParts, the checks, CompleteMultipartUpload; aborts on
+    /// any violation (and when OSS refuses because the key exists).
+    pub(super) async fn mp_complete(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        t: &Target,
+        client_parts: Vec<(u32, String)>,
+    ) -> Result<Completed, ApiError> {
+        if client_parts.is_empty() {
+            return Err(ApiError::new(
+                400,
+                "NoParts",
+                "parts is empty: list every part you uploaded with its partNumber and ETag",
+            ));
+        }
+        let (creds, _, _) = self.upload_credentials(scope, ctx).await?;
+        let c = &creds.credentials;
+        let bucket = &self.config.bucket;
+        let listed = calls::list_parts(&self.oss, c, bucket, &t.key, &t.upload_id)
+            .await
+            .map_err(|e| oss_error(e, "ListParts"))?;
+        let (parts, total) = match mp::check_complete(
+            &client_parts,
+            &listed,
+            scope.profile.min_bytes,
+            scope.profile.max_bytes,
+        ) {
+            Ok(ok) => ok,
+            Err(v) => {
+                let err = violation_error(&v);
+                return Err(self.abort_after(ctx, c, t, err).await);
+            }
+        };
+        let forbid = scope.forbids_overwrite();
+        match calls::complete(&self.oss, c, bucket, &t.key, &t.upload_id, &parts, forbid).await {
+            Ok(r) => {
+                crate::log::info(
+                    Some(&ctx.request_id),
+                    "multipart upload completed",
+                    &[
+                        ("key", t.key.clone().into()),
+                        ("size", total.into()),
+                        ("parts", parts.len().into()),
+                    ],
+                );
+                Ok(Completed {
+                    location: if r.location.is_empty() {
+                        self.endpoint.object_url(bucket, &t.key, &[])
+                    } else {
+                        r.location
+                    },
+                    etag: r.etag,
+                    size: total,
+                    parts: parts.len(),
+                })
+            }
+            Err(e) if e.oss_code() == Some("FileAlreadyExists") => {
+                let err = oss_error(e, "CompleteMultipartUpload");
+                Err(self.abort_after(ctx, c, t, err).await)
+            }
+            Err(e) => Err(oss_error(e, "CompleteMultipartUpload")),
+        }
+    }
+
+    /// Aborts `t` after a refusal and returns the refusal, saying whether
+    /// the abort worked (if it did not, the parts still cannot become an
+    /// object without passing these checks again).
+    async fn abort_after(
+        &self,
+        ctx: &Context,
+        creds: &crate::credentials::Credentials,
+        t: &Target,
+        mut err: ApiError,
+    ) -> ApiError {
+        match calls::abort(&self.oss, creds, &self.config.bucket, &t.key, &t.upload_id).await {
+            Ok(()) => err
+                .message
+                .push_str("; the upload was aborted, start a new one"),
+            Err(e) => {
+                crate::log::warn(
+                    Some(&ctx.request_id),
+                    "abort after a refused complete failed",
+                    &[
+                        ("key", t.key.clone().into()),
+                        ("detail", e.to_string().into()),
+                    ],
+                );
+                err.message
+                    .push_str("; aborting the upload failed too, abort it or let the bucket's lifecycle rule remove it");
+            }
+        }
+        err
+    }
+
+    /// Abort: AbortMultipartUpload.
+    pub(super) async fn mp_abort(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        t: &Target,
+    ) -> Result<(), ApiError> {
+        let (creds, _, _) = self.upload_credentials(scope, ctx).await?;
+        calls::abort(
+            &self.oss,
+            &creds.credentials,
+            &self.config.bucket,
+            &t.key,
+            &t.upload_id,
+        )
+        .await
+        .map_err(|e| oss_error(e, "AbortMultipartUpload"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignBody {
+    key: String,
+    upload_id: String,
+    #[serde(default)]
+    size: Option<u64>,
+    part_numbers: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompleteBody {
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletePart>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompletePart {
+    part_number: i64,
+    #[serde(alias = "ETag", alias = "eTag")]
+    etag: String,
+}
+
+/// A typed JSON request body; a wrong shape is 400 naming what is wrong.
+pub(super) fn json_request<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    serde_json::from_slice(req.body()).map_err(|e| {
+        ApiError::new(
+            400,
+            "InvalidJson",
+            format!("the request body is not the JSON this route takes: {e}"),
+        )
+    })
+}
+
+/// A part number the client sent: 1..=10,000.
+pub(super) fn part_number(n: i64) -> Result<u32, ApiError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=mp::MAX_PARTS).contains(n))
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidPartNumber",
+                format!("part number {n} is outside 1..=10000"),
+            )
+        })
+}
+
+fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
+    if raw.is_empty() || raw.len() > MAX_SIGN_BATCH {
+        return Err(ApiError::bad_param(format!(
+            "partNumbers must list 1 to {MAX_SIGN_BATCH} part numbers"
+        )));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for &n in raw {
+        let n = part_number(n)?;
+        if out.contains(&n) {
+            return Err(ApiError::new(
+                400,
+                "InvalidPartNumber",
+                format!("part number {n} is listed twice"),
+            ));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+fn violation_error(v: &Violation) -> ApiError {
+    match v {
+        Violation::PartsMismatch(why) => ApiError::new(
+            400,
+            "PartsMismatch",
+            format!("the part list does not match the parts OSS holds: {why}"),
+        ),
+        Violation::TooManyParts(n) => ApiError::new(
+            400,
+            "TooManyParts",
+            format!("{n} parts; OSS allows at most 10000"),
+        ),
+        Violation::PartTooSmall { part_number, size } => ApiError::new(
+            400,
+            "PartTooSmall",
+            format!("part {part_number} has {size} bytes; every part but the last needs at least 102400"),
+        ),
+        Violation::TooSmall { total, min } => ApiError::new(
+            400,
+            "FileTooSmall",
+            format!("the parts add up to {total} bytes, under the minimum of {min}"),
+        ),
+        Violation::TooLarge { total, max } => ApiError::new(
+            400,
+            "FileTooLarge",
+            format!("the parts add up to {total} bytes, over the limit of {max}"),
+        ),
+    }
+}
+
+/// Maps an OSS failure during `call` onto our status and code. No secret
+/// reaches the message: [`OssError`] keeps none.
+pub(super) fn oss_error(e: OssError, call: &str) -> ApiError {
+    match e {
+        OssError::Service {
+            status,
+            code,
+            message,
+            request_id,
+        } => {
+            let rid = request_id
+                .map(|r| format!(" (OSS request id {r})"))
+                .unwrap_or_default();
+            let (ours, what) = match code.as_str() {
+                "NoSuchUpload" => (
+                    404,
+                    "no such upload: the uploadId is unknown for this key, or was completed or aborted".to_owned(),
+                ),
+                "InvalidPart" => (400, format!("OSS refused a part: {message}")),
+                "InvalidPartOrder" => (400, format!("OSS refused the part order: {message}")),
+                "EntityTooSmall" => (400, format!("a part is too small: {message}")),
+                "FileAlreadyExists" => (
+                    409,
+                    "an object already exists at this key and uploads never overwrite".to_owned(),
+                ),
+                "AccessDenied" => (
+                    502,
+                    format!("OSS denied {call} to the upload role ({message}); check the role's policy allows oss:PutObject, oss:ListParts and oss:AbortMultipartUpload on the bucket"),
+                ),
+                _ if status >= 500 => (502, format!("OSS failed {call}: {code} {message}")),
+                _ => (502, format!("OSS refused {call}: {code} {message}")),
+            };
+            let ours_code = match ours {
+                502 if status >= 500 => "OssUnavailable".to_owned(),
+                502 => "OssRejected".to_owned(),
+                _ => code,
+            };
+            ApiError::new(ours, ours_code, format!("{what}{rid}"))
+        }
+        OssError::Timeout => ApiError::new(
+            504,
+            "OssTimeout",
+            format!("OSS did not answer {call} in time; retry"),
+        ),
+        OssError::Unavailable(d) => ApiError::new(
+            502,
+            "OssUnavailable",
+            format!("cannot reach OSS for {call}: {d}"),
+        ),
+        OssError::BadResponse(d) => ApiError::new(
+            502,
+            "OssBadResponse",
+            format!("unreadable answer from OSS to {call}: {d}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_routes_get_the_larger_body_limit_only() {
+        assert_eq!(
+            body_limit_for("/v1/multipart/complete"),
+            Some(COMPLETE_BODY_LIMIT)
+        );
+        assert_eq!(
+            body_limit_for("/s3/multipart/UP%2F1/complete"),
+            Some(COMPLETE_BODY_LIMIT)
+        );
+        assert_eq!(body_limit_for("/v1/multipart"), None);
+        assert_eq!(body_limit_for("/v1/presign"), None);
+        assert_eq!(body_limit_for("/s3/multipart/UP/3"), None);
+    }
+
+    #[test]
+    fn part_numbers_are_1_to_10000_without_repeats() {
+        assert_eq!(part_numbers(&[1, 10_000]).unwrap(), vec![1, 10_000]);
+        for bad in [&[0][..], &[10_001], &[-1], &[1, 1], &[]] {
+            assert_eq!(part_numbers(bad).unwrap_err().status, 400, "{bad:?}");
+        }
+        assert_eq!(part_numbers(&[0]).unwrap_err().code, "InvalidPartNumber");
+    }
+
+    #[test]
+    fn oss_errors_map_to_documented_codes() {
+        let svc = |status, code: &str| OssError::Service {
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: Some("RID".into()),
+        };
+        let m = |e| {
+            let a = oss_error(e, "X");
+            (a.status, a.code)
+        };
+        assert_eq!(m(svc(404, "NoSuchUpload")), (404, "NoSuchUpload".into()));
+        assert_eq!(m(svc(400, "InvalidPart")), (400, "InvalidPart".into()));
+        assert_eq!(
+            m(svc(400, "InvalidPartOrder")),
+            (400, "InvalidPartOrder".into())
+        );
+        assert_eq!(
+            m(svc(409, "FileAlreadyExists")),
+            (409, "FileAlreadyExists".into())
+        );
+        assert_eq!(
+            m(svc(503, "ServiceUnavailable")),
+            (502, "OssUnavailable".into())
+        );
+        assert_eq!(m(OssError::Timeout), (504, "OssTimeout".into()));
+        assert!(oss_error(svc(404, "NoSuchUpload"), "X")
+            .message
+            .contains("RID"));
+    }
+}

@@ -1,0 +1,389 @@
+//! The Companion S3 routes `@uppy/aws-s3` calls, so Uppy uploads through the
+//! function unchanged (5.x `endpoint` + `headers`, 6.x `companionEndpoint`):
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /s3/params?filename=&type=` | `{method:"POST", url, fields, expires}` — a POST policy |
+//! | `POST /s3/multipart` `{filename,type,metadata}` | `{key, uploadId, bucket}` |
+//! | `GET /s3/multipart/{uploadId}/{partNumber}?key=` | `{url, method:"PUT", expires}` |
+//! | `GET /s3/multipart/{uploadId}?key=` | `[{PartNumber, ETag, Size}]` |
+//! | `POST /s3/multipart/{uploadId}/complete?key=` `{parts:[{ETag,PartNumber}]}` | `{location, key, bucket}` |
+//! | `DELETE /s3/multipart/{uploadId}?key=` | `{}` |
+//!
+//! Thin adapters: the same admission, limits and multipart core as
+//! `/v1/post-policy` and `/v1/multipart` ([`super::multipart`]). Uppy reads
+//! every 2xx body as JSON (abort included) and shows a 4xx body's `message`,
+//! so errors carry a top-level `message` besides the usual `error` object.
+
+use super::admission::Purpose;
+use super::admission::Scope;
+use super::error::ApiError;
+use super::multipart::{json_request, part_number, MULTIPART};
+use super::params::Params;
+use super::response::json_body;
+use super::App;
+use crate::oss::multipart::quote_etag;
+use crate::profiles::UploadMethod;
+use crate::runtime::{Context, Request, Response};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Which Companion call a `/s3/...` request is.
+#[derive(Debug, PartialEq, Eq)]
+enum Call {
+    Params,
+    Create,
+    Sign { upload_id: String, part: String },
+    List { upload_id: String },
+    Complete { upload_id: String },
+    Abort { upload_id: String },
+}
+
+/// Whether `path` belongs to the Uppy routes.
+pub(super) fn is_uppy_path(path: &str) -> bool {
+    path == "/s3/params" || path == "/s3/multipart" || path.starts_with("/s3/multipart/")
+}
+
+fn call_for(method: &Method, path: &str) -> Result<Call, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("no Uppy route {method} {path:?}; see README (Uppy)"),
+        )
+    };
+    let not_allowed = |allow: &str| {
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not allowed on {path:?}; use {allow}"),
+        )
+    };
+    if path == "/s3/params" {
+        return if method == Method::GET {
+            Ok(Call::Params)
+        } else {
+            Err(not_allowed("GET"))
+        };
+    }
+    if path == "/s3/multipart" {
+        return if method == Method::POST {
+            Ok(Call::Create)
+        } else {
+            Err(not_allowed("POST"))
+        };
+    }
+    let rest = path.strip_prefix("/s3/multipart/").ok_or_else(not_found)?;
+    let segs: Vec<&str> = rest.split('/').collect();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
+    };
+    match segs.as_slice() {
+        [id] if !id.is_empty() => {
+            let upload_id = decode(id)?;
+            match *method {
+                Method::GET => Ok(Call::List { upload_id }),
+                Method::DELETE => Ok(Call::Abort { upload_id }),
+                _ => Err(not_allowed("GET, DELETE")),
+            }
+        }
+        [id, "complete"] if !id.is_empty() => {
+            if method == Method::POST {
+                Ok(Call::Complete {
+                    upload_id: decode(id)?,
+                })
+            } else {
+                Err(not_allowed("POST"))
+            }
+        }
+        [id, n] if !id.is_empty() && !n.is_empty() => {
+            if method == Method::GET {
+                Ok(Call::Sign {
+                    upload_id: decode(id)?,
+                    part: (*n).to_owned(),
+                })
+            } else {
+                Err(not_allowed("GET"))
+            }
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// A query parameter, decoded; the last one wins.
+fn query(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .last()
+}
+
+#[derive(Deserialize, Default)]
+struct CreateBody {
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default, rename = "type")]
+    content_type: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// The file's meta Uppy sends; only `profile` is read.
+#[derive(Deserialize, Default)]
+struct Metadata {
+    #[serde(default, deserialize_with = "string_or_none")]
+    profile: Option<String>,
+}
+
+/// A metadata value that is a string, or `None` for anything else (Uppy's
+/// meta may hold numbers or objects we do not use).
+fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+#[derive(Deserialize)]
+struct CompleteBody {
+    parts: Vec<CompletePart>,
+}
+
+#[derive(Deserialize)]
+struct CompletePart {
+    #[serde(rename = "PartNumber")]
+    part_number: i64,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// Seconds from `now` to `until`, at least 1 (Uppy's `expires`).
+fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (until - now).num_seconds().max(1)
+}
+
+impl App {
+    /// Serves one `/s3/...` request.
+    pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
+        let call = call_for(req.method(), req.uri().path())?;
+        // Steps on an existing upload are admitted in the profile its key lies in.
+        let key = query(req, "key");
+        let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
+        match call {
+            Call::Params => {
+                // Uppy sends the file's meta as `metadata[name]=value`; a
+                // `profile` there (or as its own parameter) picks the profile.
+                let params = Params {
+                    filename: query(req, "filename"),
+                    content_type: query(req, "type"),
+                    profile: query(req, "profile").or_else(|| query(req, "metadata[profile]")),
+                    ..Params::default()
+                };
+                let scope =
+                    self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::PostPolicy))?;
+                self.uppy_params(&scope, ctx, &params).await
+            }
+            Call::Create => {
+                let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
+                    CreateBody::default()
+                } else {
+                    json_request(req)?
+                };
+                let params = Params {
+                    filename: body.filename,
+                    content_type: body.content_type,
+                    profile: body.profile.or(body.metadata.and_then(|m| m.profile)),
+                    ..Params::default()
+                };
+                let scope = self.admit(req, ctx, &params, MULTIPART)?;
+                let c = self.mp_create(&scope, ctx, &params, false).await?;
+                Ok(json_body(
+                    200,
+                    &json!({"key": c.key, "uploadId": c.upload_id, "bucket": self.config.bucket}),
+                ))
+            }
+            Call::Sign { upload_id, part } => {
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let n = part.parse::<i64>().map_err(|_| {
+                    ApiError::new(
+                        400,
+                        "InvalidPartNumber",
+                        format!(
+                            "part number {:?} is not a number",
+                            part.chars().take(16).collect::<String>()
+                        ),
+                    )
+                })?;
+                let n = part_number(n)?;
+                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &[n], None).await?;
+                let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
+                Ok(json_body(
+                    200,
+                    &json!({
+                        "url": url,
+                        "method": "PUT",
+                        "expires": seconds_until(expiration, Utc::now()),
+                    }),
+                ))
+            }
+            Call::List { upload_id } => {
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let parts = self.mp_list(&scope, ctx, &t).await?;
+                let out: Vec<Value> = parts
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "PartNumber": p.part_number,
+                            "ETag": quote_etag(&p.etag),
+                            "Size": p.size,
+                        })
+                    })
+                    .collect();
+                Ok(json_body(200, &out))
+            }
+            Call::Complete { upload_id } => {
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let body: CompleteBody = json_request(req)?;
+                let mut list = Vec::with_capacity(body.parts.len());
+                for p in body.parts {
+                    list.push((part_number(p.part_number)?, p.etag));
+                }
+                let done = self.mp_complete(&scope, ctx, &t, list).await?;
+                Ok(json_body(
+                    200,
+                    &json!({"location": done.location, "key": t.key, "bucket": self.config.bucket}),
+                ))
+            }
+            Call::Abort { upload_id } => {
+                let scope = step_scope()?;
+                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                self.mp_abort(&scope, ctx, &t).await?;
+                Ok(json_body(200, &json!({})))
+            }
+        }
+    }
+
+    /// `GET /s3/params`: the `/v1/post-policy` answer for the file, reshaped
+    /// into what Uppy reads. Reusing that route keeps one POST-policy builder
+    /// (exact key, `content-length-range`, type, forbid-overwrite).
+    async fn uppy_params(
+        &self,
+        scope: &Scope,
+        ctx: &Context,
+        params: &Params,
+    ) -> Result<Response, ApiError> {
+        let policy = self.post_policy(scope, ctx, params, false).await?;
+        let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
+            ApiError::new(500, "InternalError", "could not read the POST policy built")
+        })?;
+        let expires = body["expiration"]
+            .as_str()
+            .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+            .map(|e| seconds_until(e.with_timezone(&Utc), Utc::now()))
+            .unwrap_or(1);
+        Ok(json_body(
+            200,
+            &json!({
+                "method": "POST",
+                "url": body["url"],
+                "fields": body["fields"],
+                "expires": expires,
+            }),
+        ))
+    }
+}
+
+/// An error as Uppy shows it: the usual `error` object plus a top-level
+/// `message` (companion-client's `UserFacingApiError`).
+pub(super) fn error_response(e: &ApiError) -> Response {
+    let mut resp = e.to_response(false);
+    if let Ok(mut v) = serde_json::from_slice::<Value>(resp.body()) {
+        v["message"] = e.message.clone().into();
+        *resp.body_mut() = Bytes::from(v.to_string());
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn companion_paths_map_to_calls() {
+        let id = "0004B98%2F1".to_owned();
+        assert_eq!(call_for(&Method::GET, "/s3/params").unwrap(), Call::Params);
+        assert_eq!(
+            call_for(&Method::POST, "/s3/multipart").unwrap(),
+            Call::Create
+        );
+        assert_eq!(
+            call_for(&Method::GET, &format!("/s3/multipart/{id}/7")).unwrap(),
+            Call::Sign {
+                upload_id: "0004B98/1".into(),
+                part: "7".into()
+            }
+        );
+        assert_eq!(
+            call_for(&Method::GET, "/s3/multipart/U").unwrap(),
+            Call::List {
+                upload_id: "U".into()
+            }
+        );
+        assert_eq!(
+            call_for(&Method::DELETE, "/s3/multipart/U").unwrap(),
+            Call::Abort {
+                upload_id: "U".into()
+            }
+        );
+        assert_eq!(
+            call_for(&Method::POST, "/s3/multipart/U/complete").unwrap(),
+            Call::Complete {
+                upload_id: "U".into()
+            }
+        );
+        assert_eq!(
+            call_for(&Method::PUT, "/s3/multipart/U")
+                .unwrap_err()
+                .status,
+            405
+        );
+        assert_eq!(
+            call_for(&Method::GET, "/s3/multipart/U/1/2")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            call_for(&Method::GET, "/s3/multipart//1")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert!(is_uppy_path("/s3/multipart/x"));
+        assert!(!is_uppy_path("/s3/sts"));
+    }
+
+    #[test]
+    fn errors_carry_a_top_level_message() {
+        let r = error_response(&ApiError::new(403, "KeyOutsidePrefix", "nope"));
+        assert_eq!(r.status(), 403);
+        let v: Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["message"], "nope");
+        assert_eq!(v["error"]["code"], "KeyOutsidePrefix");
+    }
+}
