@@ -91,8 +91,8 @@ fn serve() -> ExitCode {
         };
         let options = runtime::Options {
             environment: runtime::Environment::from_process(),
-            events: Some(oss_direct_upload::events::handler(events)),
             body_limit_for: oss_direct_upload::api::multipart::body_limit_for,
+            events: Some(oss_direct_upload::events::handler(events)),
             ..runtime::Options::default()
         };
         match runtime::run(oss_direct_upload::api::handler(app), options).await {

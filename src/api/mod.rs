@@ -251,14 +251,14 @@ impl App {
                 let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
                 self.presign(&scope, ctx, &params, legacy).await
             }
+            Route::Multipart(op) => self.multipart(op, req, ctx).await,
+            Route::Uppy => self.uppy(req, ctx).await,
             Route::UploadStatus => {
                 let params = params::parse(req)?;
                 // Like a read-back, the key names the profile it is in.
                 let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
                 self.upload_status(&scope, ctx, &params).await
             }
-            Route::Multipart(op) => self.multipart(op, req, ctx).await,
-            Route::Uppy => self.uppy(req, ctx).await,
         }
     }
 

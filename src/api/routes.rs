@@ -24,7 +24,7 @@ pub(super) enum Route {
     Multipart(MultipartOp),
     /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
     Uppy,
-    /// `/v1/uploads/status` ([`super::status`]).
+    /// `/v1/uploads/status`: the post-upload check's verdict ([`super::status`]).
     UploadStatus,
 }
 
@@ -52,9 +52,9 @@ impl Route {
         match self {
             Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
             Route::Initialize => &[Method::POST],
-            Route::UploadStatus => &[Method::GET],
             Route::Multipart(op) => op.methods(),
             Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
+            Route::UploadStatus => &[Method::GET],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -109,15 +109,15 @@ mod tests {
             Some(Route::Presign { legacy: true })
         );
         assert_eq!(
-            Route::from_path("/v1/uploads/status"),
-            Some(Route::UploadStatus)
-        );
-        assert_eq!(
             Route::from_path("/v1/multipart/complete"),
             Some(Route::Multipart(MultipartOp::Complete))
         );
         assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
         assert_eq!(Route::from_path("/v1/multipart/nope"), None);
+        assert_eq!(
+            Route::from_path("/v1/uploads/status"),
+            Some(Route::UploadStatus)
+        );
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);
     }

@@ -34,6 +34,9 @@ pub struct OssRequest {
     pub headers: Vec<(String, String)>,
     /// The request body (empty for most calls).
     pub body: Bytes,
+    /// A longer (or shorter) limit for this call than the client's
+    /// `request_timeout`, e.g. CompleteMultipartUpload of many parts.
+    pub timeout: Option<Duration>,
 }
 
 impl OssRequest {
@@ -62,6 +65,12 @@ impl OssRequest {
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// Sets this call's own timeout (see [`OssRequest::timeout`]).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
         self
     }
 }
@@ -265,6 +274,9 @@ impl OssClient {
         let method = http::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| OssError::BadResponse(format!("bad method {}", req.method)))?;
         let mut builder = self.http.request(method, &signed.url);
+        if let Some(limit) = req.timeout {
+            builder = builder.timeout(limit);
+        }
         for (k, v) in &signed.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }

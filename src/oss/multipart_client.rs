@@ -14,6 +14,10 @@ use super::multipart_xml::CompleteResult;
 use super::multipart_xml::{complete_body, parse_complete, parse_initiate, parse_list_parts};
 use crate::credentials::Credentials;
 
+/// How long CompleteMultipartUpload may take (OSS keeps going if we stop
+/// waiting, and a retry would then find the upload gone).
+pub const COMPLETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Parts per ListParts page (OSS's maximum).
 const PAGE: u32 = 1000;
 
@@ -97,7 +101,9 @@ pub async fn complete(
     if forbid_overwrite {
         req = req.header("x-oss-forbid-overwrite", "true");
     }
-    let req = req.body(complete_body(parts));
+    // OSS assembles the object before answering; with thousands of parts
+    // that can take longer than an ordinary call's timeout.
+    let req = req.body(complete_body(parts)).timeout(COMPLETE_TIMEOUT);
     let resp = client.send(creds, req).await?;
     parse_complete(&resp.body).map_err(|e| OssError::BadResponse(e.to_string()))
 }

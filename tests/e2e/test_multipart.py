@@ -17,7 +17,7 @@ import oss2
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, api_error, oss_error
+from conftest import HTTP_TIMEOUT, api_error, form_upload, oss_error
 
 LIMIT = 3 * 1024 * 1024  # MAX_UPLOAD_BYTES on the limited servers
 KIB = 1024
@@ -305,6 +305,14 @@ def test_uppy_routes_shapes_and_flow(mps):
     params = p.json()
     assert params["method"] == "POST" and params["url"] == f"{mps.endpoint}/{mps.bucket}"
     assert params["fields"]["key"].endswith("/u.txt") and params["expires"] > 0
+    # The policy pins the exact key and the size range: another key, or more bytes
+    # than the limit, are refused by OSS (the emulator), and nothing is written.
+    other = params["fields"]["key"].rsplit("/", 1)[0] + "/other.txt"
+    moved = form_upload({"url": params["url"], "fields": params["fields"]}, b"hello", override={"key": other})
+    assert moved.status_code == 403, moved.text
+    big = form_upload({"url": params["url"], "fields": params["fields"]}, b"x" * (LIMIT + 1))
+    assert big.status_code == 400 and "EntityTooLarge" in big.text, big.text[:300]
+    assert not mps.exists(other) and not mps.exists(params["fields"]["key"])
     files = [(k, (None, v)) for k, v in params["fields"].items()] + [("file", ("u.txt", b"hello", "text/plain"))]
     r = requests.post(params["url"], files=files, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text

@@ -1,105 +1,26 @@
-//! Multipart uploads under `/v1/multipart`: large files with the limits still
-//! enforced, the whole flow in one place.
-//!
-//! The function drives every step that decides what the object will be and
-//! lets the client do only the byte transfer:
-//! 1. **create** — checks type and size, builds the key under the caller's
-//!    prefix, calls InitiateMultipartUpload itself with the pinned
-//!    `Content-Type` and `x-oss-forbid-overwrite: true`, picks the part size;
-//! 2. **sign** — presigned UploadPart URLs (V4 binds each one's
-//!    `Content-Length` when the total size is given; V1 cannot);
-//! 3. **parts** — ListParts, every page, so a client can resume;
-//! 4. **complete** — ListParts again, the client's list must equal it, the
-//!    total must be within `MAX_UPLOAD_BYTES`, then CompleteMultipartUpload
-//!    (ascending, quoted ETags, forbid-overwrite). Any violation aborts the
-//!    upload before the 4xx, so no object over the limit ever appears;
-//! 5. **abort**.
-//!
-//! Stateless: any instance serves any step. Every step after create re-checks
-//! that `key` lies under the caller's prefix, and every OSS call runs with
-//! the caller's scoped credentials, so another user's `uploadId` gets
-//! nothing. The same core serves Uppy's Companion routes ([`super::uppy`]).
+//! The multipart flow itself, shared by `/v1/multipart` ([`super`]) and
+//! Uppy's `/s3` routes ([`crate::api`]'s `uppy`): create (limits, key,
+//! InitiateMultipartUpload), sign (UploadPart URLs), list (ListParts), complete
+//! (ListParts, the checks, abort on any violation, CompleteMultipartUpload),
+//! abort; and how OSS's answers map onto ours.
 
-use super::admission::{Access, Purpose, Scope};
-use super::error::ApiError;
-use super::params::{self, Params};
-use super::response::{iso_seconds, json_body, Pairs};
-use super::{keys, App};
+use super::MULTIPART;
+use crate::api::admission::{Access, Scope};
+use crate::api::error::ApiError;
+use crate::api::keys;
+use crate::api::params::Params;
+use crate::api::App;
 use crate::config::SignatureVersion;
 use crate::oss::client::OssError;
 use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
 use crate::oss::multipart_client as calls;
-use crate::profiles::UploadMethod;
-use crate::runtime::{Context, Request, Response};
+use crate::runtime::{Context, Request};
 use crate::sts::client::AssumedRole;
 use chrono::{DateTime, Utc};
-use http::Method;
-use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
-/// What every multipart request is admitted for (the profile must allow it).
-pub(super) const MULTIPART: Purpose = Purpose::Upload(UploadMethod::Multipart);
-
-/// The `/v1/multipart...` routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum MultipartOp {
-    /// `POST /v1/multipart` (and `DELETE /v1/multipart?key=&uploadId=` = abort).
-    Create,
-    /// `POST /v1/multipart/sign`.
-    Sign,
-    /// `GET|POST /v1/multipart/parts`.
-    Parts,
-    /// `POST /v1/multipart/complete`.
-    Complete,
-    /// `POST|DELETE /v1/multipart/abort`.
-    Abort,
-}
-
-impl MultipartOp {
-    pub(super) fn from_path(path: &str) -> Option<MultipartOp> {
-        Some(match path {
-            "/v1/multipart" => MultipartOp::Create,
-            "/v1/multipart/sign" => MultipartOp::Sign,
-            "/v1/multipart/parts" => MultipartOp::Parts,
-            "/v1/multipart/complete" => MultipartOp::Complete,
-            "/v1/multipart/abort" => MultipartOp::Abort,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn methods(self) -> &'static [Method] {
-        match self {
-            MultipartOp::Create => &[Method::POST, Method::DELETE],
-            MultipartOp::Parts => &[Method::GET, Method::POST],
-            MultipartOp::Abort => &[Method::POST, Method::DELETE],
-            MultipartOp::Sign | MultipartOp::Complete => &[Method::POST],
-        }
-    }
-}
-
-/// Largest request body the complete routes accept: 10,000 parts written as
-/// `{"partNumber":10000,"etag":"\"<32 hex>\""}` are about 600 KB.
-pub const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
-
-/// The body limit for `path` when it differs from the runtime's default:
-/// only the two complete routes take a list of up to 10,000 parts.
-pub fn body_limit_for(path: &str) -> Option<usize> {
-    let uppy_complete = path.starts_with("/s3/multipart/") && path.ends_with("/complete");
-    (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
-}
-
-/// How many more requests per minute the steps after create may make than
-/// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
-/// per request, 6 at a time, and a fast link moves a 5 MiB part in well under
-/// a second, so the default 60 would stall it.
-pub const STEP_RATE_FACTOR: u32 = 100;
-
-/// Most part URLs one sign request returns.
-pub const MAX_SIGN_BATCH: usize = 1000;
-
 /// What create made.
-pub(super) struct Created {
+pub(in crate::api) struct Created {
     pub key: String,
     pub upload_id: String,
     pub plan: Option<PartPlan>,
@@ -107,7 +28,7 @@ pub(super) struct Created {
 }
 
 /// What complete made.
-pub(super) struct Completed {
+pub(in crate::api) struct Completed {
     pub location: String,
     pub etag: String,
     pub size: u64,
@@ -115,139 +36,23 @@ pub(super) struct Completed {
 }
 
 /// One signed part URL.
-pub(super) struct SignedPart {
+pub(in crate::api) struct SignedPart {
     pub part_number: u32,
     pub url: String,
     pub size: Option<u64>,
 }
 
 /// An upload named by a client: its key and upload id, checked.
-pub(super) struct Target {
+pub(in crate::api) struct Target {
     pub key: String,
     pub upload_id: String,
 }
 
 impl App {
-    /// Serves one `/v1/multipart...` request.
-    pub(super) async fn multipart(
-        &self,
-        op: MultipartOp,
-        req: &Request,
-        ctx: &Context,
-    ) -> Result<Response, ApiError> {
-        let delete = req.method() == Method::DELETE;
-        match op {
-            MultipartOp::Create if !delete => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, MULTIPART)?;
-                let c = self.mp_create(&scope, ctx, &params, true).await?;
-                let plan = c.plan.ok_or_else(|| {
-                    ApiError::new(500, "InternalError", "no part plan for a sized upload")
-                })?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": c.key,
-                        "uploadId": c.upload_id,
-                        "bucket": self.config.bucket,
-                        "size": plan.size,
-                        "partSize": plan.part_size,
-                        "partCount": plan.part_count,
-                        "maxBytes": scope.profile.max_bytes,
-                        "expiration": iso_seconds(c.expiration),
-                    }),
-                ))
-            }
-            MultipartOp::Sign => {
-                let body: SignBody = json_request(req)?;
-                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
-                let numbers = part_numbers(&body.part_numbers)?;
-                let plan = match body.size {
-                    None => None,
-                    Some(size) => Some(self.plan_for(&scope, size)?),
-                };
-                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &numbers, plan).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "uploadId": t.upload_id,
-                        "expiration": iso_seconds(expiration),
-                        "parts": parts.iter().map(|p| {
-                            let mut v = json!({
-                                "partNumber": p.part_number,
-                                "url": p.url,
-                                "method": "PUT",
-                                "headers": Pairs(&[]),
-                            });
-                            if let Some(n) = p.size {
-                                v["size"] = n.into();
-                            }
-                            v
-                        }).collect::<Vec<_>>(),
-                    }),
-                ))
-            }
-            MultipartOp::Parts => {
-                let params = params::parse(req)?;
-                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
-                let t =
-                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
-                let parts = self.mp_list(&scope, ctx, &t).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "uploadId": t.upload_id,
-                        "parts": parts.iter().map(|p| json!({
-                            "partNumber": p.part_number,
-                            "etag": mp::quote_etag(&p.etag),
-                            "size": p.size,
-                            "lastModified": p.last_modified,
-                        })).collect::<Vec<_>>(),
-                    }),
-                ))
-            }
-            MultipartOp::Complete => {
-                let body: CompleteBody = json_request(req)?;
-                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
-                let mut list = Vec::with_capacity(body.parts.len());
-                for p in &body.parts {
-                    list.push((part_number(p.part_number)?, p.etag.clone()));
-                }
-                let done = self.mp_complete(&scope, ctx, &t, list).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "bucket": self.config.bucket,
-                        "location": done.location,
-                        "etag": done.etag,
-                        "size": done.size,
-                        "parts": done.parts,
-                    }),
-                ))
-            }
-            MultipartOp::Abort | MultipartOp::Create => {
-                let params = params::parse(req)?;
-                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
-                let t =
-                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
-                self.mp_abort(&scope, ctx, &t).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"key": t.key, "uploadId": t.upload_id, "aborted": true}),
-                ))
-            }
-        }
-    }
-
     /// Admission for a step on an existing upload: the profile is the one
     /// the key lies in (a key in no profile falls to `default`, whose prefix
     /// check then refuses it), on the multipart steps' rate budget.
-    pub(super) fn admit_upload_step(
+    pub(in crate::api) fn admit_upload_step(
         &self,
         req: &Request,
         ctx: &Context,
@@ -264,7 +69,7 @@ impl App {
     }
 
     /// The part plan for a declared total, within the profile's limits.
-    fn plan_for(&self, scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
+    pub(super) fn plan_for(&self, scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
         self.check_size(
             &scope.profile,
             &Params {
@@ -283,7 +88,7 @@ impl App {
 
     /// Checks a client-named upload: `key` under the caller's prefix (403
     /// otherwise) and a plausible `uploadId`.
-    pub(super) fn mp_target(
+    pub(in crate::api) fn mp_target(
         &self,
         scope: &Scope,
         key: Option<&str>,
@@ -324,7 +129,7 @@ impl App {
     /// Create: limits, key, InitiateMultipartUpload. `require_size` is false
     /// only for Uppy, which does not send the size (the total is then
     /// checked at complete).
-    pub(super) async fn mp_create(
+    pub(in crate::api) async fn mp_create(
         &self,
         scope: &Scope,
         ctx: &Context,
@@ -364,7 +169,7 @@ impl App {
     /// Sign: presigned UploadPart URLs for `numbers`. With a plan, numbers
     /// past its last part are refused and (V4) each URL is bound to its
     /// part's exact length. No OSS call.
-    pub(super) async fn mp_sign(
+    pub(in crate::api) async fn mp_sign(
         &self,
         scope: &Scope,
         ctx: &Context,
@@ -423,7 +228,7 @@ impl App {
     }
 
     /// Parts: every part OSS holds for the upload.
-    pub(super) async fn mp_list(
+    pub(in crate::api) async fn mp_list(
         &self,
         scope: &Scope,
         ctx: &Context,
@@ -443,7 +248,7 @@ impl App {
 
     /// Complete: ListParts, the checks, CompleteMultipartUpload; aborts on
     /// any violation (and when OSS refuses because the key exists).
-    pub(super) async fn mp_complete(
+    pub(in crate::api) async fn mp_complete(
         &self,
         scope: &Scope,
         ctx: &Context,
@@ -537,7 +342,7 @@ impl App {
     }
 
     /// Abort: AbortMultipartUpload.
-    pub(super) async fn mp_abort(
+    pub(in crate::api) async fn mp_abort(
         &self,
         scope: &Scope,
         ctx: &Context,
@@ -554,78 +359,6 @@ impl App {
         .await
         .map_err(|e| oss_error(e, "AbortMultipartUpload"))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SignBody {
-    key: String,
-    upload_id: String,
-    #[serde(default)]
-    size: Option<u64>,
-    part_numbers: Vec<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CompleteBody {
-    key: String,
-    upload_id: String,
-    parts: Vec<CompletePart>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CompletePart {
-    part_number: i64,
-    #[serde(alias = "ETag", alias = "eTag")]
-    etag: String,
-}
-
-/// A typed JSON request body; a wrong shape is 400 naming what is wrong.
-pub(super) fn json_request<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    serde_json::from_slice(req.body()).map_err(|e| {
-        ApiError::new(
-            400,
-            "InvalidJson",
-            format!("the request body is not the JSON this route takes: {e}"),
-        )
-    })
-}
-
-/// A part number the client sent: 1..=10,000.
-pub(super) fn part_number(n: i64) -> Result<u32, ApiError> {
-    u32::try_from(n)
-        .ok()
-        .filter(|n| (1..=mp::MAX_PARTS).contains(n))
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidPartNumber",
-                format!("part number {n} is outside 1..=10000"),
-            )
-        })
-}
-
-fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
-    if raw.is_empty() || raw.len() > MAX_SIGN_BATCH {
-        return Err(ApiError::bad_param(format!(
-            "partNumbers must list 1 to {MAX_SIGN_BATCH} part numbers"
-        )));
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for &n in raw {
-        let n = part_number(n)?;
-        if out.contains(&n) {
-            return Err(ApiError::new(
-                400,
-                "InvalidPartNumber",
-                format!("part number {n} is listed twice"),
-            ));
-        }
-        out.push(n);
-    }
-    Ok(out)
 }
 
 fn violation_error(v: &Violation) -> ApiError {
@@ -660,7 +393,7 @@ fn violation_error(v: &Violation) -> ApiError {
 
 /// Maps an OSS failure during `call` onto our status and code. No secret
 /// reaches the message: [`OssError`] keeps none.
-pub(super) fn oss_error(e: OssError, call: &str) -> ApiError {
+pub(in crate::api) fn oss_error(e: OssError, call: &str) -> ApiError {
     match e {
         OssError::Service {
             status,
@@ -718,30 +451,6 @@ pub(super) fn oss_error(e: OssError, call: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn complete_routes_get_the_larger_body_limit_only() {
-        assert_eq!(
-            body_limit_for("/v1/multipart/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(
-            body_limit_for("/s3/multipart/UP%2F1/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(body_limit_for("/v1/multipart"), None);
-        assert_eq!(body_limit_for("/v1/presign"), None);
-        assert_eq!(body_limit_for("/s3/multipart/UP/3"), None);
-    }
-
-    #[test]
-    fn part_numbers_are_1_to_10000_without_repeats() {
-        assert_eq!(part_numbers(&[1, 10_000]).unwrap(), vec![1, 10_000]);
-        for bad in [&[0][..], &[10_001], &[-1], &[1, 1], &[]] {
-            assert_eq!(part_numbers(bad).unwrap_err().status, 400, "{bad:?}");
-        }
-        assert_eq!(part_numbers(&[0]).unwrap_err().code, "InvalidPartNumber");
-    }
 
     #[test]
     fn oss_errors_map_to_documented_codes() {
