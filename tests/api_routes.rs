@@ -426,6 +426,14 @@ fn bad_input_gets_documented_errors_never_a_panic() {
             .unwrap()
             .starts_with("application/json"));
     }
+    // A body refused unread leaves the connection unusable: the answer says
+    // so, or the client would send its next request into a closing socket.
+    let (status, headers, _) = send(
+        c.post(format!("{}/v1/presign", f.url()))
+            .body(vec![b' '; 70 * 1024]),
+    );
+    assert_eq!(status, 413);
+    assert_eq!(headers["connection"], "close");
     // Still alive and answering after all of that.
     let (status, _, _) = send(c.get(format!("{}/healthz", f.url())));
     assert_eq!(status, 200);
