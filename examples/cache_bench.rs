@@ -20,9 +20,15 @@ use oss_direct_upload::api::App;
 use oss_direct_upload::config::Config;
 use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
+use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
+use oss_direct_upload::sts::client::AssumedRole;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The allocator the deployed binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -94,15 +100,15 @@ fn request(user: u64) -> Request {
         .unwrap_or_else(|e| panic!("request: {e}"))
 }
 
-/// Requests per second over `secs` with `workers` tasks; `user(worker, i)`
+/// Requests per second over `millis` ms with `workers` tasks; `user(worker, i)`
 /// picks the user of each request. Every answer must be 200.
 async fn rate(
     app: &Arc<App>,
     workers: u64,
-    secs: u64,
+    millis: u64,
     user: impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static,
 ) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let deadline = Instant::now() + Duration::from_millis(millis);
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..workers)
@@ -153,9 +159,54 @@ fn fresh(base: u64) -> impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static {
     move |w, i| base + w * 1_000_000_000 + i
 }
 
+/// The cache alone (no HTTP, no STS: the fetch answers at once), one task:
+/// operations per second for `ops` lookups of new scopes (insert, and evict
+/// when full) and of cached ones, on an empty cache and on a full one.
+async fn cache_alone(size: u64, ops: u64) -> [(f64, f64); 2] {
+    let now = chrono::Utc::now();
+    let role = |n: u64| AssumedRole {
+        credentials: Credentials::new(format!("STS.{n}"), "s", Some("t".into())),
+        expiration: now + chrono::Duration::hours(1),
+        expiration_text: String::new(),
+        request_id: None,
+    };
+    let cache = |fill: u64| async move {
+        let c = CredentialCache::new(CacheConfig {
+            max_entries: size as usize,
+            refresh_margin: Duration::from_secs(450),
+        });
+        for n in 0..fill {
+            let _ = c
+                .get(&format!("upload\nuploads/u{n}/"), now, || async move {
+                    Ok(role(n))
+                })
+                .await;
+        }
+        c
+    };
+    let per_sec = |t: Instant| ops as f64 / t.elapsed().as_secs_f64();
+    let mut out = [(0.0, 0.0); 2];
+    for (i, filled) in [1000, size].into_iter().enumerate() {
+        let c = cache(filled).await;
+        let t = Instant::now();
+        for n in 0..ops {
+            let k = format!("upload\nuploads/u{}/", filled - 1000 + n % 1000);
+            let _ = c.get(&k, now, || async move { Ok(role(n)) }).await;
+        }
+        let hits = per_sec(t);
+        let t = Instant::now();
+        for n in 0..ops {
+            let k = format!("upload\nuploads/new{n}/");
+            let _ = c.get(&k, now, || async move { Ok(role(n)) }).await;
+        }
+        out[i] = (hits, per_sec(t));
+    }
+    out
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let secs = env_or("BENCH_SECONDS", 3);
+    let millis = env_or("BENCH_MILLIS", 1000);
     let workers = env_or("BENCH_WORKERS", 32);
     let size = env_or("CACHE_SIZE", 100_000);
     let hot = 1000;
@@ -177,9 +228,10 @@ async fn main() {
         shutdown.clone(),
     ));
 
-    // The machine is shared and noisy, so each figure is the median of
-    // `rounds` short runs, empty and full interleaved.
-    let rounds = env_or("BENCH_ROUNDS", 5);
+    // The machine is shared and noisy, so empty and full runs alternate in
+    // short rounds, and the full/empty figure is the median of each round's
+    // ratio (runs seconds apart see the same load).
+    let rounds = env_or("BENCH_ROUNDS", 9);
     let full = app(&sts_url, size);
     let t = Instant::now();
     fill(&full, workers, 0, size).await;
@@ -194,8 +246,8 @@ async fn main() {
     // Cached users first, so no new-user run has pushed the hot set out.
     let calls_before = STS_CALLS.load(Ordering::Relaxed);
     for _ in 0..rounds {
-        cached_empty.push(rate(&warm, workers, secs, hot_empty).await);
-        cached_full.push(rate(&full, workers, secs, hot_full).await);
+        cached_empty.push(rate(&warm, workers, millis, hot_empty).await);
+        cached_full.push(rate(&full, workers, millis, hot_full).await);
     }
     let cached_misses = STS_CALLS.load(Ordering::Relaxed) - calls_before;
     for r in 0..rounds {
@@ -203,24 +255,28 @@ async fn main() {
         // connections opened first (one user per task) so both sides start warm.
         let empty = app(&sts_url, size);
         fill(&empty, workers, 5_000_000_000 + r * workers, workers).await;
-        new_empty.push(rate(&empty, workers, secs, fresh(10_000_000 + r * 100_000_000)).await);
-        new_full.push(rate(&full, workers, secs, fresh(20_000_000 + r * 100_000_000)).await);
+        new_empty.push(rate(&empty, workers, millis, fresh(10_000_000 + r * 100_000_000)).await);
+        new_full.push(rate(&full, workers, millis, fresh(20_000_000 + r * 100_000_000)).await);
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
+    let ratios = |full: &[f64], empty: &[f64]| {
+        median(full.iter().zip(empty).map(|(f, e)| 100.0 * f / e).collect())
+    };
+    let cached_ratio = ratios(&cached_full, &cached_empty);
+    let new_ratio = ratios(&new_full, &new_empty);
     let (cached_empty, cached_full, new_empty, new_full) = (
-        median(&mut cached_empty),
-        median(&mut cached_full),
-        median(&mut new_empty),
-        median(&mut new_full),
+        median(cached_empty),
+        median(cached_full),
+        median(new_empty),
+        median(new_full),
     );
-    shutdown.trigger();
-
+    let [(hit_e, new_e), (hit_f, new_f)] = cache_alone(size, 20_000).await;
     let pct = |full: f64, empty: f64| 100.0 * full / empty;
     println!(
-        "credential cache bench ({} cores, {workers} tasks, median of {rounds} runs of {secs} s per figure, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
+        "credential cache bench ({} cores, {workers} tasks, {rounds} alternating rounds of {millis} ms, medians; full/empty is the median of the rounds' ratios, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(
@@ -229,16 +285,27 @@ async fn main() {
     );
     println!(
         "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
-        "new users (STS call + insert/evict)",
-        new_empty,
-        new_full,
-        pct(new_full, new_empty)
+        "new users (STS call + insert/evict)", new_empty, new_full, new_ratio
     );
     println!(
         "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
         format!("cached users ({hot} hot, {cached_misses} misses)"),
         cached_empty,
         cached_full,
-        pct(cached_full, cached_empty)
+        cached_ratio
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        "cache alone, cached scope (1 task)",
+        hit_e,
+        hit_f,
+        pct(hit_f, hit_e)
+    );
+    println!(
+        "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
+        "cache alone, new scope (1 task)",
+        new_e,
+        new_f,
+        pct(new_f, new_e)
     );
 }

@@ -65,8 +65,11 @@ local paths = {
   "/v1/presign?filename=%ff.png&contentType=image/png&size=1",
   "/no-such-route",
 }
-local counts = {}
-math.randomseed(os.time())
+-- wrk runs request/response in each thread's Lua state and done() in the
+-- main one: counters are thread globals, summed through setup()'s handles.
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) c2 = 0; c4 = 0; c5 = 0; math.randomseed(os.time() + math.random(1000)) end
 request = function()
   local p = paths[math.random(#paths)]
   local headers = {["x-user-id"] = "soak-user-" .. math.random(users)}
@@ -74,14 +77,14 @@ request = function()
   return wrk.format("GET", p, headers)
 end
 response = function(status, headers, body)
-  local class = math.floor(status / 100) .. "xx"
-  counts[class] = (counts[class] or 0) + 1
+  if status >= 500 then c5 = c5 + 1 elseif status >= 400 then c4 = c4 + 1 else c2 = c2 + 1 end
 end
 done = function(summary, latency, requests)
+  local t2, t4, t5 = 0, 0, 0
+  for _, t in ipairs(threads) do t2 = t2 + t:get("c2"); t4 = t4 + t:get("c4"); t5 = t5 + t:get("c5") end
   local e = summary.errors
   io.write(string.format("RESULT requests=%d 2xx=%d 4xx=%d 5xx=%d socket_errors=%d p99_ms=%.2f\n",
-    summary.requests, counts["2xx"] or 0, counts["4xx"] or 0, counts["5xx"] or 0,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(99) / 1000))
+    summary.requests, t2, t4, t5, e.connect + e.read + e.write + e.timeout, latency:percentile(99) / 1000))
 end
 LUA
 

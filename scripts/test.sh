@@ -16,10 +16,13 @@ trap 'rm -f "$log"' EXIT
 run() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 
 step "installing test peers"
-# Debian packages: Chromium for the browser test, musl-tools for the deployed static build.
+# Debian packages: Chromium for the browser test, musl-tools for the deployed static build,
+# iproute2 for `ss`.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+# `ss` shows a listening socket's backlog (tests/runtime_limits.rs).
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
