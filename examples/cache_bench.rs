@@ -7,13 +7,13 @@
 //! every AssumeRole at once with distinct credentials, and measures:
 //! - new users/s: every request a user never seen (an STS call each; with a
 //!   full cache, an eviction each);
-//! - cached users/s: requests cycling over users already cached.
+//! - cached users/s: requests cycling over 1000 users already cached.
 //!
 //! Each is measured on a fresh, empty cache and on one filled to
 //! `CREDENTIAL_CACHE_SIZE` (default 100000). Only prints figures.
 //!
 //! `cargo run --release --example cache_bench` (env: `BENCH_SECONDS`,
-//! `BENCH_WORKERS`, `CACHE_SIZE`).
+//! `BENCH_ROUNDS`, `BENCH_WORKERS`, `CACHE_SIZE`).
 
 use bytes::Bytes;
 use oss_direct_upload::api::App;
@@ -61,7 +61,7 @@ fn app(sts_url: &str, cache_size: u64) -> Arc<App> {
         ("OSS_ENDPOINT", "http://127.0.0.1:9".into()),
         ("STS_ENDPOINT", sts_url.into()),
         ("AUTH_MODE", "fc-jwt".into()),
-        ("FC_JWT_USER_HEADER", "x-user-id".into()),
+        ("TRIGGER_USER_HEADER", "x-user-id".into()),
         ("RATE_LIMIT_PER_MINUTE", "0".into()),
         ("CREDENTIAL_CACHE_SIZE", cache_size.to_string()),
     ];
@@ -155,7 +155,7 @@ fn fresh(base: u64) -> impl Fn(u64, u64) -> u64 + Send + Sync + Copy + 'static {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let secs = env_or("BENCH_SECONDS", 5);
+    let secs = env_or("BENCH_SECONDS", 3);
     let workers = env_or("BENCH_WORKERS", 32);
     let size = env_or("CACHE_SIZE", 100_000);
     let hot = 1000;
@@ -177,33 +177,50 @@ async fn main() {
         shutdown.clone(),
     ));
 
-    // Empty cache: cached users are the `hot` ones, warmed first; new users
-    // on another fresh app so the cache starts empty.
-    let empty = app(&sts_url, size);
-    fill(&empty, workers, 0, hot).await;
-    let cached_empty = rate(&empty, workers, secs, move |w, i| (w * 31 + i) % hot).await;
-    let empty = app(&sts_url, size);
-    let new_empty = rate(&empty, workers, secs, fresh(10_000_000)).await;
-
-    // Full cache: `size` users cached, then the same two measurements.
+    // The machine is shared and noisy, so each figure is the median of
+    // `rounds` short runs, empty and full interleaved.
+    let rounds = env_or("BENCH_ROUNDS", 5);
     let full = app(&sts_url, size);
     let t = Instant::now();
     fill(&full, workers, 0, size).await;
     let fill_secs = t.elapsed().as_secs_f64();
-    let cached_full = rate(&full, workers, secs, move |w, i| (w * 31 + i) % hot).await;
-    let new_full = rate(&full, workers, secs, fresh(20_000_000)).await;
-    // Cached users spread over the whole cache, not just a hot set.
+    let warm = app(&sts_url, size);
+    fill(&warm, workers, 0, hot).await;
+    // The `hot` users are the last ones filled, so the cache keeps them.
+    let hot_full = move |w: u64, i: u64| size - hot + (w * 31 + i) % hot;
+    let hot_empty = move |w: u64, i: u64| (w * 31 + i) % hot;
+    let (mut cached_empty, mut cached_full, mut new_empty, mut new_full) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Cached users first, so no new-user run has pushed the hot set out.
     let calls_before = STS_CALLS.load(Ordering::Relaxed);
-    let spread_full = rate(&full, workers, secs, move |w, i| {
-        (w * 7919 + i * 104_729) % (size / 2) + size / 2
-    })
-    .await;
-    let spread_calls = STS_CALLS.load(Ordering::Relaxed) - calls_before;
+    for _ in 0..rounds {
+        cached_empty.push(rate(&warm, workers, secs, hot_empty).await);
+        cached_full.push(rate(&full, workers, secs, hot_full).await);
+    }
+    let cached_misses = STS_CALLS.load(Ordering::Relaxed) - calls_before;
+    for r in 0..rounds {
+        // New users on an empty cache: a fresh app each round, its STS
+        // connections opened first (one user per task) so both sides start warm.
+        let empty = app(&sts_url, size);
+        fill(&empty, workers, 5_000_000_000 + r * workers, workers).await;
+        new_empty.push(rate(&empty, workers, secs, fresh(10_000_000 + r * 100_000_000)).await);
+        new_full.push(rate(&full, workers, secs, fresh(20_000_000 + r * 100_000_000)).await);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (cached_empty, cached_full, new_empty, new_full) = (
+        median(&mut cached_empty),
+        median(&mut cached_full),
+        median(&mut new_empty),
+        median(&mut new_full),
+    );
     shutdown.trigger();
 
     let pct = |full: f64, empty: f64| 100.0 * full / empty;
     println!(
-        "credential cache bench ({} cores, {workers} tasks, {secs} s per figure, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
+        "credential cache bench ({} cores, {workers} tasks, median of {rounds} runs of {secs} s per figure, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(
@@ -219,16 +236,9 @@ async fn main() {
     );
     println!(
         "  {:<40} empty {:>8.0}/s   full {:>8.0}/s   full/empty {:>5.1}%",
-        format!("cached users ({hot} hot)"),
+        format!("cached users ({hot} hot, {cached_misses} misses)"),
         cached_empty,
         cached_full,
         pct(cached_full, cached_empty)
-    );
-    println!(
-        "  {:<40} {:>14}   full {:>8.0}/s   full/empty {:>5.1}%   ({spread_calls} of them were evicted: STS calls)",
-        "cached users (spread over the newest half)",
-        "",
-        spread_full,
-        pct(spread_full, cached_empty)
     );
 }

@@ -46,7 +46,7 @@ sts_port=$(head -1 "$tmp/sts_out")
 port=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 
 OSS_BUCKET=soak-bucket OSS_REGION=cn-hangzhou OSS_ROLE_ARN=acs:ram::1234567890:role/upload \
-  AUTH_MODE=fc-jwt FC_JWT_USER_HEADER=x-user-id RATE_LIMIT_PER_MINUTE=0 \
+  AUTH_MODE=fc-jwt TRIGGER_USER_HEADER=x-user-id RATE_LIMIT_PER_MINUTE=0 \
   CREDENTIAL_CACHE_SIZE="${CREDENTIAL_CACHE_SIZE:-5000}" STS_ENDPOINT="http://127.0.0.1:$sts_port" \
   ALIBABA_CLOUD_ACCESS_KEY_ID=STS.soak ALIBABA_CLOUD_ACCESS_KEY_SECRET=soak-secret \
   ALIBABA_CLOUD_SECURITY_TOKEN=soak-token FC_CUSTOM_LISTEN_PORT="$port" \

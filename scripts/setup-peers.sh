@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test peers: a Python venv with Alibaba's official SDKs (PyPI)
-# and the npm packages (ali-oss, playwright-core, js-yaml). Idempotent; re-runs are fast.
+# and the npm packages (ali-oss, playwright-core, js-yaml; Uppy 5 and 6 for
+# the browser tests). Idempotent; re-runs are fast.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,3 +17,11 @@ if [ ! -d tests/peers/node_modules/ali-oss ] || [ ! -d tests/peers/node_modules/
   (cd tests/peers && npm install --no-audit --no-fund --loglevel=error)
   touch tests/peers/node_modules/.stamp
 fi
+# Uppy 5 and 6 (real clients for the Companion-style /s3 routes), one folder
+# each: their @uppy/core peers conflict, so one tree cannot hold both.
+for dir in tests/browser/uppy/v5 tests/browser/uppy/v6; do
+  if [ ! -d "$dir/node_modules/@uppy/aws-s3" ] || [ "$dir/package.json" -nt "$dir/node_modules/.stamp" ]; then
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules/.stamp"
+  fi
+done

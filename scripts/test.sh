@@ -3,7 +3,7 @@
 # venv with Alibaba's official SDKs, npm packages, Debian's Chromium), then
 # runs format and lint checks, the Rust tests (unit, loopback integration,
 # SDK cross-checks), the end-to-end uploads with official SDKs, and the
-# browser test. Output of the browser test lands in test-output/.
+# browser tests. Screenshots from the browser tests land in test-output/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -44,9 +44,9 @@ if [ -d tests/e2e ]; then
 fi
 
 if [ -d tests/browser ]; then
-  step "browser test (headless Chromium)"
+  step "browser tests (headless Chromium: the upload page, its multipart flow, upload profiles, real Uppy 5 and 6)"
   mkdir -p test-output
-  run node tests/browser/upload_page.test.mjs
+  for t in tests/browser/*.test.mjs; do run node "$t"; done
 fi
 
 step "the deployed binary: static musl build, route and security tests again"

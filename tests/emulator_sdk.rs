@@ -79,6 +79,34 @@ async fn official_sdks_are_accepted_and_tampering_is_refused() {
     let emu = Emulator::start(config()).await.expect("start emulator");
     let report = run_client(&emu).await;
     emu.shutdown().await;
+    assert_report(&report);
+}
+
+/// The same checks against the disk store `local` uses by default, where
+/// bodies and parts stream to files and GetObject / CopyObject read them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_are_accepted_by_the_disk_store() {
+    let dir = std::env::temp_dir().join(format!("emu-sdk-disk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let emu = Emulator::start(EmulatorConfig {
+        data_dir: Some(dir.clone()),
+        ..config()
+    })
+    .await
+    .expect("start emulator");
+    let report = run_client(&emu).await;
+    emu.shutdown().await;
+    // Refused and aborted uploads leave no file behind.
+    let objects = std::fs::read_dir(dir.join("objects"))
+        .expect("objects")
+        .count();
+    let blobs = std::fs::read_dir(dir.join("blobs")).expect("blobs").count();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_report(&report);
+    assert_eq!(objects, blobs, "every blob belongs to an object");
+}
+
+fn assert_report(report: &serde_json::Value) {
     let passed = report["passed"].as_array().cloned().unwrap_or_default();
     let failed = report["failed"].as_array().cloned().unwrap_or_default();
     for p in &passed {

@@ -9,7 +9,8 @@
 //!
 //! The page reads the function's public settings from `/v1/config` and
 //! demonstrates all three upload modes (STS + ali-oss, POST policy, presigned
-//! PUT); `app.js` is written to be copied into a client app.
+//! PUT, which sends large files as presigned multipart parts with pause and
+//! resume); `app.js` is written to be copied into a client app.
 
 use crate::runtime::Response;
 use bytes::Bytes;
@@ -62,6 +63,7 @@ mod tests {
         assert!(doc.contains("function uploadWithSts("));
         assert!(doc.contains("function uploadWithPostPolicy("));
         assert!(doc.contains("function uploadWithPresignedPut("));
+        assert!(doc.contains("function uploadWithMultipart("));
         assert!(doc.contains("--accent:"));
     }
 

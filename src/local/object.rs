@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::auth;
-use super::blob::{self, Blob};
+use super::blob::{self, Blob, Readable};
 use super::body::BodyStream;
 use super::copy;
 use super::hook;
@@ -317,11 +317,16 @@ pub(super) fn no_such_key(key: &str) -> OssError {
 /// GetObject / HeadObject: conditions, `response-*` overrides, one byte
 /// range; the body is streamed from the store, never loaded whole.
 pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError> {
-    let (meta, body) = req
-        .state
-        .store
-        .get(&req.bucket, &req.key)?
-        .ok_or_else(|| no_such_key(&req.key))?;
+    let store = &req.state.store;
+    let found = if head {
+        // HeadObject needs no body: do not open the file.
+        store
+            .head(&req.bucket, &req.key)
+            .map(|m| (m, Readable::Memory(Bytes::new())))
+    } else {
+        store.get(&req.bucket, &req.key)?
+    };
+    let (meta, body) = found.ok_or_else(|| no_such_key(&req.key))?;
     let etag = format!("\"{}\"", meta.etag);
     if let Some(inm) = req.header("if-none-match") {
         if inm.trim() == etag || inm.trim() == "*" {

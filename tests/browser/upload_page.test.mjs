@@ -8,66 +8,22 @@
 // Writes test-output/upload-page.png (desktop) and upload-page-phone.png.
 // Prints one line per check and finally `N passed, M failed`; exits 1 on any failure.
 
-import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import {
+  REPO, OUT_DIR, check, step, finish, watchdog, startLocal, stopChild, launchChromium, accountGet, hs256Jwt, sha,
+} from './lib.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const require = createRequire(path.join(REPO, 'tests', 'peers', 'package.json'));
-const { chromium } = require('playwright-core');
-
-const BIN = process.env.OSS_DIRECT_UPLOAD_BIN || path.join(REPO, 'target', 'debug', 'oss-direct-upload');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SDK_FILE = path.join(REPO, 'tests', 'peers', 'node_modules', 'ali-oss', 'dist', 'aliyun-oss-sdk.min.js');
-const OUT_DIR = path.join(REPO, 'test-output');
-const ACCOUNT = { id: 'LTAIbrowsertest0001', secret: 'browser-test-secret-5f3c9a' };
-const TOTAL_BUDGET_MS = 110_000;
-
-// ---------------------------------------------------------------------------
-// Tiny test runner
-// ---------------------------------------------------------------------------
-
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++;
-    console.log(`ok - ${name}`);
-  } else {
-    failed++;
-    console.log(`not ok - ${name}${detail ? ': ' + detail : ''}`);
-  }
-  return ok;
-}
-async function step(name, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    check(name, false, (e && e.stack) || String(e));
-  }
-}
+const TOTAL_BUDGET_MS = 180_000;
 
 // ---------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A real PNG (RGB gradient), so the "small PNG" is one. */
 function makePng(w, h) {
@@ -126,69 +82,6 @@ function startSdkServer() {
   });
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
 }
-
-/** Starts `oss-direct-upload local` and waits until the function answers. */
-async function startLocal(dataDir, sdkUrl, env = { AUTH_MODE: 'anonymous' }) {
-  const port = await freePort();
-  let emulatorPort = await freePort();
-  while (emulatorPort === port) emulatorPort = await freePort();
-  const child = spawn(
-    BIN,
-    ['local', '--port', String(port), '--emulator-port', String(emulatorPort), '--data', dataDir,
-      '--access-key-id', ACCOUNT.id, '--access-key-secret', ACCOUNT.secret],
-    { env: { ...process.env, ALI_OSS_SCRIPT_URL: sdkUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(`exited ${code ?? sig}`)));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const state = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 150))]);
-    if (state) throw new Error(`local mode ${state}:\n${log}`);
-    try {
-      const res = await fetch(base + '/healthz', { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return { child, base, emulator: `http://127.0.0.1:${emulatorPort}`, log: () => log };
-    } catch {
-      // not listening yet
-    }
-  }
-  child.kill('SIGKILL');
-  throw new Error(`local mode did not answer /healthz within 20 s:\n${log}`);
-}
-
-async function stopChild(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await gone;
-  clearTimeout(t);
-}
-
-/** GET an object from the emulator as the account (OSS V1 header signature). */
-async function accountGet(emulator, bucket, key) {
-  const date = new Date().toUTCString();
-  const toSign = `GET\n\n\n${date}\n/${bucket}/${key}`;
-  const sig = crypto.createHmac('sha1', ACCOUNT.secret).update(toSign, 'utf8').digest('base64');
-  const url = `${emulator}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-  const res = await fetch(url, {
-    headers: { Date: date, Authorization: `OSS ${ACCOUNT.id}:${sig}` },
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
-}
-
-/** An HS256 JWT for `sub`, valid for ten minutes. */
-function hs256Jwt(secret, sub) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const input = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub, iat: now, exp: now + 600 });
-  return input + '.' + crypto.createHmac('sha256', secret).update(input).digest('base64url');
-}
-
-const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 // ---------------------------------------------------------------------------
 // Page helpers
@@ -252,31 +145,17 @@ let localChild = null; // killed by the watchdog if the budget runs out
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-page-'));
   const cleanup = [];
-  const watchdog = setTimeout(() => {
-    if (localChild) localChild.kill('SIGKILL');
-    console.log('not ok - whole test finished within the time budget');
-    console.log(`${passed} passed, ${failed + 1} failed`);
-    process.exit(1);
-  }, TOTAL_BUDGET_MS);
+  const disarm = watchdog(TOTAL_BUDGET_MS, () => localChild?.kill('SIGKILL'));
   try {
     const sdk = await startSdkServer();
     cleanup.push(() => new Promise((r) => sdk.srv.close(r)));
-    const local = await startLocal(path.join(tmp, 'data'), `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`);
+    const sdkUrl = `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`;
+    const local = await startLocal(path.join(tmp, 'data'), { AUTH_MODE: 'anonymous', ALI_OSS_SCRIPT_URL: sdkUrl }, ['--no-trigger']);
     localChild = local.child;
     cleanup.push(() => stopChild(local.child));
 
-    // A persistent context is how Playwright takes a fresh --user-data-dir.
-    const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30_000,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1100, height: 900 },
-      deviceScaleFactor: 1,
-    });
+    const context = await launchChromium(path.join(tmp, 'chromium'));
     cleanup.push(() => context.close());
-    context.setDefaultTimeout(15_000);
     const page = context.pages()[0] || (await context.newPage());
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -443,8 +322,7 @@ async function main() {
     // --- authMode jwt: the token field --------------------------------------
     await step('jwt mode', async () => {
       const secret = crypto.randomBytes(32).toString('hex');
-      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`,
-        { AUTH_MODE: 'jwt', JWT_SECRET: secret });
+      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), { AUTH_MODE: 'jwt', JWT_SECRET: secret, ALI_OSS_SCRIPT_URL: sdkUrl }, ['--no-trigger']);
       cleanup.push(() => stopChild(jwtLocal.child));
       const jwtPage = await context.newPage();
       jwtPage.on('pageerror', (e) => pageErrors.push(e.message));
@@ -485,10 +363,9 @@ async function main() {
       await Promise.race([fn().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
     }
     fs.rmSync(tmp, { recursive: true, force: true });
-    clearTimeout(watchdog);
+    disarm();
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
+  finish();
 }
 
 main();

@@ -10,6 +10,7 @@
 
 /** The pasted bearer token (authMode jwt / fc-jwt). In memory only, never stored. */
 let bearerToken = '';
+let profile = 'default'; // the upload profile picked on the page (see /v1/config)
 
 /** An Error carrying what the caller needs to decide on a retry. */
 function uploadError(message, { status = 0, code = 'Error', retryAfter = 0, stage = 'upload' } = {}) {
@@ -77,7 +78,7 @@ let stsPending = null; // a request in flight, shared by concurrent uploads
 async function getStsToken() {
   // Reuse the token until one minute before it expires, then fetch a new one.
   if (stsToken && stillFresh(stsToken.Expiration)) return stsToken;
-  stsPending ??= api('v1/sts')
+  stsPending ??= api('v1/sts?profile=' + encodeURIComponent(profile))
     .then((t) => (stsToken = t))
     .finally(() => (stsPending = null));
   return stsPending;
@@ -184,6 +185,7 @@ async function uploadWithSts(file, contentType, onProgress, resume) {
 async function uploadWithPostPolicy(file, contentType, onProgress) {
   // 1. The function picks the key and signs a policy for this one file.
   const signed = await api('v1/post-policy', {
+    profile,
     filename: file.name,
     contentType,
     size: file.size,
@@ -205,6 +207,7 @@ async function uploadWithPostPolicy(file, contentType, onProgress) {
 async function uploadWithPresignedPut(file, contentType, onProgress) {
   // 1. The function picks the key and presigns a PUT with these exact headers.
   const signed = await api('v1/presign', {
+    profile,
     filename: file.name,
     contentType,
     size: file.size,
@@ -214,18 +217,184 @@ async function uploadWithPresignedPut(file, contentType, onProgress) {
   return signed.key;
 }
 
-/** One request straight to OSS with XHR, reporting upload progress (0..1). */
-function sendToOss(method, url, headers, body, onProgress) {
+/** One request straight to OSS with XHR, reporting upload progress (0..1); resolves with the XHR. */
+function sendToOss(method, url, headers, body, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () =>
-      xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(ossError(xhr.status, xhr.responseText));
+      xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(ossError(xhr.status, xhr.responseText));
     xhr.onerror = () => reject(uploadError('The upload did not reach OSS (network or CORS).'));
+    // Pause: stop sending at once; OSS keeps nothing of an unfinished request.
+    xhr.onabort = () => reject(uploadError('Paused.', { code: 'Paused' }));
+    if (signal?.aborted) return xhr.onabort();
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(body);
   });
+}
+
+/** The presigned mode: one PUT for a small file, resumable parts for a large one. */
+async function uploadPresigned(file, contentType, onProgress, resume) {
+  return file.size > MULTIPART_ABOVE
+    ? uploadWithMultipart(file, contentType, onProgress, resume)
+    : uploadWithPresignedPut(file, contentType, onProgress);
+}
+
+// ---------------------------------------------------------------------------
+// Mode 3 for large files: presigned multipart (parallel parts, pause, resume)
+// ---------------------------------------------------------------------------
+
+/** Above this size the presigned mode uploads in parts (the function's smallest part size). */
+const MULTIPART_ABOVE = 8 * 1024 * 1024;
+const PARALLEL_PARTS = 4;
+const SIGN_BATCH = 8; // part URLs asked for per request to the function
+
+/** Unfinished multipart uploads survive a reload here: key and uploadId, never a token or URL. */
+const SAVED_UPLOADS = 'oss-direct-upload.multipart';
+
+/** Which file an unfinished upload belongs to, as far as a browser can tell after a reload. */
+function fileId(file) {
+  return [file.name, file.size, file.type, file.lastModified].join('|');
+}
+
+function savedUploads() {
+  try {
+    return JSON.parse(localStorage.getItem(SAVED_UPLOADS)) || {};
+  } catch {
+    return {};
+  }
+}
+
+function saveUpload(file, upload) {
+  const all = savedUploads();
+  if (upload) all[fileId(file)] = upload;
+  else delete all[fileId(file)];
+  try {
+    localStorage.setItem(SAVED_UPLOADS, JSON.stringify(all));
+  } catch {
+    // Storage full or disabled: pause and resume still work until the tab closes.
+  }
+}
+
+async function uploadWithMultipart(file, contentType, onProgress, resume) {
+  const { signal } = resume;
+  // 1. Continue this file's upload (after a pause or a reload) or start one:
+  //    the function picks key and part size and calls InitiateMultipartUpload.
+  let up = resume.upload || savedUploads()[fileId(file)];
+  let listed = null;
+  if (up) {
+    // 2. Which parts OSS already has: the function calls ListParts for us.
+    listed = await api('v1/multipart/parts', { key: up.key, uploadId: up.uploadId }).catch((err) => {
+      if (err.code !== 'NoSuchUpload') throw err;
+      return null; // completed, aborted or expired
+    });
+    if (!listed && up.completing && (await landed(up.key))) return finished(file, up);
+  }
+  if (!listed) {
+    const c = await api('v1/multipart', { profile, filename: file.name, contentType, size: file.size });
+    up = { key: c.key, uploadId: c.uploadId, partSize: c.partSize, partCount: c.partCount, sent: 0,
+      name: file.name, size: file.size, type: file.type, lastModified: file.lastModified };
+    listed = { parts: [] };
+  }
+  resume.upload = up;
+  saveUpload(file, up);
+  const partRange = (n) => [(n - 1) * up.partSize, Math.min(n * up.partSize, up.size)];
+  const partBytes = (n) => partRange(n)[1] - partRange(n)[0];
+  const etags = new Map(); // partNumber -> ETag, for the parts OSS has in full
+  for (const p of listed.parts) if (p.size === partBytes(p.partNumber)) etags.set(p.partNumber, p.etag);
+
+  // 3. Send the missing parts, PARALLEL_PARTS at a time. A failed part is
+  //    retried on its own; the bar counts finished parts plus bytes in flight.
+  const todo = [];
+  for (let n = 1; n <= up.partCount; n++) if (!etags.has(n)) todo.push(n);
+  let doneBytes = [...etags.keys()].reduce((sum, n) => sum + partBytes(n), 0);
+  up.sent = doneBytes;
+  const inFlight = new Map();
+  const report = () => onProgress((doneBytes + [...inFlight.values()].reduce((a, b) => a + b, 0)) / up.size);
+  report();
+  const partUrl = partSigner(up, todo);
+  const stop = new AbortController(); // one part failing for good stops the others
+  signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  let firstError = null;
+  const worker = async () => {
+    while (todo.length && !stop.signal.aborted) {
+      const n = todo.shift();
+      const [start, end] = partRange(n);
+      try {
+        const etag = await withRetries(async () => {
+          const part = await partUrl(n);
+          const onPart = (f) => { inFlight.set(n, f * (end - start)); report(); };
+          const xhr = await sendToOss('PUT', part.url, part.headers || {}, file.slice(start, end), onPart, stop.signal);
+          const etag = xhr.getResponseHeader('ETag');
+          if (!etag) throw uploadError('OSS sent no ETag: the bucket\'s CORS rule must expose it.', { status: xhr.status, code: 'ETagHidden' });
+          return etag;
+        }, () => inFlight.delete(n), 5, stop.signal);
+        etags.set(n, etag);
+        doneBytes += end - start;
+        up.sent = doneBytes;
+        saveUpload(file, up);
+      } catch (err) {
+        firstError ??= err;
+        stop.abort();
+      } finally {
+        inFlight.delete(n);
+        report();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL_PARTS }, worker));
+  if (signal?.aborted) throw uploadError('Paused.', { code: 'Paused' });
+  if (firstError) throw firstError;
+
+  // 4. The function checks the list against ListParts and the limits, then completes.
+  //    OSS finishes a Complete even when its answer is lost (a timeout on a
+  //    large file): then the upload is gone and the object is there.
+  const parts = [...etags].map(([partNumber, etag]) => ({ partNumber, etag }));
+  up.completing = true;
+  saveUpload(file, up);
+  await api('v1/multipart/complete', { key: up.key, uploadId: up.uploadId, parts }).catch(async (err) => {
+    if (!['NoSuchUpload', 'FileAlreadyExists'].includes(err.code) || !(await landed(up.key))) throw err;
+  });
+  return finished(file, up);
+}
+
+function finished(file, up) {
+  saveUpload(file, null);
+  return up.key;
+}
+
+async function landed(key) {
+  // Whether the object exists: one byte through a presigned GET. The key is
+  // new for each upload, so if it exists, it is this upload's.
+  const { url } = await downloadUrl(key);
+  const res = await fetch(url, { headers: { Range: 'bytes=0-0' }, cache: 'no-store' }).catch(() => null);
+  return res?.status === 206 || res?.status === 200;
+}
+
+function partSigner(up, todo) {
+  // Presigned UploadPart URLs, SIGN_BATCH per request: the part asked for and
+  // the next ones waiting. Each URL is used once; a retry gets a fresh one.
+  const early = new Map(); // partNumber -> promise of {url, headers, expiration}
+  const sign = (numbers) => {
+    const signing = api('v1/multipart/sign', { key: up.key, uploadId: up.uploadId, size: up.size, partNumbers: numbers });
+    const parts = numbers.map((n) => signing.then((r) => ({ ...r.parts.find((p) => p.partNumber === n), expiration: r.expiration })));
+    parts.forEach((p, i) => i > 0 && early.set(numbers[i], p.catch(() => null)));
+    return parts[0];
+  };
+  return async (n) => {
+    const ahead = early.get(n);
+    early.delete(n);
+    const part = ahead && (await ahead);
+    if (part && Date.parse(part.expiration) > Date.now() + 30 * 1000) return part;
+    return sign([n, ...todo.filter((m) => !early.has(m)).slice(0, SIGN_BATCH - 1)]);
+  };
+}
+
+async function discardMultipart(upload) {
+  // Tells OSS (through the function) to drop the parts already sent.
+  await api('v1/multipart/abort', { key: upload.key, uploadId: upload.uploadId });
 }
 
 // ---------------------------------------------------------------------------
@@ -237,17 +406,22 @@ function isTransient(err) {
   return err.status === 0 || err.status === 429 || err.status >= 500;
 }
 
-async function withRetries(task, onWait, attempts = 3) {
-  // Waits 0.5 s, 1 s, 2 s… (with jitter, or as long as Retry-After says).
+async function withRetries(task, onWait, attempts = 3, signal = null) {
+  // Waits 0.5 s, 1 s, 2 s… (with jitter, or as long as Retry-After says);
+  // gives up at once when the upload is paused.
   for (let attempt = 1; ; attempt++) {
     try {
       return await task();
     } catch (err) {
-      if (attempt >= attempts || !isTransient(err)) throw err;
+      if (attempt >= attempts || !isTransient(err) || signal?.aborted) throw err;
       const backoff = 500 * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
       const delay = err.retryAfter ? err.retryAfter * 1000 : backoff;
       onWait(err, delay);
-      await new Promise((r) => setTimeout(r, delay));
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (signal?.aborted) throw err;
     }
   }
 }
@@ -258,7 +432,7 @@ async function withRetries(task, onWait, attempts = 3) {
 
 // What "Show the client code" lists for each mode: the functions that run,
 // exactly as they run (Function.prototype.toString), then the helpers they use.
-const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';', uploadError, api, stillFresh];
+const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';\nlet profile = \'default\'; // an upload profile from /v1/config', uploadError, api, stillFresh];
 const MODES = {
   sts: {
     label: 'STS + ali-oss',
@@ -268,7 +442,15 @@ const MODES = {
       uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
   },
   post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, sendToOss, downloadUrl, ...HELPERS, ossError] },
-  put: { label: 'Presigned PUT', upload: uploadWithPresignedPut, code: [uploadWithPresignedPut, sendToOss, downloadUrl, ...HELPERS, ossError, isTransient, withRetries] },
+  put: {
+    label: 'Presigned PUT',
+    upload: uploadPresigned,
+    code: [uploadPresigned, uploadWithPresignedPut, sendToOss, downloadUrl,
+      '// Large files: multipart\nconst MULTIPART_ABOVE = 8 * 1024 * 1024;\nconst PARALLEL_PARTS = 4;\nconst SIGN_BATCH = 8;\n' +
+      "const SAVED_UPLOADS = 'oss-direct-upload.multipart';",
+      uploadWithMultipart, finished, landed, partSigner, discardMultipart, fileId, savedUploads, saveUpload,
+      ...HELPERS, ossError, isTransient, withRetries],
+  },
 };
 const $ = (id) => document.getElementById(id);
 let config = null;
@@ -307,24 +489,95 @@ function showConfig(cfg) {
   $('config').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { textContent: k }), el('dd', { textContent: String(v) }))));
   $('config').hidden = false;
   $('config-state').hidden = true;
-  const types = cfg.allowedContentTypes.includes('*') ? 'any type' : cfg.allowedContentTypes.join(', ');
-  $('limits').textContent = 'Up to ' + formatBytes(cfg.maxUploadBytes) + ' each. Allowed: ' + types + '.';
   $('auth').hidden = cfg.authMode === 'anonymous';
+  const profiles = cfg.profiles || [];
+  $('profile-box').hidden = profiles.length < 2;
+  $('profile').replaceChildren(...profiles.map((p) => el('option', { value: p.name, textContent: p.name })));
+  $('profile').value = profile;
+  showLimits();
+}
+
+/** The rules of the picked profile (the deployment's limits when there are no profiles). */
+function currentRules() {
+  const p = (config.profiles || []).find((x) => x.name === profile);
+  return p || { name: 'default', contentTypes: config.allowedContentTypes, minBytes: 1,
+    maxBytes: config.maxUploadBytes, methods: ['sts', 'post-policy', 'presign', 'multipart'] };
+}
+
+/** The limits under the drop zone, for the picked profile. */
+function showLimits() {
+  const r = currentRules();
+  const types = r.contentTypes.includes('*') ? 'any type' : r.contentTypes.join(', ');
+  const size = r.minBytes > 1 ? formatBytes(r.minBytes) + ' to ' + formatBytes(r.maxBytes) : 'Up to ' + formatBytes(r.maxBytes);
+  const replaces = r.overwrite === 'replace' ? ' Each upload replaces your previous one.' : '';
+  $('limits').textContent = size + ' each. Allowed: ' + types + '. Methods: ' + r.methods.join(', ') + '.' + replaces;
 }
 
 function typeAllowed(type) {
-  return config.allowedContentTypes.includes('*') || config.allowedContentTypes.includes(type.split(';')[0].trim().toLowerCase());
+  const types = currentRules().contentTypes;
+  return types.includes('*') || types.includes(type.split(';')[0].trim().toLowerCase());
 }
+
+/** Picking another profile: its own rules, and credentials scoped to its key space. */
+function setUpProfile() {
+  $('profile').addEventListener('change', () => {
+    profile = $('profile').value;
+    stsToken = null;
+    ossClient = null;
+    showLimits();
+    announce('Uploads now use the ' + profile + ' profile.');
+  });
+}
+
+/** Paused multipart uploads by fileId: choosing that file again resumes its row. */
+const paused = new Map();
 
 /** Adds one row per file and starts uploading them with the selected mode. */
 function addFiles(files) {
   if (!config) return announce('The page has not read /v1/config yet.');
   for (const file of files) {
+    const waiting = paused.get(fileId(file));
+    if (waiting) {
+      waiting.file = file; // after a reload the row only knew the file's name and size
+      startUpload(waiting);
+      continue;
+    }
     const item = { file, mode, resume: {} };
     item.row = renderRow(item);
     $('uploads').prepend(item.row);
     startUpload(item);
   }
+}
+
+/** Rows for multipart uploads a reload interrupted (localStorage), waiting for their file. */
+function showSavedUploads() {
+  for (const up of Object.values(savedUploads())) {
+    const item = { file: { name: up.name, size: up.size, type: up.type, lastModified: up.lastModified }, mode: 'put', resume: { upload: up } };
+    item.row = renderRow(item);
+    $('uploads').append(item.row);
+    setProgress(item, up.sent / up.size);
+    showPaused(item, 'Interrupted at ' + item.ui.pct.textContent + '. Choose ' + up.name + ' again to resume; the parts already in OSS are not sent again.');
+  }
+}
+
+function showPaused(item, message) {
+  const { file, ui } = item;
+  paused.set(fileId(file), item);
+  setState(item, 'paused', message);
+  const resume = el('button', { type: 'button', className: 'btn btn-primary resume', textContent: 'Resume' });
+  resume.setAttribute('aria-label', 'Resume ' + file.name);
+  // After a reload the browser needs the file again: open the file picker.
+  resume.addEventListener('click', () => (file instanceof Blob ? startUpload(item) : $('files').click()));
+  const discard = el('button', { type: 'button', className: 'btn discard', textContent: 'Discard' });
+  discard.setAttribute('aria-label', 'Discard the upload of ' + file.name);
+  discard.addEventListener('click', async () => {
+    paused.delete(fileId(file));
+    saveUpload(file, null);
+    item.row.remove();
+    const done = await discardMultipart(item.resume.upload).then(() => 'its parts are deleted', (err) => 'OSS did not confirm (' + err.message + ')');
+    announce('Discarded ' + file.name + ': ' + done + '.');
+  });
+  ui.actions.replaceChildren(resume, discard);
 }
 
 function renderRow(item) {
@@ -365,8 +618,19 @@ function setState(item, state, message) {
 async function startUpload(item) {
   const { file, ui } = item;
   const contentType = file.type || 'application/octet-stream';
-  ui.actions.replaceChildren();
-  setProgress(item, 0);
+  const resumable = item.mode === 'put' && file.size > MULTIPART_ABOVE;
+  paused.delete(fileId(file));
+  const pause = new AbortController();
+  item.resume.signal = pause.signal;
+  if (resumable) {
+    const button = el('button', { type: 'button', className: 'btn pause', textContent: 'Pause' });
+    button.setAttribute('aria-label', 'Pause ' + file.name);
+    button.addEventListener('click', () => pause.abort());
+    ui.actions.replaceChildren(button);
+  } else {
+    ui.actions.replaceChildren();
+    setProgress(item, 0);
+  }
   setState(item, 'uploading', 'Asking the function for permission…');
   try {
     if (item.mode === 'sts' && !typeAllowed(contentType)) {
@@ -383,14 +647,22 @@ async function startUpload(item) {
     item.key = await withRetries(
       () => MODES[item.mode].upload(file, contentType, onProgress, item.resume),
       (err, delay) => setState(item, 'uploading', describe(err) + ' Retrying in ' + (delay / 1000).toFixed(1) + ' s…'),
+      3,
+      pause.signal,
     );
     setProgress(item, 1);
     setState(item, 'done', 'Uploaded.');
     showResult(item);
+    showVerdict(item);
     announce(file.name + ' uploaded (' + MODES[item.mode].label + ').');
   } catch (err) {
-    setProgress(item, 0);
-    setState(item, 'error', describe(err));
+    if (err.code === 'Paused') {
+      showPaused(item, 'Paused at ' + ui.pct.textContent + '. The parts already sent stay in OSS; Resume sends the rest.');
+      announce(file.name + ' paused.');
+      return;
+    }
+    if (!resumable) setProgress(item, 0);
+    setState(item, 'error', describe(err) + (resumable ? ' Retry sends only the missing parts.' : ''));
     item.row.dataset.errorCode = err.code || 'Error';
     const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
     retry.setAttribute('aria-label', 'Retry ' + file.name);
@@ -444,6 +716,38 @@ async function showResult(item) {
     item.row.dataset.link = 'failed';
     ui.msg.textContent = 'Uploaded, but no download link yet: ' + err.message;
   }
+}
+
+/**
+ * The function checks every upload after it lands (type sniffed, size, key) and
+ * removes what fails. Ask for its verdict a few times, backing off, and show it.
+ */
+async function showVerdict(item) {
+  const verdict = el('p', { className: 'upload-msg upload-verdict', textContent: 'Check: pending…' });
+  item.ui.msg.after(verdict);
+  let failure = '';
+  for (const wait of [300, 700, 1500, 3000, 6000, 12000]) {
+    await new Promise((r) => setTimeout(r, wait));
+    let s;
+    try {
+      s = await api('v1/uploads/status?key=' + encodeURIComponent(item.key));
+    } catch (err) {
+      failure = err.code || 'Error';
+      continue;
+    }
+    // Gone after a successful upload: the check rejected and removed it.
+    const v = s.status === 'missing' ? 'rejected' : s.status;
+    if (v === 'pending') continue;
+    item.row.dataset.verdict = v;
+    verdict.textContent = v === 'verified'
+      ? 'Check: verified.'
+      : 'Check: rejected' + (s.reason ? ' (' + s.reason + ')' : '') + ' and removed.';
+    announce(item.file.name + ': ' + verdict.textContent);
+    return;
+  }
+  verdict.textContent = failure
+    ? 'Check: status unavailable [' + failure + '].'
+    : 'Check: still pending; your app hears the verdict by webhook.';
 }
 
 // Tabs: arrow keys, Home and End move between them (WAI-ARIA tabs pattern).
@@ -517,6 +821,7 @@ async function loadConfig() {
   try {
     config = await api('v1/config');
     showConfig(config);
+    showSavedUploads();
     document.body.dataset.ready = 'true';
   } catch (err) {
     const box = el('p', { className: 'error-box', textContent: 'Could not read /v1/config: ' + err.message + ' ' });
@@ -536,5 +841,6 @@ async function loadConfig() {
 setUpTabs();
 setUpDrop();
 setUpToken();
+setUpProfile();
 showCode();
 loadConfig();
