@@ -11,7 +11,7 @@
 // once and retried on its own, and the answer to Complete lost after OSS
 // completed (the page must notice the object is there rather than upload it
 // again). The stored object is then read back from the emulator with the
-// account key. Writes test-output/upload-page-multipart.png.
+// account key. Writes test-output/upload-page-multipart.png (and -phone.png).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -183,6 +183,12 @@ async function main() {
       fs.mkdirSync(OUT_DIR, { recursive: true });
       await page.locator(`#uploads li[data-name="${name}"]`).scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-multipart.png') });
+      await page.setViewportSize({ width: 375, height: 812 });
+      await page.locator(`#uploads li[data-name="${name}"]`).scrollIntoViewIfNeeded();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-multipart-phone.png') });
+      check('B: a paused row fits a 375 px phone screen (no horizontal scrolling)', overflow <= 0, `overflow=${overflow}px`);
+      await page.setViewportSize({ width: 1100, height: 900 });
     });
 
     // --- C: reload, choose the file again; the last part fails once ------------
