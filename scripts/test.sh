@@ -44,7 +44,7 @@ if [ -d tests/e2e ]; then
 fi
 
 if [ -d tests/browser ]; then
-  step "browser tests (headless Chromium: the upload page, its multipart flow, real Uppy 5 and 6)"
+  step "browser tests (headless Chromium: the upload page, its multipart flow, upload profiles, real Uppy 5 and 6)"
   mkdir -p test-output
   for t in tests/browser/*.test.mjs; do run node "$t"; done
 fi

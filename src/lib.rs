@@ -11,12 +11,14 @@
 //! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
+//! - [`events`]: what happens after an upload lands (check, verdict, webhook).
 //! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod credentials;
+pub mod events;
 pub mod log;
 pub mod oss;
 pub mod profiles;

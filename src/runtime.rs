@@ -20,6 +20,9 @@
 //!
 //! `POST /initialize` is passed to the handler like any other request, since
 //! only the application knows what to warm up.
+//! `POST /invoke` (an event invocation, e.g. the OSS trigger) goes to the
+//! [`EventHandler`] in [`Options::events`], only when FC names it with
+//! `x-fc-control-path: /invoke`.
 
 use crate::credentials::Credentials;
 use bytes::Bytes;
@@ -231,6 +234,49 @@ where
     }
 }
 
+/// Boxed future returned by an [`EventHandler`]: `Ok(body)` tells FC the
+/// invocation succeeded, `Err(body)` that it failed (so FC retries it).
+pub type EventFuture = Pin<Box<dyn Future<Output = Result<Bytes, Bytes>> + Send>>;
+
+/// What handles FC's event invocations (`POST /invoke`): a plain async function
+/// of (event bytes, [`Context`]); see [`event_fn`].
+pub trait EventHandler: Send + Sync + 'static {
+    /// Handles one event. `Err` is a failure FC should retry.
+    fn call(&self, event: Bytes, ctx: Context) -> EventFuture;
+}
+
+/// An [`EventHandler`] made from a function; see [`event_fn`].
+pub struct EventFn<F>(F);
+
+/// Wraps `async fn(Bytes, Context) -> Result<Bytes, Bytes>` as an [`EventHandler`].
+pub fn event_fn<F, Fut>(f: F) -> Arc<dyn EventHandler>
+where
+    F: Fn(Bytes, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, Bytes>> + Send + 'static,
+{
+    Arc::new(EventFn(f))
+}
+
+impl<F, Fut> EventHandler for EventFn<F>
+where
+    F: Fn(Bytes, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, Bytes>> + Send + 'static,
+{
+    fn call(&self, event: Bytes, ctx: Context) -> EventFuture {
+        Box::pin((self.0)(event, ctx))
+    }
+}
+
+/// The event handler slot of [`Options`] (a newtype so `Options` stays `Debug`).
+#[derive(Clone)]
+pub struct Events(pub Arc<dyn EventHandler>);
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Events(..)")
+    }
+}
+
 /// Limits and defaults for the server.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -258,6 +304,8 @@ pub struct Options {
     pub access_log: bool,
     /// Defaults for every request's [`Context`].
     pub environment: Environment,
+    /// Where FC's event invocations (`POST /invoke`) go; `None`: to the handler.
+    pub events: Option<Events>,
 }
 
 impl Default for Options {
@@ -272,6 +320,7 @@ impl Default for Options {
             drop_fc_headers: false,
             access_log: true,
             environment: Environment::default(),
+            events: None,
         }
     }
 }
@@ -504,6 +553,9 @@ async fn dispatch<H: Handler>(
                 )
             }
             Ok(_) if hook == Hook::PreStop => pre_stop(shared, &request_id).await,
+            Ok(req) if req.uri().path() == "/invoke" && shared.options.events.is_some() => {
+                invoke(shared.options.events.as_ref(), req, ctx).await
+            }
             Ok(req) => shared.handler.call(req, ctx).await,
         }
     };
@@ -536,6 +588,47 @@ async fn dispatch<H: Handler>(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// Whether a request is FC's own event invocation: FC marks those
+/// `x-fc-control-path: /invoke` (trigger traffic says `/http-invoke`), a
+/// header clients cannot set through its gateway. Unlike the lifecycle hooks,
+/// an absent header is refused: every event FC delivers carries it.
+pub fn event_call(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-fc-control-path")
+        .is_some_and(|v| v.as_bytes() == b"/invoke")
+}
+
+/// `POST /invoke`: an event from FC itself goes to the event handler; through
+/// the HTTP trigger it is 404, like the lifecycle hooks (anyone could post one).
+async fn invoke(events: Option<&Events>, req: Request, ctx: Context) -> Response {
+    let Some(events) = events.filter(|_| event_call(req.headers())) else {
+        return simple_json(
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":{"code":"NotFound","message":"event invocations are not served through the HTTP trigger"}}"#,
+        );
+    };
+    if req.method() != http::Method::POST {
+        return simple_json(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":{"code":"MethodNotAllowed","message":"event invocations are POST /invoke"}}"#,
+        );
+    }
+    // FC reads success or failure from the status and `x-fc-status`: 200 or 404.
+    let (status, body) = match events.0.call(req.into_body(), ctx).await {
+        Ok(body) => (http::StatusCode::OK, body),
+        Err(body) => (http::StatusCode::NOT_FOUND, body),
+    };
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert("x-fc-status", http::HeaderValue::from(status.as_u16()));
+    resp
 }
 
 /// FC's instance lifecycle hooks (`initializer`, `preStop`).
@@ -763,6 +856,19 @@ mod tests {
         assert!(h.contains_key("x-user-id"));
         assert_eq!(h["x-fc-control-path"], "/http-invoke");
         assert!(!h.contains_key("x-fc-access-key-id"));
+    }
+
+    #[test]
+    fn events_through_the_front_door_are_not_fc_events() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-fc-control-path", "/invoke".parse().unwrap());
+        h.insert("x-fc-access-key-id", "forged".parse().unwrap());
+        h.insert("x-other", "kept".parse().unwrap());
+        drop_fc_headers(&mut h);
+        assert_eq!(h.get("x-fc-control-path").unwrap(), "/http-invoke");
+        assert!(h.get("x-fc-access-key-id").is_none());
+        assert_eq!(h.get("x-other").unwrap(), "kept");
+        assert!(!event_call(&h));
     }
 
     #[test]

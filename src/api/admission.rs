@@ -24,6 +24,8 @@ pub enum Access {
     Upload,
     /// `oss:GetObject`: reading back one's own uploads (presigned GET).
     Read,
+    /// `oss:GetObjectTagging`: reading the check's verdict on one's own uploads.
+    Status,
 }
 
 impl Access {
@@ -32,6 +34,7 @@ impl Access {
         match self {
             Access::Upload => &crate::sts::policy::UPLOAD_ACTIONS,
             Access::Read => &["oss:GetObject"],
+            Access::Status => &["oss:GetObjectTagging"],
         }
     }
 
@@ -39,6 +42,7 @@ impl Access {
         match self {
             Access::Upload => "upload",
             Access::Read => "read",
+            Access::Status => "status",
         }
     }
 }

@@ -107,6 +107,8 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     if rest.is_empty()
         || key.len() > MAX_KEY_BYTES
         || key.chars().any(is_unsafe_key_char)
+        // Never in a key the function builds; some clients read it as a separator.
+        || key.contains('\\')
         || rest
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..")
@@ -212,6 +214,12 @@ mod tests {
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1//x")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            check_owned_key("uploads/u1/", "uploads/u1/a\\b")
                 .unwrap_err()
                 .status,
             400

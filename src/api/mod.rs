@@ -28,6 +28,7 @@ mod presign;
 pub mod ratelimit;
 mod response;
 mod routes;
+mod status;
 mod sts;
 mod uppy;
 
@@ -252,6 +253,12 @@ impl App {
             }
             Route::Multipart(op) => self.multipart(op, req, ctx).await,
             Route::Uppy => self.uppy(req, ctx).await,
+            Route::UploadStatus => {
+                let params = params::parse(req)?;
+                // Like a read-back, the key names the profile it is in.
+                let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
+                self.upload_status(&scope, ctx, &params).await
+            }
         }
     }
 

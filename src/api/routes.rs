@@ -24,6 +24,8 @@ pub(super) enum Route {
     Multipart(MultipartOp),
     /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
     Uppy,
+    /// `/v1/uploads/status`: the post-upload check's verdict ([`super::status`]).
+    UploadStatus,
 }
 
 impl Route {
@@ -39,6 +41,7 @@ impl Route {
             "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
             "/v1/presign" => Route::Presign { legacy: false },
             "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
+            "/v1/uploads/status" => Route::UploadStatus,
             p if super::uppy::is_uppy_path(p) => Route::Uppy,
             p => Route::Multipart(MultipartOp::from_path(p)?),
         })
@@ -51,6 +54,7 @@ impl Route {
             Route::Initialize => &[Method::POST],
             Route::Multipart(op) => op.methods(),
             Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
+            Route::UploadStatus => &[Method::GET],
             _ => &[Method::GET, Method::POST],
         }
     }
@@ -65,7 +69,8 @@ impl Route {
         )
     }
 
-    /// Routes that hand out credentials: authenticated, rate-limited, never cached.
+    /// Routes that hand out credentials (or, for the upload status, read
+    /// with them): authenticated, rate-limited, never cached.
     pub(super) fn is_credential_route(self) -> bool {
         matches!(
             self,
@@ -74,6 +79,7 @@ impl Route {
                 | Route::Presign { .. }
                 | Route::Multipart(_)
                 | Route::Uppy
+                | Route::UploadStatus
         )
     }
 
@@ -108,6 +114,10 @@ mod tests {
         );
         assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
         assert_eq!(Route::from_path("/v1/multipart/nope"), None);
+        assert_eq!(
+            Route::from_path("/v1/uploads/status"),
+            Some(Route::UploadStatus)
+        );
         assert_eq!(Route::from_path("/v1/sts/"), None);
         assert_eq!(Route::from_path("/nope"), None);
     }

@@ -33,6 +33,9 @@ OPTIONS:
     --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
     --access-key-secret S     the emulator account's AccessKey secret
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
+    --webhook URL             deliver each upload's verdict to URL, signed with WEBHOOK_SECRET
+                              (default: print each webhook it would send)
+    --no-trigger              do not emulate FC's OSS trigger: uploads are not checked or reported
     -h, --help                this help
 
 Any other setting (SIGNATURE_VERSION, MAX_UPLOAD_BYTES, ALLOWED_CONTENT_TYPES,
@@ -57,6 +60,10 @@ pub struct Options {
     pub access_key_secret: Option<String>,
     /// Extra browser origins.
     pub allowed_origins: Vec<String>,
+    /// `--webhook`: where verdicts go (overrides `WEBHOOK_URL`).
+    pub webhook_url: Option<String>,
+    /// `false` with `--no-trigger`: uploads raise no events.
+    pub trigger: bool,
 }
 
 /// Parses the arguments after `local`. `Ok(None)` means help was printed.
@@ -68,6 +75,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut access_key_id = None;
     let mut access_key_secret = None;
     let mut allowed_origins = Vec::new();
+    let mut webhook_url = None;
+    let mut trigger = true;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -109,6 +118,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--access-key-id" => access_key_id = Some(value("an id")?),
             "--access-key-secret" => access_key_secret = Some(value("a secret")?),
             "--allowed-origin" => allowed_origins.push(value("an origin")?),
+            "--webhook" => webhook_url = Some(value("a URL")?),
+            "--no-trigger" => trigger = false,
             other => return Err(format!("unknown option {other:?}; see --help")),
         }
     }
@@ -130,6 +141,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         access_key_id,
         access_key_secret,
         allowed_origins,
+        webhook_url,
+        trigger,
     }))
 }
 
@@ -276,17 +289,37 @@ async fn run(opts: Options) -> Result<(), Failure> {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(5 * 1024 * 1024 * 1024);
-    let emulator = Emulator::start(EmulatorConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
-        data_dir: opts.data_dir.clone(),
-        buckets: std::iter::once(opts.bucket.clone())
-            .chain(opts.extra_buckets.iter().cloned())
-            .collect(),
-        account: account.clone(),
-        account_id: "1234567890123456".into(),
-        allowed_origins: browser_origins.clone(),
-        max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
-    })
+    // FC's side of the runtime: events reach the function here, never
+    // through the public port (whose front door drops client x-fc-* headers).
+    let internal = runtime::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
+    let internal_addr = internal
+        .local_addr()
+        .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
+    let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel();
+    let trigger = opts.trigger;
+    let hook: super::UploadHook = Arc::new(move |e| {
+        if trigger {
+            let _ = hook_tx.send(e);
+        }
+    });
+    let emulator = Emulator::start_with(
+        EmulatorConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], opts.emulator_port)),
+            data_dir: opts.data_dir.clone(),
+            buckets: std::iter::once(opts.bucket.clone())
+                .chain(opts.extra_buckets.iter().cloned())
+                .collect(),
+            account: account.clone(),
+            account_id: "1234567890123456".into(),
+            allowed_origins: browser_origins.clone(),
+            max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
+        },
+        super::ServeOptions {
+            upload_hook: Some(hook),
+            ..super::ServeOptions::default()
+        },
+    )
     .await
     .map_err(|e| {
         format!(
@@ -312,6 +345,56 @@ async fn run(opts: Options) -> Result<(), Failure> {
     for warning in app.config().warnings() {
         crate::log::warn(None, warning, &[]);
     }
+    let config = app.config().clone();
+    let event_settings = {
+        let url = opts.webhook_url.clone();
+        crate::events::settings::EventSettings::from_vars(
+            &move |n| match n {
+                "WEBHOOK_URL" if url.is_some() => url.clone(),
+                _ => std::env::var(n).ok(),
+            },
+            &config,
+        )
+        .map_err(|e| Failure::Config(e.to_string()))
+    };
+    let events = event_settings.and_then(|settings| {
+        let notify = crate::events::Events::notify_from(&settings, crate::events::Notify::Print)
+            .map_err(Failure::Config)?;
+        let webhook_line = match (&settings.webhook_url, opts.trigger) {
+            (_, false) => "(off: --no-trigger, uploads are not checked)".to_owned(),
+            (Some(u), _) => u.clone(),
+            (None, _) => {
+                "(none: each webhook is printed here; --webhook URL delivers them)".to_owned()
+            }
+        };
+        let events =
+            crate::events::Events::new(config.clone(), app.profiles().clone(), settings, notify)
+                .map_err(Failure::Config)?;
+        Ok((Arc::new(events), webhook_line))
+    });
+    let (events, webhook_line) = match events {
+        Ok(e) => e,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(e);
+        }
+    };
+    let delivery = super::events::start(super::events::Delivery {
+        target: internal_addr,
+        prefixes: app.profiles().iter().map(|p| p.prefix.clone()).collect(),
+        credentials: account.clone(),
+        region: config.region.clone(),
+        account_id: "1234567890123456".into(),
+        retries: 3,
+        first_backoff: std::time::Duration::from_secs(1),
+    });
+    tokio::spawn(async move {
+        while let Some(e) = hook_rx.recv().await {
+            if delivery.send(e).is_err() {
+                break;
+            }
+        }
+    });
     let listener = runtime::bind(SocketAddr::from(([127, 0, 0, 1], opts.port))).map_err(|e| {
         format!(
             "cannot listen on 127.0.0.1:{}: {e}; pick another with --port",
@@ -326,6 +409,9 @@ async fn run(opts: Options) -> Result<(), Failure> {
         &function_url,
         app.config().auth.name(),
     );
+    println!(
+        "  events     http://{internal_addr}/invoke   (FC's side: the emulator delivers each upload's OSS event here)\n  webhook    {webhook_line}\n"
+    );
 
     let options = runtime::Options {
         environment: runtime::Environment {
@@ -334,14 +420,26 @@ async fn run(opts: Options) -> Result<(), Failure> {
             function_name: Some("oss-direct-upload-local".into()),
             account_id: Some("1234567890123456".into()),
         },
+        events: Some(crate::events::handler(events)),
+        ..runtime::Options::default()
+    };
+    let front_door = runtime::Options {
         // No FC gateway in front: x-fc-* headers can only be the client's.
         drop_fc_headers: true,
         body_limit_for: crate::api::multipart::body_limit_for,
-        ..runtime::Options::default()
+        ..options.clone()
     };
     let shutdown = runtime::Shutdown::new();
     runtime::spawn_signal_listener(shutdown.clone());
-    let served = runtime::serve(listener, crate::api::handler(app), options, shutdown).await;
+    let (served, _) = tokio::join!(
+        runtime::serve(
+            listener,
+            crate::api::handler(app.clone()),
+            front_door,
+            shutdown.clone()
+        ),
+        runtime::serve(internal, crate::api::handler(app), options, shutdown),
+    );
     emulator.shutdown().await;
     eprintln!("oss-direct-upload local: stopped");
     served.map_err(|e| Failure::Other(e.to_string()))

@@ -43,6 +43,7 @@ mod bucket;
 pub mod cli;
 mod copy;
 mod cors;
+pub mod events;
 pub mod hook;
 mod keyring;
 mod multipart;

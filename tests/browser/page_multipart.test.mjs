@@ -71,7 +71,8 @@ async function main() {
   const cleanup = [];
   const disarm = watchdog(HANG_GUARD_MS, () => localChild?.kill('SIGKILL'));
   try {
-    const local = await startLocal(path.join(tmp, 'data'));
+    // Random bytes stand in for a big file: keep the upload check off.
+    const local = await startLocal(path.join(tmp, 'data'), undefined, ['--no-trigger']);
     localChild = local.child;
     cleanup.push(() => stopChild(local.child));
     const cfg = local.config;

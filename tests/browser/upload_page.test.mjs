@@ -150,7 +150,7 @@ async function main() {
     const sdk = await startSdkServer();
     cleanup.push(() => new Promise((r) => sdk.srv.close(r)));
     const sdkUrl = `http://127.0.0.1:${sdk.port}/aliyun-oss-sdk.min.js`;
-    const local = await startLocal(path.join(tmp, 'data'), { AUTH_MODE: 'anonymous', ALI_OSS_SCRIPT_URL: sdkUrl });
+    const local = await startLocal(path.join(tmp, 'data'), { AUTH_MODE: 'anonymous', ALI_OSS_SCRIPT_URL: sdkUrl }, ['--no-trigger']);
     localChild = local.child;
     cleanup.push(() => stopChild(local.child));
 
@@ -322,7 +322,7 @@ async function main() {
     // --- authMode jwt: the token field --------------------------------------
     await step('jwt mode', async () => {
       const secret = crypto.randomBytes(32).toString('hex');
-      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), { AUTH_MODE: 'jwt', JWT_SECRET: secret, ALI_OSS_SCRIPT_URL: sdkUrl });
+      const jwtLocal = await startLocal(path.join(tmp, 'data-jwt'), { AUTH_MODE: 'jwt', JWT_SECRET: secret, ALI_OSS_SCRIPT_URL: sdkUrl }, ['--no-trigger']);
       cleanup.push(() => stopChild(jwtLocal.child));
       const jwtPage = await context.newPage();
       jwtPage.on('pageerror', (e) => pageErrors.push(e.message));

@@ -104,7 +104,7 @@ let children = [];
 async function runMajor({ major, bundleInfo, app, tmp, context, files, auth }) {
   const secret = crypto.randomBytes(32).toString('hex');
   const env = auth === 'jwt' ? { AUTH_MODE: 'jwt', JWT_SECRET: secret } : { AUTH_MODE: 'anonymous' };
-  const local = await startLocal(path.join(tmp, `data${major}`), env, ['--allowed-origin', app.origin]);
+  const local = await startLocal(path.join(tmp, `data${major}`), env, ['--allowed-origin', app.origin, '--no-trigger']);
   children.push(local.child);
   try {
     const cfg = local.config;

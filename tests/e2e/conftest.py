@@ -245,7 +245,11 @@ def start_server(tmp_path_factory):
     """Factory: start_server(name, **env) -> a healthy Server; all stopped at session end."""
     started = []
 
-    def start(name, bucket="e2e-bucket", extra_args=(), **env):
+    def start(name, bucket="e2e-bucket", extra_args=(), trigger=False, **env):
+        # Most tests upload stand-in bytes; only the upload-check tests
+        # (test_upload_events.py) run with local mode's OSS trigger on.
+        if not trigger:
+            extra_args = ("--no-trigger", *extra_args)
         if not os.access(BIN, os.X_OK):
             pytest.fail(f"no binary at {BIN}; run `cargo build --bin oss-direct-upload` "
                         f"or set OSS_DIRECT_UPLOAD_BIN")

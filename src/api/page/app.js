@@ -10,6 +10,7 @@
 
 /** The pasted bearer token (authMode jwt / fc-jwt). In memory only, never stored. */
 let bearerToken = '';
+let profile = 'default'; // the upload profile picked on the page (see /v1/config)
 
 /** An Error carrying what the caller needs to decide on a retry. */
 function uploadError(message, { status = 0, code = 'Error', retryAfter = 0, stage = 'upload' } = {}) {
@@ -77,7 +78,7 @@ let stsPending = null; // a request in flight, shared by concurrent uploads
 async function getStsToken() {
   // Reuse the token until one minute before it expires, then fetch a new one.
   if (stsToken && stillFresh(stsToken.Expiration)) return stsToken;
-  stsPending ??= api('v1/sts')
+  stsPending ??= api('v1/sts?profile=' + encodeURIComponent(profile))
     .then((t) => (stsToken = t))
     .finally(() => (stsPending = null));
   return stsPending;
@@ -184,6 +185,7 @@ async function uploadWithSts(file, contentType, onProgress, resume) {
 async function uploadWithPostPolicy(file, contentType, onProgress) {
   // 1. The function picks the key and signs a policy for this one file.
   const signed = await api('v1/post-policy', {
+    profile,
     filename: file.name,
     contentType,
     size: file.size,
@@ -205,6 +207,7 @@ async function uploadWithPostPolicy(file, contentType, onProgress) {
 async function uploadWithPresignedPut(file, contentType, onProgress) {
   // 1. The function picks the key and presigns a PUT with these exact headers.
   const signed = await api('v1/presign', {
+    profile,
     filename: file.name,
     contentType,
     size: file.size,
@@ -290,7 +293,7 @@ async function uploadWithMultipart(file, contentType, onProgress, resume) {
     if (!listed && up.completing && (await landed(up.key))) return finished(file, up);
   }
   if (!listed) {
-    const c = await api('v1/multipart', { filename: file.name, contentType, size: file.size });
+    const c = await api('v1/multipart', { profile, filename: file.name, contentType, size: file.size });
     up = { key: c.key, uploadId: c.uploadId, partSize: c.partSize, partCount: c.partCount, sent: 0,
       name: file.name, size: file.size, type: file.type, lastModified: file.lastModified };
     listed = { parts: [] };
@@ -429,7 +432,7 @@ async function withRetries(task, onWait, attempts = 3, signal = null) {
 
 // What "Show the client code" lists for each mode: the functions that run,
 // exactly as they run (Function.prototype.toString), then the helpers they use.
-const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';', uploadError, api, stillFresh];
+const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';\nlet profile = \'default\'; // an upload profile from /v1/config', uploadError, api, stillFresh];
 const MODES = {
   sts: {
     label: 'STS + ali-oss',
@@ -486,13 +489,44 @@ function showConfig(cfg) {
   $('config').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { textContent: k }), el('dd', { textContent: String(v) }))));
   $('config').hidden = false;
   $('config-state').hidden = true;
-  const types = cfg.allowedContentTypes.includes('*') ? 'any type' : cfg.allowedContentTypes.join(', ');
-  $('limits').textContent = 'Up to ' + formatBytes(cfg.maxUploadBytes) + ' each. Allowed: ' + types + '.';
   $('auth').hidden = cfg.authMode === 'anonymous';
+  const profiles = cfg.profiles || [];
+  $('profile-box').hidden = profiles.length < 2;
+  $('profile').replaceChildren(...profiles.map((p) => el('option', { value: p.name, textContent: p.name })));
+  $('profile').value = profile;
+  showLimits();
+}
+
+/** The rules of the picked profile (the deployment's limits when there are no profiles). */
+function currentRules() {
+  const p = (config.profiles || []).find((x) => x.name === profile);
+  return p || { name: 'default', contentTypes: config.allowedContentTypes, minBytes: 1,
+    maxBytes: config.maxUploadBytes, methods: ['sts', 'post-policy', 'presign', 'multipart'] };
+}
+
+/** The limits under the drop zone, for the picked profile. */
+function showLimits() {
+  const r = currentRules();
+  const types = r.contentTypes.includes('*') ? 'any type' : r.contentTypes.join(', ');
+  const size = r.minBytes > 1 ? formatBytes(r.minBytes) + ' to ' + formatBytes(r.maxBytes) : 'Up to ' + formatBytes(r.maxBytes);
+  const replaces = r.overwrite === 'replace' ? ' Each upload replaces your previous one.' : '';
+  $('limits').textContent = size + ' each. Allowed: ' + types + '. Methods: ' + r.methods.join(', ') + '.' + replaces;
 }
 
 function typeAllowed(type) {
-  return config.allowedContentTypes.includes('*') || config.allowedContentTypes.includes(type.split(';')[0].trim().toLowerCase());
+  const types = currentRules().contentTypes;
+  return types.includes('*') || types.includes(type.split(';')[0].trim().toLowerCase());
+}
+
+/** Picking another profile: its own rules, and credentials scoped to its key space. */
+function setUpProfile() {
+  $('profile').addEventListener('change', () => {
+    profile = $('profile').value;
+    stsToken = null;
+    ossClient = null;
+    showLimits();
+    announce('Uploads now use the ' + profile + ' profile.');
+  });
 }
 
 /** Paused multipart uploads by fileId: choosing that file again resumes its row. */
@@ -619,6 +653,7 @@ async function startUpload(item) {
     setProgress(item, 1);
     setState(item, 'done', 'Uploaded.');
     showResult(item);
+    showVerdict(item);
     announce(file.name + ' uploaded (' + MODES[item.mode].label + ').');
   } catch (err) {
     if (err.code === 'Paused') {
@@ -681,6 +716,38 @@ async function showResult(item) {
     item.row.dataset.link = 'failed';
     ui.msg.textContent = 'Uploaded, but no download link yet: ' + err.message;
   }
+}
+
+/**
+ * The function checks every upload after it lands (type sniffed, size, key) and
+ * removes what fails. Ask for its verdict a few times, backing off, and show it.
+ */
+async function showVerdict(item) {
+  const verdict = el('p', { className: 'upload-msg upload-verdict', textContent: 'Check: pending…' });
+  item.ui.msg.after(verdict);
+  let failure = '';
+  for (const wait of [300, 700, 1500, 3000, 6000, 12000]) {
+    await new Promise((r) => setTimeout(r, wait));
+    let s;
+    try {
+      s = await api('v1/uploads/status?key=' + encodeURIComponent(item.key));
+    } catch (err) {
+      failure = err.code || 'Error';
+      continue;
+    }
+    // Gone after a successful upload: the check rejected and removed it.
+    const v = s.status === 'missing' ? 'rejected' : s.status;
+    if (v === 'pending') continue;
+    item.row.dataset.verdict = v;
+    verdict.textContent = v === 'verified'
+      ? 'Check: verified.'
+      : 'Check: rejected' + (s.reason ? ' (' + s.reason + ')' : '') + ' and removed.';
+    announce(item.file.name + ': ' + verdict.textContent);
+    return;
+  }
+  verdict.textContent = failure
+    ? 'Check: status unavailable [' + failure + '].'
+    : 'Check: still pending; your app hears the verdict by webhook.';
 }
 
 // Tabs: arrow keys, Home and End move between them (WAI-ARIA tabs pattern).
@@ -774,5 +841,6 @@ async function loadConfig() {
 setUpTabs();
 setUpDrop();
 setUpToken();
+setUpProfile();
 showCode();
 loadConfig();

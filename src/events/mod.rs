@@ -1,0 +1,434 @@
+//! What happens after an upload lands: FC's OSS trigger invokes the function
+//! (`POST /invoke`, see [`crate::runtime`]) for each `PutObject`,
+//! `PostObject` and `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this
+//! module checks the stored object and tells the app.
+//!
+//! One record, one direction:
+//! event → [`parse`] → scoped credentials (STS, [`check_policy`]) →
+//! HeadObject guarded by the event's ETag → verdict already in the tags?
+//! (redelivery: only finish what is left) → first bytes → [`rules`] →
+//! verdict into the object's tags → [`webhook`] → on a rejection, delete or
+//! quarantine.
+//!
+//! Delivery is at least once. Everything is idempotent per object version:
+//! an event for a version that was replaced or deleted is a no-op (the HEAD
+//! is `If-Match` the event's ETag), a verdict is computed once and kept in
+//! the object's tags, and the `webhook-id` is derived from the version, so
+//! the app sees one id however often FC retries. A transient failure (OSS
+//! 5xx or no answer, STS down, webhook down or non-2xx) fails the invocation
+//! so FC retries it; a verdict, or an event that is not ours, succeeds.
+
+pub mod objects;
+pub mod parse;
+pub mod rules;
+pub mod settings;
+mod verdict;
+pub mod webhook;
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::oss::endpoint::Endpoint;
+use crate::profiles::Profiles;
+use crate::runtime::Context;
+use crate::sts::cache::{CacheConfig, CredentialCache};
+use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use bytes::Bytes;
+use objects::{Objects, OssFailure};
+use parse::Record;
+use serde_json::json;
+use settings::EventSettings;
+use std::sync::Arc;
+use std::time::Duration;
+use verdict::tag;
+
+/// Tag holding the verdict: `verified` or `rejected`.
+pub const TAG_STATUS: &str = "upload-status";
+/// Tag holding a rejection's code.
+pub const TAG_REASON: &str = "upload-reason";
+/// Tag holding what the bytes sniffed as.
+pub const TAG_SNIFFED: &str = "upload-sniffed";
+/// Tag set once the app acknowledged the webhook.
+pub const TAG_NOTIFIED: &str = "upload-notified";
+
+/// Objects of this size or more cannot be CopyObject'ed; they are deleted
+/// even when a quarantine is configured.
+const MAX_COPY_BYTES: u64 = 1 << 30;
+
+/// The RAM actions the check's scoped credentials get on the upload prefix:
+/// HeadObject and the ranged GET (`oss:GetObject`), reading and writing the
+/// verdict (`oss:GetObjectTagging`, `oss:PutObjectTagging`), and removing a
+/// rejected object (`oss:DeleteObject`). Nothing else: no list, no write.
+pub const CHECK_ACTIONS: [&str; 4] = [
+    "oss:GetObject",
+    "oss:GetObjectTagging",
+    "oss:PutObjectTagging",
+    "oss:DeleteObject",
+];
+
+/// On the quarantine prefix: CopyObject's destination write with its tags.
+pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
+
+/// The session policy of the check's credentials: [`CHECK_ACTIONS`] on
+/// `<bucket>/<prefix>*` for each upload profile's prefix, plus
+/// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
+/// configured.
+pub fn check_policy(bucket: &str, prefixes: &[&str], quarantine: Option<&str>) -> String {
+    let resources: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("acs:oss:*:*:{bucket}/{p}*"))
+        .collect();
+    let mut statements = vec![json!({
+        "Effect": "Allow",
+        "Action": CHECK_ACTIONS,
+        "Resource": resources,
+    })];
+    if let Some(q) = quarantine {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": QUARANTINE_ACTIONS,
+            "Resource": [format!("acs:oss:*:*:{bucket}/{q}*")],
+        }));
+    }
+    json!({"Version": "1", "Statement": statements}).to_string()
+}
+
+/// Where verdicts go.
+pub enum Notify {
+    /// Nowhere (no `WEBHOOK_URL`).
+    Nothing,
+    /// Printed to stdout, signed as they would be sent (local mode without a URL).
+    Print,
+    /// POSTed to `WEBHOOK_URL`.
+    Post(webhook::Sender),
+}
+
+/// What became of one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not an upload this function checks (other event, bucket or prefix).
+    Ignored(&'static str),
+    /// The object version is gone or was replaced: nothing to do.
+    Stale,
+    /// Checked (now or earlier) and reported.
+    Verified,
+    /// Rejected and removed (now or earlier) and reported.
+    Rejected,
+    /// Not finished; FC should retry.
+    Failed(String),
+}
+
+impl Outcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Stale => "stale",
+            Outcome::Verified => "verified",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The upload check: configuration plus the clients it shares across events.
+pub struct Events {
+    config: Config,
+    profiles: Profiles,
+    settings: EventSettings,
+    objects: Objects,
+    sts: StsClient,
+    cache: CredentialCache,
+    notify: Notify,
+}
+
+fn transient(e: impl std::fmt::Display) -> Outcome {
+    Outcome::Failed(e.to_string())
+}
+
+impl Events {
+    /// Builds the check from the validated configuration and the upload
+    /// profiles (each key is checked against the profile whose prefix holds it).
+    pub fn new(
+        config: Config,
+        profiles: Profiles,
+        settings: EventSettings,
+        notify: Notify,
+    ) -> Result<Events, String> {
+        if let Some(q) = &settings.quarantine_prefix {
+            if let Some(p) = profiles
+                .iter()
+                .find(|p| q.starts_with(&p.prefix) || p.prefix.starts_with(q.as_str()))
+            {
+                return Err(format!(
+                    "QUARANTINE_PREFIX: {q:?} overlaps the prefix {:?} of upload profile {:?}; use a folder of its own such as quarantine/",
+                    p.prefix, p.name
+                ));
+            }
+        }
+        let endpoint =
+            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
+        let objects = Objects::new(
+            endpoint,
+            &config.bucket,
+            &config.region,
+            settings.oss_timeout,
+        )?;
+        let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
+        sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
+        sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
+        let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
+        let cache = CredentialCache::new(CacheConfig {
+            max_entries: 4,
+            refresh_margin: crate::api::refresh_margin(config.token_ttl_secs),
+        });
+        Ok(Events {
+            config,
+            profiles,
+            settings,
+            objects,
+            sts,
+            cache,
+            notify,
+        })
+    }
+
+    /// The notifier from the settings: POST to `WEBHOOK_URL` when set, else `otherwise`.
+    pub fn notify_from(settings: &EventSettings, otherwise: Notify) -> Result<Notify, String> {
+        match &settings.webhook_url {
+            Some(u) => Ok(Notify::Post(webhook::Sender::new(
+                u,
+                settings.webhook_secrets.clone(),
+                settings.webhook_timeout,
+            )?)),
+            None => Ok(otherwise),
+        }
+    }
+
+    /// Handles one event invocation: `Ok` when every record is settled,
+    /// `Err` (FC retries) when one is not.
+    pub async fn handle(&self, event: Bytes, ctx: Context) -> Result<Bytes, Bytes> {
+        let limit = self.settings.event_timeout;
+        match tokio::time::timeout(limit, self.handle_records(event, &ctx)).await {
+            Ok(done) => done,
+            Err(_) => {
+                crate::log::warn(
+                    Some(&ctx.request_id),
+                    "upload check will be retried",
+                    &[("detail", "did not finish within EVENT_TIMEOUT_MS".into())],
+                );
+                Err(Bytes::from(
+                    json!({"error": format!("the check did not finish within {} ms; FC retries it", limit.as_millis())})
+                        .to_string(),
+                ))
+            }
+        }
+    }
+
+    async fn handle_records(&self, event: Bytes, ctx: &Context) -> Result<Bytes, Bytes> {
+        let ctx = ctx.clone();
+        let records = match parse::parse(&event) {
+            Ok(r) => r,
+            Err(e) => {
+                // Retrying cannot make it readable: acknowledge, and say so.
+                crate::log::warn(
+                    Some(&ctx.request_id),
+                    "event not understood",
+                    &[("detail", e.0.clone().into())],
+                );
+                return Ok(Bytes::from(json!({"ignored": e.0}).to_string()));
+            }
+        };
+        let mut results = Vec::with_capacity(records.len());
+        let mut failed = false;
+        for r in &records {
+            let outcome = self.record(r, &ctx).await;
+            let mut line = json!({"key": r.key, "outcome": outcome.as_str()});
+            match &outcome {
+                Outcome::Failed(why) => {
+                    failed = true;
+                    line["error"] = why.clone().into();
+                    crate::log::warn(
+                        Some(&ctx.request_id),
+                        "upload check will be retried",
+                        &[
+                            ("key", r.key.clone().into()),
+                            ("detail", why.clone().into()),
+                        ],
+                    );
+                }
+                Outcome::Ignored(why) => line["reason"] = (*why).into(),
+                _ => {}
+            }
+            results.push(line);
+        }
+        let body = Bytes::from(json!({"records": results}).to_string());
+        if failed {
+            Err(body)
+        } else {
+            Ok(body)
+        }
+    }
+
+    async fn credentials(&self, ctx: &Context) -> Result<Credentials, Outcome> {
+        let Some(caller) = ctx.credentials.as_ref() else {
+            return Err(transient("the function has no credentials to call STS with; give the function a role (s.yaml `role`)"));
+        };
+        let prefixes: Vec<&str> = self.profiles.iter().map(|p| p.prefix.as_str()).collect();
+        let policy = check_policy(
+            &self.config.bucket,
+            &prefixes,
+            self.settings.quarantine_prefix.as_deref(),
+        );
+        let request = AssumeRoleRequest {
+            role_arn: self.config.role_arn.clone(),
+            role_session_name: crate::sts::policy::role_session_name("upload-check"),
+            duration_seconds: self.config.token_ttl_secs as u32,
+            policy: Some(policy),
+        };
+        let now = chrono::Utc::now();
+        self.cache
+            .get("check", now, || self.sts.assume_role(caller, &request, now))
+            .await
+            .map(|r| r.credentials.clone())
+            .map_err(|e| transient(format!("STS: {}", e.code())))
+    }
+
+    /// Checks one record; see the module docs for the order of steps.
+    pub async fn record(&self, r: &Record, ctx: &Context) -> Outcome {
+        if !r.is_upload() {
+            return Outcome::Ignored("not an upload event");
+        }
+        if r.bucket != self.config.bucket {
+            return Outcome::Ignored("another bucket");
+        }
+        let Some((profile, _)) = self.profiles.for_key(&r.key) else {
+            return Outcome::Ignored("outside UPLOAD_PREFIX");
+        };
+        let profile = profile.clone();
+        let Some(etag) = r.etag.as_deref().map(objects::normalize_etag) else {
+            return Outcome::Ignored("the event carries no eTag");
+        };
+        let creds = match self.credentials(ctx).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let head = match self.objects.head(&creds, &r.key, &etag).await {
+            Ok(h) => h,
+            Err(OssFailure::Gone) => {
+                // No Alibaba document says whether event keys are URL-encoded
+                // (S3's are); all samples use them raw. Try the decoded form
+                // before calling the event stale, so such keys are never
+                // silently left unchecked.
+                let decoded = percent_encoding::percent_decode_str(&r.key).decode_utf8();
+                match decoded {
+                    Ok(k) if k != r.key.as_str() => {
+                        let mut again = r.clone();
+                        again.key = k.into_owned();
+                        return Box::pin(self.record(&again, ctx)).await;
+                    }
+                    _ => return Outcome::Stale,
+                }
+            }
+            Err(e) => return transient(e),
+        };
+        let tags = match self.objects.tags(&creds, &r.key).await {
+            Ok(t) => t,
+            Err(OssFailure::Gone) => return Outcome::Stale,
+            Err(e) => return transient(e),
+        };
+        let user_id = rules::check_key(&self.config, &profile, &r.key)
+            .ok()
+            .flatten();
+        let mut data = webhook::Data {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            size: head.size,
+            etag: etag.clone(),
+            declared_type: head.content_type.clone(),
+            sniffed_type: None,
+            user_id,
+            reason: None,
+            disposition: None,
+        };
+        let verdict = match tag(&tags, TAG_STATUS) {
+            Some(status @ ("verified" | "rejected")) => {
+                // A redelivery: the verdict stands; finish what is left.
+                data.sniffed_type = tag(&tags, TAG_SNIFFED)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                let verdict =
+                    (status == "verified")
+                        .then_some(())
+                        .ok_or_else(|| rules::Violation {
+                            code: "Rejected",
+                            message: String::new(),
+                        });
+                if let Some(code) = tag(&tags, TAG_REASON) {
+                    data.reason = Some(webhook::Reason {
+                        code: code.to_owned(),
+                        message: tag(&tags, "upload-detail").unwrap_or_default().to_owned(),
+                    });
+                }
+                if verdict.is_ok()
+                    && (tag(&tags, TAG_NOTIFIED).is_some()
+                        || matches!(self.notify, Notify::Nothing))
+                {
+                    return Outcome::Verified;
+                }
+                verdict
+            }
+            _ => match self
+                .check(&creds, r, &profile, &head, &etag, &mut data)
+                .await
+            {
+                Ok(v) => v,
+                Err(o) => return o,
+            },
+        };
+        self.report(&creds, r, &head, &etag, data, verdict, &tags, ctx)
+            .await
+    }
+}
+
+/// Wraps [`Events`] as the runtime's event handler.
+pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
+    crate::runtime::Events(crate::runtime::event_fn(move |event, ctx| {
+        let events = events.clone();
+        async move { events.handle(event, ctx).await }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict::tag_value;
+    use super::*;
+
+    #[test]
+    fn check_policy_grants_exactly_the_check() {
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", &["uploads/"], Some("quarantine/"))).unwrap();
+        assert_eq!(p["Statement"][0]["Action"], json!(CHECK_ACTIONS));
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!(["acs:oss:*:*:b-1/uploads/*"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Action"],
+            json!(["oss:PutObject", "oss:PutObjectTagging"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            json!(["acs:oss:*:*:b-1/quarantine/*"])
+        );
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", &["uploads/", "avatars/"], None)).unwrap();
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            json!(["acs:oss:*:*:b-1/uploads/*", "acs:oss:*:*:b-1/avatars/*"])
+        );
+        assert_eq!(
+            tag_value("declared image/png but (x)!"),
+            "declared image/png but _x__"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The settings of the upload check and the webhook, read from the
+//! environment next to [`crate::config::Config`] and validated the same way
+//! (every problem named by variable, refused at start).
+
+use crate::config::{check_prefix, Config, ConfigError, ConfigErrors};
+use std::fmt;
+use std::time::Duration;
+
+/// Bytes read from the start of each object to sniff its type: `infer` needs
+/// up to ~6 KB past a zip's first entry to tell OOXML from a plain zip, and
+/// finds a PDF header within the first 1024 bytes.
+pub const SNIFF_BYTES: u64 = 8192;
+
+/// How uploads are checked and reported.
+#[derive(Clone)]
+pub struct EventSettings {
+    /// `WEBHOOK_URL`: where verdicts are POSTed; `None`: no webhook.
+    pub webhook_url: Option<String>,
+    /// `WEBHOOK_SECRET`: one or more `whsec_...` secrets, space-separated;
+    /// each signs every message (rotation). Never logged.
+    pub webhook_secrets: Vec<String>,
+    /// `QUARANTINE_PREFIX`: rejected objects are moved here instead of deleted.
+    pub quarantine_prefix: Option<String>,
+    /// `WEBHOOK_TIMEOUT_MS`: one webhook attempt, connect to last byte (default 5000).
+    pub webhook_timeout: Duration,
+    /// `OSS_TIMEOUT_MS`: one OSS call of the check (default 3000).
+    pub oss_timeout: Duration,
+    /// `EVENT_TIMEOUT_MS`: one whole event, all its records (default 8000:
+    /// inside s.yaml's 10 s function timeout, so an unfinished check fails
+    /// cleanly and FC retries it rather than killing it).
+    pub event_timeout: Duration,
+}
+
+impl fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSettings")
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("quarantine_prefix", &self.quarantine_prefix)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("oss_timeout", &self.oss_timeout)
+            .field("event_timeout", &self.event_timeout)
+            .finish()
+    }
+}
+
+/// Whether `s` is a Standard Webhooks symmetric secret: `whsec_` and the
+/// base64 of 24 to 64 random bytes (the spec's range).
+pub fn valid_secret(s: &str) -> bool {
+    use base64::Engine as _;
+    s.strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|k| (24..=64).contains(&k.len()))
+}
+
+/// Reads trimmed, non-empty variables through the caller's lookup.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn opt(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl EventSettings {
+    /// Reads the event settings from the process environment.
+    pub fn from_env(config: &Config) -> Result<Self, ConfigErrors> {
+        Self::from_vars(&|n| std::env::var(n).ok(), config)
+    }
+
+    /// Reads and validates the event settings through `get`.
+    pub fn from_vars(
+        get: &dyn Fn(&str) -> Option<String>,
+        config: &Config,
+    ) -> Result<Self, ConfigErrors> {
+        let r = Vars(get);
+        let mut errors = Vec::new();
+        let mut fail = |variable: &'static str, message: String| {
+            errors.push(ConfigError { variable, message })
+        };
+        let webhook_url = r.opt("WEBHOOK_URL");
+        if let Some(u) = &webhook_url {
+            let ok = url::Url::parse(u).is_ok_and(|p| {
+                matches!(p.scheme(), "https" | "http")
+                    && p.host_str().is_some()
+                    && p.username().is_empty()
+                    && p.password().is_none()
+            });
+            if !ok {
+                fail(
+                    "WEBHOOK_URL",
+                    "is not an http(s) URL, e.g. https://app.example.com/hooks/uploads".into(),
+                );
+            }
+        }
+        let webhook_secrets: Vec<String> = r
+            .opt("WEBHOOK_SECRET")
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        for (i, s) in webhook_secrets.iter().enumerate() {
+            if !valid_secret(s) {
+                // Never echo the value: it is a secret.
+                fail(
+                    "WEBHOOK_SECRET",
+                    format!("secret #{} is not whsec_ followed by the base64 of 24-64 random bytes; generate one with: python3 -c 'import base64,os; print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'", i + 1),
+                );
+            }
+        }
+        if webhook_url.is_some() && webhook_secrets.is_empty() {
+            fail(
+                "WEBHOOK_SECRET",
+                "not set while WEBHOOK_URL is; an unsigned webhook could be forged by anyone, so set a whsec_... secret (the app verifies with it)".into(),
+            );
+        }
+        let quarantine_prefix = r.opt("QUARANTINE_PREFIX");
+        if let Some(q) = &quarantine_prefix {
+            if let Err(why) = check_prefix(q) {
+                fail("QUARANTINE_PREFIX", why);
+            } else if q.starts_with(&config.upload_prefix) || config.upload_prefix.starts_with(q) {
+                fail(
+                    "QUARANTINE_PREFIX",
+                    format!("{q:?} overlaps UPLOAD_PREFIX {:?}; quarantined objects would trigger the check again and clients could write there; use a separate folder such as quarantine/", config.upload_prefix),
+                );
+            }
+        }
+        let mut millis = |name: &'static str, value: Option<String>, default: u64| -> Duration {
+            match value {
+                None => Duration::from_millis(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (100..=60_000).contains(&n) => Duration::from_millis(n),
+                    _ => {
+                        fail(
+                            name,
+                            format!("{v:?} is not a whole number of milliseconds from 100 to 60000; unset it for {default}"),
+                        );
+                        Duration::from_millis(default)
+                    }
+                },
+            }
+        };
+        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", r.opt("WEBHOOK_TIMEOUT_MS"), 5_000);
+        let oss_timeout = millis("OSS_TIMEOUT_MS", r.opt("OSS_TIMEOUT_MS"), 3_000);
+        let event_timeout = millis("EVENT_TIMEOUT_MS", r.opt("EVENT_TIMEOUT_MS"), 8_000);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(EventSettings {
+            webhook_url,
+            webhook_secrets,
+            quarantine_prefix,
+            webhook_timeout,
+            oss_timeout,
+            event_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_vars(&|n| match n {
+            "OSS_BUCKET" => Some("b-1".into()),
+            "OSS_REGION" => Some("cn-hangzhou".into()),
+            "OSS_ROLE_ARN" => Some("acs:ram::123:role/up".into()),
+            "AUTH_MODE" => Some("anonymous".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn read(vars: &[(&str, &str)]) -> Result<EventSettings, ConfigErrors> {
+        let owned: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        EventSettings::from_vars(
+            &move |n| owned.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+            &config(),
+        )
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn webhook_needs_a_valid_secret_and_never_echoes_it() {
+        let e = read(&[("WEBHOOK_URL", "https://app.example/h")]).unwrap_err();
+        assert_eq!(e.0[0].variable, "WEBHOOK_SECRET");
+        let e = read(&[
+            ("WEBHOOK_URL", "https://a.example/h"),
+            ("WEBHOOK_SECRET", "whsec_short"),
+        ])
+        .unwrap_err();
+        assert!(!e.to_string().contains("whsec_short"), "{e}");
+        let ok = read(&[
+            ("WEBHOOK_URL", "https://a.example/h?x=1"),
+            ("WEBHOOK_SECRET", &format!("{SECRET}  {SECRET}")),
+        ])
+        .unwrap();
+        assert_eq!(ok.webhook_secrets.len(), 2);
+        assert!(!format!("{ok:?}").contains("MfKQ"));
+        assert!(read(&[("WEBHOOK_URL", "ftp://x/"), ("WEBHOOK_SECRET", SECRET)]).is_err());
+    }
+
+    #[test]
+    fn quarantine_must_not_overlap_the_upload_prefix() {
+        assert!(read(&[("QUARANTINE_PREFIX", "uploads/q/")]).is_err());
+        assert!(read(&[("QUARANTINE_PREFIX", "quarantine")]).is_err());
+        let ok = read(&[("QUARANTINE_PREFIX", "quarantine/")]).unwrap();
+        assert_eq!(ok.quarantine_prefix.as_deref(), Some("quarantine/"));
+        assert!(read(&[("OSS_TIMEOUT_MS", "5")]).is_err());
+    }
+}
