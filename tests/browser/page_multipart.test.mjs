@@ -11,7 +11,8 @@
 // once and retried on its own, and the answer to Complete lost after OSS
 // completed (the page must notice the object is there rather than upload it
 // again). The stored object is then read back from the emulator with the
-// account key. Writes test-output/upload-page-multipart.png (and -phone.png).
+// account key. Then Discard (the upload is aborted) and, under an upload
+// profile without multipart, a large file as one presigned PUT. Writes test-output/upload-page-multipart.png (and -phone.png).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
