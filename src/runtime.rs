@@ -544,7 +544,10 @@ async fn dispatch<H: Handler>(
             )),
         };
         match body {
-            Err(resp) => resp,
+            // The body was refused unread (too large, too slow, broken): the
+            // connection cannot carry another request, so say so rather
+            // than let the client reuse a socket about to close.
+            Err(resp) => close_after(resp),
             Ok(_) if hook == Hook::Refused => {
                 // Lifecycle hooks come from FC itself, never through a trigger.
                 simple_json(
@@ -751,6 +754,15 @@ fn body_too_large(limit: usize) -> Response {
         "message": format!("The request body is larger than {limit} bytes; send only the JSON parameters, never the file itself."),
     }});
     simple_json(http::StatusCode::PAYLOAD_TOO_LARGE, &body.to_string())
+}
+
+/// `resp` with `Connection: close`: the server closes the connection after it.
+fn close_after(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 fn simple_json(status: http::StatusCode, body: &str) -> Response {

@@ -157,7 +157,7 @@ fn jwt_mode_refuses_bad_tokens_and_scopes_each_user() {
     assert_eq!(prefix, "uploads/.2E.2E.2Fbob/");
 
     // Alice cannot presign a GET for Bob's objects.
-    let (status, _, body) = send(
+    let (status, last, body) = send(
         client()
             .get(format!(
                 "{}/v1/presign?method=GET&key=uploads/bob/x/y.png",
@@ -167,7 +167,15 @@ fn jwt_mode_refuses_bad_tokens_and_scopes_each_user() {
     );
     assert_eq!(status, 403, "{body}");
 
-    let out = f.output();
+    // Every request's log lines are out once the last one's end marker is.
+    let end = format!(
+        "FC Invoke End RequestId: {}",
+        last.get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    );
+    let out = f.output_when(|o| o.contains(&end));
+    assert!(out.contains(&end), "{out}");
     for name in ["alice", "bob", "expired", "bad_sig", "alg_none"] {
         let tok = t(name);
         assert!(!out.contains(&tok), "JWT {name} appeared in the log");

@@ -421,12 +421,12 @@ async fn run(opts: Options) -> Result<(), Failure> {
             account_id: Some("1234567890123456".into()),
         },
         events: Some(crate::events::handler(events)),
+        body_limit_for: crate::api::multipart::body_limit_for,
         ..runtime::Options::default()
     };
     let front_door = runtime::Options {
         // No FC gateway in front: x-fc-* headers can only be the client's.
         drop_fc_headers: true,
-        body_limit_for: crate::api::multipart::body_limit_for,
         ..options.clone()
     };
     let shutdown = runtime::Shutdown::new();

@@ -11,7 +11,8 @@
 // once and retried on its own, and the answer to Complete lost after OSS
 // completed (the page must notice the object is there rather than upload it
 // again). The stored object is then read back from the emulator with the
-// account key. Writes test-output/upload-page-multipart.png.
+// account key. Then Discard (the upload is aborted) and, under an upload
+// profile without multipart, a large file as one presigned PUT. Writes test-output/upload-page-multipart.png (and -phone.png).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -71,8 +72,12 @@ async function main() {
   const cleanup = [];
   const disarm = watchdog(HANG_GUARD_MS, () => localChild?.kill('SIGKILL'));
   try {
-    // Random bytes stand in for a big file: keep the upload check off.
-    const local = await startLocal(path.join(tmp, 'data'), undefined, ['--no-trigger']);
+    // Random bytes stand in for a big file: keep the upload check off. One
+    // extra upload profile allows presigned PUTs but not multipart (step E).
+    const profiles = path.join(tmp, 'profiles.toml');
+    fs.writeFileSync(profiles, '[[profile]]\nname = "single"\nprefix = "singles/"\ncontent_types = ["application/zip"]\n' +
+      'max_bytes = 33554432\nmethods = ["presign"]\n');
+    const local = await startLocal(path.join(tmp, 'data'), { AUTH_MODE: 'anonymous', PROFILES_FILE: profiles }, ['--no-trigger']);
     localChild = local.child;
     cleanup.push(() => stopChild(local.child));
     const cfg = local.config;
@@ -184,6 +189,12 @@ async function main() {
       fs.mkdirSync(OUT_DIR, { recursive: true });
       await page.locator(`#uploads li[data-name="${name}"]`).scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-multipart.png') });
+      await page.setViewportSize({ width: 375, height: 812 });
+      await page.locator(`#uploads li[data-name="${name}"]`).scrollIntoViewIfNeeded();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-multipart-phone.png') });
+      check('B: a paused row fits a 375 px phone screen (no horizontal scrolling)', overflow <= 0, `overflow=${overflow}px`);
+      await page.setViewportSize({ width: 1100, height: 900 });
     });
 
     // --- C: reload, choose the file again; the last part fails once ------------
@@ -263,6 +274,22 @@ async function main() {
       check('D: Discard aborts the upload (its uploadId is gone) and removes the row',
         res.status() === 200 && gone && list.status === 404 && body.error?.code === 'NoSuchUpload' &&
         Object.keys(await savedUploads(page)).length === 0, JSON.stringify({ status: res.status(), gone, list: list.status, body }));
+    });
+
+    // --- E: a profile without multipart sends a large file as one PUT ---------
+    await step('profile without multipart', async () => {
+      phase = 'E';
+      await page.selectOption('#profile', 'single');
+      const big = path.join(tmp, 'single.zip');
+      const bigBytes = crypto.randomBytes(9 * MiB);
+      fs.writeFileSync(big, bigBytes);
+      await page.setInputFiles('#files', big);
+      await page.waitForSelector('#uploads li[data-name="single.zip"]:is([data-state="done"], [data-state="error"])', { timeout: 60_000 });
+      const row = await rowState(page, 'single.zip');
+      const got = await accountGet(local.emulator, cfg.bucket, row.key);
+      check('E: under a profile without multipart a 9 MiB file goes up as one presigned PUT',
+        row.state === 'done' && row.key.startsWith('singles/') && !fnCalls.some((c) => c.phase === 'E') && !sent.some((x) => x.phase === 'E') &&
+        got.status === 200 && sha(got.body) === sha(bigBytes), JSON.stringify({ row, status: got.status }));
     });
 
     await step('accessible at phone width', async () => {

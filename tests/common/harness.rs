@@ -193,6 +193,27 @@ impl Function {
     pub fn output(&self) -> String {
         self.output.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// The output once `done(output)` holds, or as it is after 20 s. The
+    /// function writes a request's log block before it answers, but this
+    /// process reads the pipe on another thread, so an answer can arrive
+    /// here before its lines do: wait for them, never for a fixed delay.
+    pub fn output_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.output();
+            if done(&out) || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The output once request `id`'s `FC Invoke End` marker is in it.
+    pub fn output_after(&self, id: &str) -> String {
+        let end = format!("FC Invoke End RequestId: {id}");
+        self.output_when(|out| out.contains(&end))
+    }
 }
 
 impl Drop for Function {

@@ -33,6 +33,12 @@ const ACCOUNT_ID = '1234567890123456';
 // tightened to RAM's role-name alphabet and length.
 const ROLE_ARN = /^acs:ram::\d+:role\/[A-Za-z0-9._-]{1,64}$/;
 const ROLE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+// The other ARNs a deployment file names: the OSS trigger's bucket
+// (acs:oss:<region>:<account>:<bucket>) and the failure destination's MNS
+// topic (acs:mns:<region>::/topics/<name>/messages, devsapp/fc3 complete-props).
+const BUCKET_ARN = /^acs:oss:[a-z0-9-]+:\d+:[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const MNS_TOPIC_ARN = /^acs:mns:[a-z0-9-]+::\/topics\/[A-Za-z0-9-]{1,256}\/messages$/;
+const UPLOAD_EVENTS = ['oss:ObjectCreated:PutObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:CompleteMultipartUpload'];
 const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** Deployment files: any YAML in the repo whose resources use the fc3 component. */
@@ -138,7 +144,9 @@ for (const file of deploymentFiles()) {
       // No placeholder survives: nothing like <account-id>, every ARN valid.
       for (const [at, s] of strings(p)) {
         assert.doesNotMatch(s, /<[a-z][a-z0-9 -]*>/i, `${where}${at}: placeholder left in ${JSON.stringify(s)}`);
-        if (s.startsWith('acs:')) assert.match(s, ROLE_ARN, `${where}${at}: ${s} is not a role ARN`);
+        if (s.startsWith('acs:oss:')) assert.match(s, BUCKET_ARN, `${where}${at}: ${s} is not a bucket ARN`);
+        else if (s.startsWith('acs:mns:')) assert.match(s, MNS_TOPIC_ARN, `${where}${at}: ${s} is not an MNS topic ARN`);
+        else if (s.startsWith('acs:')) assert.match(s, ROLE_ARN, `${where}${at}: ${s} is not a role ARN`);
       }
       // The function role: a full ARN, or a bare name fc3 completes to one.
       assert.ok(ROLE_ARN.test(p.role) || ROLE_NAME.test(p.role), `${where}: role ${p.role}`);
@@ -196,9 +204,27 @@ for (const file of deploymentFiles()) {
 
       // The trigger and the auth mode agree.
       const triggers = p.triggers || [];
-      assert.equal(triggers.length, 1, `${where}: one HTTP trigger`);
-      const tc = triggers[0].triggerConfig;
-      assert.equal(triggers[0].triggerType, 'http');
+      const http = triggers.filter((t) => t.triggerType === 'http');
+      assert.equal(http.length, 1, `${where}: one HTTP trigger`);
+      const tc = http[0].triggerConfig;
+      // Upload events (README "Upload checks and webhooks"): the three upload
+      // calls only (ObjectCreated:* also fires per UploadPart), under the upload
+      // prefix, and an async-invocation config with explicit limits.
+      for (const t of triggers.filter((x) => x.triggerType !== 'http')) {
+        assert.equal(t.triggerType, 'oss', `${where}: trigger ${t.triggerName}`);
+        const oc = t.triggerConfig;
+        assert.deepEqual([...oc.events].sort(), [...UPLOAD_EVENTS].sort(), `${where}: ${t.triggerName} events`);
+        assert.equal(typeof oc.filter.key.suffix, 'string', `${where}: fc3's schema requires filter.key.suffix`);
+        assert.equal(oc.filter.key.prefix, p.environmentVariables.UPLOAD_PREFIX || 'uploads/', `${where}: the trigger's prefix is UPLOAD_PREFIX`);
+        assert.match(t.sourceArn, BUCKET_ARN, `${where}: ${t.triggerName} sourceArn`);
+        assert.ok(t.sourceArn.endsWith(`:${p.environmentVariables.OSS_BUCKET}`), `${where}: the trigger watches OSS_BUCKET`);
+        const ai = p.asyncInvokeConfig;
+        assert.ok(ai, `${where}: an OSS trigger needs an explicit asyncInvokeConfig`);
+        assert.ok(Number.isInteger(ai.maxAsyncRetryAttempts) && ai.maxAsyncRetryAttempts >= 0 && ai.maxAsyncRetryAttempts <= 8, `${where}: maxAsyncRetryAttempts 0-8`);
+        // The narrower of fc3's schema (<= 2592000) and FC's API (<= 604800).
+        assert.ok(ai.maxAsyncEventAgeInSeconds >= 1 && ai.maxAsyncEventAgeInSeconds <= 604800, `${where}: maxAsyncEventAgeInSeconds`);
+        assert.match(ai.destinationConfig.onFailure.destination, MNS_TOPIC_ARN, `${where}: failure destination`);
+      }
       assert.ok(['anonymous', 'function', 'jwt'].includes(tc.authType), `${where}: authType ${tc.authType}`);
       for (const m of tc.methods) assert.ok(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS'].includes(m));
       if (env.ALLOWED_ORIGINS) assert.ok(tc.methods.includes('OPTIONS'), `${where}: CORS preflights need OPTIONS`);

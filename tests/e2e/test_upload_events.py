@@ -162,7 +162,26 @@ def up_multipart(srv, name, data, ctype):
     return key, r.etag
 
 
-PATHS = {"sts": up_sts, "post": up_post, "put": up_put, "multipart": up_multipart}
+def up_v1_multipart(srv, name, data, ctype):
+    """The function's own multipart routes: create, sign one part, PUT it, complete."""
+    r = srv.call("POST", "/v1/multipart", json={"filename": name, "contentType": ctype, "size": len(data)})
+    assert r.status_code == 200, r.text
+    up = r.json()
+    r = srv.call("POST", "/v1/multipart/sign", json={"key": up["key"], "uploadId": up["uploadId"],
+                                                     "partNumbers": [1], "size": len(data)})
+    assert r.status_code == 200, r.text
+    part = r.json()["parts"][0]
+    srv.remember_url(part["url"], "/v1/multipart/sign")
+    put = requests.put(part["url"], data=data, timeout=HTTP_TIMEOUT)
+    assert put.status_code == 200, put.text
+    r = srv.call("POST", "/v1/multipart/complete", json={
+        "key": up["key"], "uploadId": up["uploadId"], "parts": [{"partNumber": 1, "etag": put.headers["ETag"]}]})
+    assert r.status_code == 200, r.text
+    return up["key"], r.json()["etag"].strip('"')
+
+
+PATHS = {"sts": up_sts, "post": up_post, "put": up_put, "multipart": up_multipart,
+         "v1-multipart": up_v1_multipart}
 
 
 # ---------------------------------------------------------------- fixtures

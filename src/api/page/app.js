@@ -235,9 +235,12 @@ function sendToOss(method, url, headers, body, onProgress, signal) {
   });
 }
 
-/** The presigned mode: one PUT for a small file, resumable parts for a large one. */
+/**
+ * The presigned mode: one PUT for a small file, resumable parts for a large
+ * one (over MULTIPART_ABOVE, when the upload profile allows multipart).
+ */
 async function uploadPresigned(file, contentType, onProgress, resume) {
-  return file.size > MULTIPART_ABOVE
+  return resume.multipart
     ? uploadWithMultipart(file, contentType, onProgress, resume)
     : uploadWithPresignedPut(file, contentType, onProgress);
 }
@@ -618,7 +621,9 @@ function setState(item, state, message) {
 async function startUpload(item) {
   const { file, ui } = item;
   const contentType = file.type || 'application/octet-stream';
-  const resumable = item.mode === 'put' && file.size > MULTIPART_ABOVE;
+  const resumable = item.mode === 'put' &&
+    (!!item.resume.upload || (file.size > MULTIPART_ABOVE && currentRules().methods.includes('multipart')));
+  item.resume.multipart = resumable;
   paused.delete(fileId(file));
   const pause = new AbortController();
   item.resume.signal = pause.signal;
