@@ -116,12 +116,15 @@ fn call_for(method: &Method, path: &str) -> Result<Call, ApiError> {
     }
 }
 
-/// A query parameter, decoded; the last one wins.
-fn query(req: &Request, name: &str) -> Option<String> {
-    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+/// A query parameter, decoded once like every query ([`super::params::parse_query`]:
+/// not UTF-8 once decoded is a 400, never replaced); the last one wins.
+fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let pairs = super::params::parse_query(req.uri().query().unwrap_or(""))?;
+    Ok(pairs
+        .into_iter()
         .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .last()
+        .map(|(_, v)| v)
+        .last())
 }
 
 #[derive(Deserialize, Default)]
@@ -175,16 +178,19 @@ impl App {
     pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
         let call = call_for(req.method(), req.uri().path())?;
         // Steps on an existing upload are admitted in the profile its key lies in.
-        let key = query(req, "key");
+        let key = query(req, "key")?;
         let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
         match call {
             Call::Params => {
                 // Uppy sends the file's meta as `metadata[name]=value`; a
                 // `profile` there (or as its own parameter) picks the profile.
                 let params = Params {
-                    filename: query(req, "filename"),
-                    content_type: query(req, "type"),
-                    profile: query(req, "profile").or_else(|| query(req, "metadata[profile]")),
+                    filename: query(req, "filename")?,
+                    content_type: query(req, "type")?,
+                    profile: match query(req, "profile")? {
+                        Some(p) => Some(p),
+                        None => query(req, "metadata[profile]")?,
+                    },
                     ..Params::default()
                 };
                 let scope =

@@ -313,6 +313,10 @@ def test_uppy_routes_shapes_and_flow(mps):
     big = form_upload({"url": params["url"], "fields": params["fields"]}, b"x" * (LIMIT + 1))
     assert big.status_code == 400 and "EntityTooLarge" in big.text, big.text[:300]
     assert not mps.exists(other) and not mps.exists(params["fields"]["key"])
+    # Query values are decoded once: a filename that is not UTF-8 is a 400, not
+    # a name with U+FFFD in it (issue 9).
+    bad = requests.get(f"{mps.url}/s3/params?filename=%ff.txt&type=text/plain", timeout=HTTP_TIMEOUT)
+    assert bad.status_code == 400 and "UTF-8" in bad.text, bad.text
     files = [(k, (None, v)) for k, v in params["fields"].items()] + [("file", ("u.txt", b"hello", "text/plain"))]
     r = requests.post(params["url"], files=files, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, r.text
