@@ -122,9 +122,9 @@ fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
     let pairs = super::params::parse_query(req.uri().query().unwrap_or(""))?;
     Ok(pairs
         .into_iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .last())
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v))
 }
 
 #[derive(Deserialize, Default)]
