@@ -23,8 +23,10 @@
 //! `POST /invoke` (an event invocation, e.g. the OSS trigger) goes to the
 //! [`EventHandler`] in [`Options::events`], only when FC names it with
 //! `x-fc-control-path: /invoke`.
+//!
+//! This file holds the server; `context.rs` what FC says about each request
+//! ([`Context`]); `hooks.rs` FC's own calls (events, lifecycle hooks).
 
-use crate::credentials::Credentials;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -38,152 +40,19 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod context;
+mod hooks;
+
+pub use context::{
+    drop_fc_headers, is_safe_request_id, new_request_id, Context, Environment, MAX_REQUEST_ID_LEN,
+};
+pub use hooks::{event_call, is_lifecycle_path, lifecycle_call};
+use hooks::{invoke, pre_stop, Hook};
+
 /// A request with its body already read (bodies here are small JSON documents).
 pub type Request = http::Request<Bytes>;
 /// A complete response.
 pub type Response = http::Response<Bytes>;
-
-/// What FC tells us about one invocation, besides the HTTP request itself.
-#[derive(Clone, Debug, Default)]
-pub struct Context {
-    /// `x-fc-request-id`, or a generated id when not running on FC.
-    pub request_id: String,
-    /// The function role's temporary credentials: `x-fc-access-key-*` headers,
-    /// else the `ALIBABA_CLOUD_*` environment variables. `None` when neither is set.
-    pub credentials: Option<Credentials>,
-    /// `x-fc-region` or `FC_REGION`.
-    pub region: Option<String>,
-    /// `x-fc-function-name` or `FC_FUNCTION_NAME`.
-    pub function_name: Option<String>,
-    /// `x-fc-account-id` or `FC_ACCOUNT_ID`.
-    pub account_id: Option<String>,
-}
-
-/// The process-wide defaults a [`Context`] falls back to, read once at start.
-#[derive(Clone, Debug, Default)]
-pub struct Environment {
-    /// Credentials from `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_SECRET` / `ALIBABA_CLOUD_SECURITY_TOKEN`.
-    pub credentials: Option<Credentials>,
-    /// `FC_REGION`.
-    pub region: Option<String>,
-    /// `FC_FUNCTION_NAME`.
-    pub function_name: Option<String>,
-    /// `FC_ACCOUNT_ID`.
-    pub account_id: Option<String>,
-}
-
-impl Environment {
-    /// Reads the FC-provided variables through `get` (normally `std::env::var`).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
-        let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
-        let credentials = match (
-            nonempty("ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            nonempty("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-        ) {
-            (Some(id), Some(secret)) => Some(Credentials::new(
-                id,
-                secret,
-                nonempty("ALIBABA_CLOUD_SECURITY_TOKEN"),
-            )),
-            _ => None,
-        };
-        Environment {
-            credentials,
-            region: nonempty("FC_REGION"),
-            function_name: nonempty("FC_FUNCTION_NAME"),
-            account_id: nonempty("FC_ACCOUNT_ID"),
-        }
-    }
-
-    /// Reads the real process environment.
-    pub fn from_process() -> Self {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-}
-
-impl Context {
-    /// Builds the context for one request from its `x-fc-*` headers, falling back to `env`.
-    pub fn from_headers(headers: &http::HeaderMap, env: &Environment) -> Self {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let credentials = match (
-            header("x-fc-access-key-id"),
-            header("x-fc-access-key-secret"),
-        ) {
-            (Some(id), Some(secret)) => {
-                Some(Credentials::new(id, secret, header("x-fc-security-token")))
-            }
-            _ => env.credentials.clone(),
-        };
-        Context {
-            request_id: header("x-fc-request-id")
-                .filter(|id| is_safe_request_id(id))
-                .unwrap_or_else(new_request_id),
-            credentials,
-            region: header("x-fc-region").or_else(|| env.region.clone()),
-            function_name: header("x-fc-function-name").or_else(|| env.function_name.clone()),
-            account_id: header("x-fc-account-id").or_else(|| env.account_id.clone()),
-        }
-    }
-}
-
-/// Longest `x-fc-request-id` taken over; FC's own are 36 characters.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// Whether a request id from `x-fc-request-id` may be used as it is: 1 to
-/// [`MAX_REQUEST_ID_LEN`] characters of `A-Z a-z 0-9 - _ .`. It goes into
-/// every log line and the `x-request-id` answer header, so anything else
-/// (quotes, spaces, control characters, very long values) is replaced by a
-/// fresh id rather than copied.
-pub fn is_safe_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// Does to a request what FC's HTTP trigger does (see
-/// [`Options::drop_fc_headers`]): removes every client-sent `x-fc-*` header,
-/// then marks the request as trigger traffic (`x-fc-control-path:
-/// /http-invoke`), so lifecycle hooks and events refuse it as on FC.
-pub fn drop_fc_headers(headers: &mut http::HeaderMap) {
-    let names: Vec<http::HeaderName> = headers
-        .keys()
-        .filter(|n| n.as_str().starts_with("x-fc-"))
-        .cloned()
-        .collect();
-    for n in names {
-        headers.remove(n);
-    }
-    headers.insert(
-        "x-fc-control-path",
-        http::HeaderValue::from_static("/http-invoke"),
-    );
-}
-
-/// A fresh request id for requests that did not come through FC, shaped like
-/// FC's own (`8-4-4-4-12` hex digits).
-pub fn new_request_id() -> String {
-    use rand::Rng;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes: [u8; 16] = rand::thread_rng().gen();
-    let mut out = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
 
 /// The one access-log line per request, shaped like the other log lines
 /// (see [`crate::log::render`]) but serialised without building a map.
@@ -591,132 +460,6 @@ async fn dispatch<H: Handler>(
         response.headers_mut().insert("x-request-id", v);
     }
     response
-}
-
-/// Whether a request is FC's own event invocation: FC marks those
-/// `x-fc-control-path: /invoke` (trigger traffic says `/http-invoke`), a
-/// header clients cannot set through its gateway. Unlike the lifecycle hooks,
-/// an absent header is refused: every event FC delivers carries it.
-pub fn event_call(headers: &http::HeaderMap) -> bool {
-    headers
-        .get("x-fc-control-path")
-        .is_some_and(|v| v.as_bytes() == b"/invoke")
-}
-
-/// `POST /invoke`: an event from FC itself goes to the event handler; through
-/// the HTTP trigger it is 404, like the lifecycle hooks (anyone could post one).
-async fn invoke(events: Option<&Events>, req: Request, ctx: Context) -> Response {
-    let Some(events) = events.filter(|_| event_call(req.headers())) else {
-        return simple_json(
-            http::StatusCode::NOT_FOUND,
-            r#"{"error":{"code":"NotFound","message":"event invocations are not served through the HTTP trigger"}}"#,
-        );
-    };
-    if req.method() != http::Method::POST {
-        return simple_json(
-            http::StatusCode::METHOD_NOT_ALLOWED,
-            r#"{"error":{"code":"MethodNotAllowed","message":"event invocations are POST /invoke"}}"#,
-        );
-    }
-    // FC reads success or failure from the status and `x-fc-status`: 200 or 404.
-    let (status, body) = match events.0.call(req.into_body(), ctx).await {
-        Ok(body) => (http::StatusCode::OK, body),
-        Err(body) => (http::StatusCode::NOT_FOUND, body),
-    };
-    let mut resp = http::Response::new(body);
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut()
-        .insert("x-fc-status", http::HeaderValue::from(status.as_u16()));
-    resp
-}
-
-/// FC's instance lifecycle hooks (`initializer`, `preStop`).
-pub fn is_lifecycle_path(path: &str) -> bool {
-    matches!(path, "/initialize" | "/pre-stop")
-}
-
-/// Whether a request for lifecycle hook `path` may be FC's lifecycle call.
-///
-/// FC names what each request is in `x-fc-control-path`, a header clients
-/// cannot set through its gateway. It documents `/invoke`, `/initialize` and
-/// `/http-invoke` (trigger traffic), and no value for PreStop. So a hook call
-/// is accepted when the header names the hook or is absent, and refused when
-/// it says anything else, `/http-invoke` included.
-pub fn lifecycle_call(path: &str, headers: &http::HeaderMap) -> bool {
-    match headers.get("x-fc-control-path") {
-        Some(v) => v.as_bytes() == path.as_bytes(),
-        None => true,
-    }
-}
-
-/// What one request is, as far as the lifecycle hooks go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hook {
-    /// An ordinary invocation.
-    None,
-    /// FC's `POST /initialize` (passed on to the handler).
-    Initialize,
-    /// FC's `GET /pre-stop` (answered here).
-    PreStop,
-    /// A hook path that did not come from FC's lifecycle: 404.
-    Refused,
-}
-
-impl Hook {
-    fn of(path: &str, headers: &http::HeaderMap) -> Hook {
-        if !is_lifecycle_path(path) {
-            Hook::None
-        } else if !lifecycle_call(path, headers) {
-            Hook::Refused
-        } else if path == "/pre-stop" {
-            Hook::PreStop
-        } else {
-            Hook::Initialize
-        }
-    }
-
-    /// The word in FC's log markers: `FC Initialize Start RequestId:` and
-    /// `FC PreStop Start RequestId:` for the hooks (as FC's own runtimes print
-    /// them), `FC Invoke` for everything else.
-    fn marker(self) -> &'static str {
-        match self {
-            Hook::Initialize => "Initialize",
-            Hook::PreStop => "PreStop",
-            Hook::None | Hook::Refused => "Invoke",
-        }
-    }
-}
-
-/// `GET /pre-stop`: waits until no other request is in flight (bounded by
-/// [`Options::drain_timeout`]) and answers 200. The listener stays open: if FC
-/// freezes rather than destroys the instance, it serves again after the thaw.
-/// If FC does destroy it, SIGTERM or the kill ends the process.
-async fn pre_stop<H>(shared: &Shared<H>, request_id: &str) -> Response {
-    let mut in_flight = shared.in_flight.subscribe();
-    let drained = tokio::time::timeout(
-        shared.options.drain_timeout,
-        in_flight.wait_for(|n| *n == 0),
-    )
-    .await
-    .is_ok();
-    if drained {
-        simple_json(http::StatusCode::OK, r#"{"status":"drained"}"#)
-    } else {
-        let left = *shared.in_flight.borrow();
-        crate::log::warn(
-            Some(request_id),
-            "pre-stop: requests still in flight after the drain timeout",
-            &[("inFlight", left.into())],
-        );
-        simple_json(
-            http::StatusCode::OK,
-            &format!(r#"{{"status":"timeout","inFlight":{left}}}"#),
-        )
-    }
 }
 
 async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Request, Response> {
