@@ -12,9 +12,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import {
-  check, step, finish, watchdog, startLocal, stopChild, launchChromium, accountGet, accountList,
+  check, step, finish, watchdog, startLocal, stopChild, launchChromium, accountGet, accountList, makePng,
 } from './lib.mjs';
 
 const PROFILES = `
@@ -32,37 +31,6 @@ content_types = ["text/plain"]
 max_bytes = 100
 methods = ["presign"]
 `;
-
-/** A real 8x8 PNG (signature, IHDR, IDAT of zlib-deflated rows, IEND). */
-function png() {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(8, 0);
-  ihdr.writeUInt32BE(8, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const rows = Buffer.concat(Array.from({ length: 8 }, (_, y) => Buffer.from([0, ...Array(24).fill(y * 30)])));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(rows)), chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 async function settled(page, name) {
   await page.waitForSelector(`#uploads li[data-name="${name}"][data-state="done"][data-link], #uploads li[data-name="${name}"][data-state="error"]`,
@@ -114,7 +82,7 @@ async function main() {
         limits);
     });
 
-    const image = png();
+    const image = makePng(8, 8);
     await step('a POST-form upload under the photo profile lands in its key space', async () => {
       await page.click('#tab-post');
       await page.setInputFiles('#files', { name: 'dot.png', mimeType: 'image/png', buffer: image });
