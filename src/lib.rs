@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod events;
+pub mod http_client;
 pub mod log;
 pub mod oss;
 pub mod profiles;

@@ -239,17 +239,9 @@ pub struct OssClient {
 impl OssClient {
     /// Builds a client for `endpoint` in `region`.
     pub fn new(endpoint: Endpoint, region: &str, config: OssClientConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .http1_only()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_keepalive(Duration::from_secs(30))
-            // A redirect would carry the signed headers to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the OSS HTTP client: {}", e.without_url()))?;
+        let http =
+            crate::http_client::for_signed_requests(config.connect_timeout, config.request_timeout)
+                .map_err(|e| format!("cannot build the OSS HTTP client: {}", e.without_url()))?;
         Ok(OssClient {
             http,
             endpoint,

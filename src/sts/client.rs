@@ -579,21 +579,11 @@ impl StsClient {
     pub fn new(config: StsClientConfig) -> Result<Self, StsError> {
         // Validate the endpoint now, not on the first request.
         parse_endpoint(&config.endpoint)?;
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            // The SDK speaks HTTP/1.1; and with HTTP/2 the signed `host` header
-            // would travel next to `:authority`, which gateways may treat differently.
-            .http1_only()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_keepalive(Duration::from_secs(30))
-            // STS never redirects; following one could send the signed request elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| StsError::Config {
-                detail: format!("cannot build HTTP client: {}", e.without_url()),
-            })?;
+        let http =
+            crate::http_client::for_signed_requests(config.connect_timeout, config.request_timeout)
+                .map_err(|e| StsError::Config {
+                    detail: format!("cannot build HTTP client: {}", e.without_url()),
+                })?;
         Ok(StsClient {
             http,
             endpoint: config.endpoint,
