@@ -3,13 +3,15 @@
 //! Layout, so each piece can be tested on its own:
 //! - [`sign`]: pure RPC V1 and ACS3-HMAC-SHA256 signers (clock and nonce passed in).
 //! - [`policy`]: the upload-only session policy and `RoleSessionName`.
-//! - [`client`]: the HTTP client that calls `AssumeRole` and maps errors.
+//! - [`client`]: the HTTP client that calls `AssumeRole` and reads its answer.
+//! - [`error`]: why a call failed, mapped onto the function's status and code.
 //! - [`cache`]: per-scope credential cache with single-flight refresh.
 
 #![warn(missing_docs)]
 
 pub mod cache;
 pub mod client;
+pub mod error;
 pub mod policy;
 pub mod sign;
 

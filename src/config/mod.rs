@@ -7,85 +7,12 @@
 
 use std::fmt;
 
-/// Who sets an environment variable the function reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetBy {
-    /// The operator, in `s.yaml`'s `environmentVariables` (or the shell, locally).
-    Operator,
-    /// Function Compute itself. Only these may start with `FC_`: FC reserves the
-    /// prefix and refuses a whole CreateFunction/UpdateFunction that sets one.
-    Fc,
-}
+mod checks;
+mod variables;
 
-/// One environment variable the function reads.
-#[derive(Clone, Copy, Debug)]
-pub struct Variable {
-    /// The exact name.
-    pub name: &'static str,
-    /// Who sets it.
-    pub set_by: SetBy,
-}
-
-const fn op(name: &'static str) -> Variable {
-    Variable {
-        name,
-        set_by: SetBy::Operator,
-    }
-}
-
-const fn fc(name: &'static str) -> Variable {
-    Variable {
-        name,
-        set_by: SetBy::Fc,
-    }
-}
-
-/// Every environment variable the code reads, in one place, so a test can hold
-/// it against README's configuration table, the deployment files and FC's
-/// reserved `FC_` prefix (`tests/env_vars.rs`). Add a variable here when you
-/// read a new one.
-pub const VARIABLES: &[Variable] = &[
-    op("OSS_BUCKET"),
-    op("OSS_REGION"),
-    op("OSS_ROLE_ARN"),
-    op("AUTH_MODE"),
-    op("OSS_ENDPOINT"),
-    op("STS_ENDPOINT"),
-    op("UPLOAD_PREFIX"),
-    op("TOKEN_TTL_SECONDS"),
-    op("URL_TTL_SECONDS"),
-    op("SIGNATURE_VERSION"),
-    op("MAX_UPLOAD_BYTES"),
-    op("ALLOWED_CONTENT_TYPES"),
-    op("ALLOWED_ORIGINS"),
-    op("RATE_LIMIT_PER_MINUTE"),
-    op("JWT_SECRET"),
-    op("JWT_PUBLIC_KEY"),
-    op("JWT_JWKS"),
-    op("JWT_ISSUER"),
-    op("JWT_AUDIENCE"),
-    op("JWT_USER_CLAIM"),
-    op("JWT_LEEWAY_SECONDS"),
-    op("TRIGGER_USER_HEADER"),
-    op("CREDENTIAL_CACHE_SIZE"),
-    op("LEGACY_ROUTES"),
-    op("STS_TIMEOUT_MS"),
-    op("ALI_OSS_SCRIPT_URL"),
-    op("PROFILES_FILE"),
-    op("WEBHOOK_URL"),
-    op("WEBHOOK_SECRET"),
-    op("QUARANTINE_PREFIX"),
-    op("WEBHOOK_TIMEOUT_MS"),
-    op("OSS_TIMEOUT_MS"),
-    op("EVENT_TIMEOUT_MS"),
-    fc("FC_CUSTOM_LISTEN_PORT"),
-    fc("FC_FUNCTION_NAME"),
-    fc("FC_REGION"),
-    fc("FC_ACCOUNT_ID"),
-    fc("ALIBABA_CLOUD_ACCESS_KEY_ID"),
-    fc("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-    fc("ALIBABA_CLOUD_SECURITY_TOKEN"),
-];
+pub use checks::{check_prefix, valid_role_arn};
+pub(crate) use checks::{split_list, valid_http_url, valid_mime, valid_origin};
+pub use variables::{SetBy, Variable, VARIABLES};
 
 /// Which OSS signature the function produces for URLs and POST policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,43 +260,6 @@ impl Reader<'_> {
                 }
             },
         }
-    }
-}
-
-fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// A role ARN of the form `acs:ram::<account id>:role/<role name>`.
-pub fn valid_role_arn(arn: &str) -> bool {
-    let Some(rest) = arn.strip_prefix("acs:ram::") else {
-        return false;
-    };
-    let Some((account, role)) = rest.split_once(":role/") else {
-        return false;
-    };
-    !account.is_empty()
-        && account.bytes().all(|c| c.is_ascii_digit())
-        && !role.is_empty()
-        && role.len() <= 64
-        && role
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
-}
-
-fn valid_http_url(u: &str) -> bool {
-    match url::Url::parse(u) {
-        Ok(url) => {
-            (url.scheme() == "https" || url.scheme() == "http")
-                && url.host_str().is_some()
-                && (url.path() == "/" || url.path().is_empty())
-                && url.query().is_none()
-                && url.username().is_empty()
-        }
-        Err(_) => false,
     }
 }
 
@@ -655,62 +545,6 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
             );
             AuthMode::Anonymous
         }
-    }
-}
-
-/// Checks `UPLOAD_PREFIX`: non-empty, ends with `/`, no leading `/`, no `..`
-/// segment, and none of the characters that mean something in a RAM policy.
-pub fn check_prefix(p: &str) -> Result<(), String> {
-    if p.is_empty() || !p.ends_with('/') {
-        return Err(format!(
-            "{p:?} must be a folder ending in '/', e.g. uploads/"
-        ));
-    }
-    if p.starts_with('/') {
-        return Err(format!("{p:?} must not start with '/'"));
-    }
-    if p.split('/').any(|seg| seg == ".." || seg == ".") {
-        return Err(format!("{p:?} must not contain . or .. segments"));
-    }
-    if p.contains("//") {
-        return Err(format!("{p:?} must not contain empty segments (//)"));
-    }
-    if p.chars()
-        .any(|c| c.is_control() || matches!(c, '*' | '?' | '$' | '\\' | '"'))
-    {
-        return Err(format!(
-            "{p:?} must not contain control characters or any of * ? $ \\ \""
-        ));
-    }
-    if p.len() > 512 {
-        return Err("is longer than 512 bytes".into());
-    }
-    Ok(())
-}
-
-/// A `type/subtype` media type of RFC 7230 token characters.
-pub(crate) fn valid_mime(t: &str) -> bool {
-    let Some((a, b)) = t.split_once('/') else {
-        return false;
-    };
-    let tok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
-    };
-    tok(a) && tok(b)
-}
-
-fn valid_origin(o: &str) -> bool {
-    match url::Url::parse(o) {
-        Ok(u) => {
-            (u.scheme() == "https" || u.scheme() == "http")
-                && u.host_str().is_some()
-                && u.path() == "/"
-                && !o.ends_with('/')
-                && u.query().is_none()
-        }
-        Err(_) => false,
     }
 }
 
