@@ -111,18 +111,18 @@ impl App {
     /// for `purpose`: unknown names and methods the profile does not allow
     /// are 400s that say what exists.
     fn profile_for(&self, params: &Params, purpose: Purpose) -> Result<Arc<Profile>, ApiError> {
-        let named = match (&params.profile, purpose) {
-            (Some(name), _) => name.trim().to_owned(),
+        // Borrowed, not copied: this runs on every credential request.
+        let named: &str = match (&params.profile, purpose) {
+            (Some(name), _) => name.trim(),
             // A read-back names a key; the key says which profile it is in.
             (None, Purpose::ReadBack) => params
                 .key
                 .as_deref()
                 .and_then(|k| self.profiles.for_key(k))
-                .map(|(p, _)| p.name.clone())
-                .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()),
-            (None, Purpose::Upload(_)) => DEFAULT_PROFILE.to_owned(),
+                .map_or(DEFAULT_PROFILE, |(p, _)| p.name.as_str()),
+            (None, Purpose::Upload(_)) => DEFAULT_PROFILE,
         };
-        let Some(profile) = self.profiles.get(&named) else {
+        let Some(profile) = self.profiles.get(named) else {
             return Err(ApiError::new(
                 400,
                 "UnknownProfile",

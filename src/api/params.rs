@@ -61,7 +61,8 @@ impl Params {
 /// word; here such a parameter is a 400, so a filename is never silently
 /// rewritten.
 pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let decode = |part: &str, what: &str| -> Result<String, ApiError> {
+    // `what` is only formatted when a value fails: this runs for every parameter.
+    let decode = |part: &str, what: &dyn Fn() -> String| -> Result<String, ApiError> {
         let bytes: Vec<u8> = part
             .bytes()
             .map(|b| if b == b'+' { b' ' } else { b })
@@ -71,15 +72,16 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
             .map(|c| c.into_owned())
             .map_err(|_| {
                 ApiError::bad_param(format!(
-                    "{what} is not valid UTF-8 once percent-decoded; send UTF-8 text, percent-encoded"
+                    "{} is not valid UTF-8 once percent-decoded; send UTF-8 text, percent-encoded",
+                    what()
                 ))
             })
     };
     let mut out = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode(k, "a query parameter name")?;
-        let value = decode(v, &format!("query parameter {}", truncate(&name)))?;
+        let name = decode(k, &|| "a query parameter name".to_owned())?;
+        let value = decode(v, &|| format!("query parameter {}", truncate(&name)))?;
         out.push((name, value));
     }
     Ok(out)
