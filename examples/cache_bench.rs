@@ -15,10 +15,10 @@
 //! `cargo run --release --example cache_bench` (env: `BENCH_SECONDS`,
 //! `BENCH_ROUNDS`, `BENCH_WORKERS`, `CACHE_SIZE`).
 
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 use oss_direct_upload::api::App;
 use oss_direct_upload::config::Config;
-use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
 use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
 use oss_direct_upload::sts::client::AssumedRole;

@@ -27,8 +27,8 @@ fi
 need wrk || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 ./scripts/setup-peers.sh >/dev/null
 
-echo "== building the deployed binary (release, --no-default-features)"
-cargo build --release --locked --no-default-features --quiet
+echo "== building the deployed binary (release, the plain build)"
+cargo build --release --locked --quiet
 bin="$root/target/release/oss-direct-upload"
 
 tmp=$(mktemp -d)

@@ -28,13 +28,13 @@ fi
 need wrk || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 ./scripts/setup-peers.sh >/dev/null
 
-echo "== building the deployed binary (release, --no-default-features)"
-cargo build --release --locked --no-default-features --quiet
+echo "== building the deployed binary (release, the plain build)"
+cargo build --release --locked --quiet
 bin="$root/target/release/oss-direct-upload"
 size_gnu=$(stat -c %s "$bin")
 size_musl=""
 if need musl-gcc && rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-  CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --no-default-features \
+  CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked \
     --target x86_64-unknown-linux-musl --quiet
   size_musl=$(stat -c %s target/x86_64-unknown-linux-musl/release/oss-direct-upload)
   bin="$root/target/x86_64-unknown-linux-musl/release/oss-direct-upload"
@@ -137,7 +137,7 @@ sign_non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk-sign.txt")
 kill "$fn_pid" 2>/dev/null || true
 
 # 1,000 parts of 100 KiB through `local` (the function plus the emulator, release build).
-cargo build --release --locked --quiet
+cargo build --release --locked --features local --quiet
 lport=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 eport=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 env -u OSS_BUCKET -u OSS_REGION -u OSS_ROLE_ARN -u STS_ENDPOINT -u FC_CUSTOM_LISTEN_PORT \

@@ -13,7 +13,7 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
   exit 1
 fi
 CC_x86_64_unknown_linux_musl=musl-gcc \
-  cargo build --release --locked --no-default-features --target "$target"
+  cargo build --release --locked --target "$target"
 rm -rf dist
 mkdir -p dist
 cp "target/$target/release/oss-direct-upload" dist/oss-direct-upload

@@ -34,11 +34,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features oss-direct-upload/local -- -D warnings
 
 step "cargo test (unit, loopback integration, official-SDK cross-checks)"
-cargo build --locked --bin oss-direct-upload
-run cargo test --locked -- --test-threads=2
+cargo build --locked --features local --bin oss-direct-upload
+run cargo test --workspace --locked --features oss-direct-upload/local -- --test-threads=2
 
 if [ -d tests/e2e ]; then
   step "end-to-end uploads with the official SDKs (pytest)"

@@ -8,16 +8,18 @@
 //! - [`config`]: environment variables, validated at start.
 //! - [`auth`]: who the caller is.
 //! - [`sts`]: AssumeRole (signing, client, credential cache, session policy).
-//! - [`oss`]: OSS V1/V4 signing of URLs and POST policies; pure functions, clock passed in.
+//! - [`oss`]: endpoints, the multipart plan, and the function's own OSS calls.
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
 //! - [`events`]: what happens after an upload lands (check, verdict, webhook).
-//! - [`local`]: the embedded OSS + STS emulator behind `oss-direct-upload local`.
+//! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
+//!   `oss-emulator` crate with FC's OSS trigger played on loopback.
+//!
+//! Signing is its own crate, `alibaba_sign`; the emulator is `oss_emulator`.
 
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod credentials;
 pub mod events;
 pub mod http_client;
 pub mod log;
@@ -27,4 +29,4 @@ pub mod runtime;
 pub mod sts;
 
 #[cfg(feature = "local")]
-pub mod local;
+pub mod local_mode;

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None | Some("serve") => serve(),
         #[cfg(feature = "local")]
-        Some("local") => oss_direct_upload::local::cli::main(&args[1..]),
+        Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -8,15 +8,14 @@
 //!
 //! CI runs a few hundred cases per parser (a few seconds). For a longer run:
 //! `PROPTEST_CASES=20000 cargo test --release --test emulator_fuzz`.
-#![cfg(feature = "local")]
 
+use alibaba_sign::post_policy::{self, Condition};
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 use chrono::Utc;
-use oss_direct_upload::credentials::Credentials;
-use oss_direct_upload::local::{Emulator, EmulatorConfig};
 use oss_direct_upload::oss::client::{signed_request, OssRequest};
 use oss_direct_upload::oss::endpoint::Endpoint;
-use oss_direct_upload::oss::post_policy::{self, Condition};
+use oss_emulator::{Emulator, EmulatorConfig};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestRunner};
@@ -183,7 +182,7 @@ impl Harness {
     }
 
     /// A valid PostObject form body for `key` (V4, account key).
-    fn form_body(&self, key: &str) -> Vec<u8> {
+    fn form_body(key: &str) -> Vec<u8> {
         let now = Utc::now();
         let form = post_policy::post_form_v4(
             &account(),
@@ -298,7 +297,7 @@ fn cases(default: u32) -> Config {
 fn fuzz_post_object_form() {
     let h = Harness::start();
     let url = h.endpoint.bucket_url(BUCKET);
-    let valid = h.form_body("fuzz/valid.txt");
+    let valid = Harness::form_body("fuzz/valid.txt");
     // Control: the undamaged form is accepted, so the fuzz starts from a
     // request that reaches every stage of the parser.
     let ct = vec![(

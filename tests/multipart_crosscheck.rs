@@ -18,11 +18,11 @@
 #[path = "common/peers.rs"]
 mod peers;
 
+use alibaba_sign::oss_v4 as v4;
+use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
-use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::oss::endpoint::Endpoint;
 use oss_direct_upload::oss::multipart::UploadPart;
-use oss_direct_upload::oss::v4;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 

@@ -7,8 +7,8 @@
 #[path = "common/peers.rs"]
 mod peers;
 
+use alibaba_sign::Credentials;
 use chrono::{TimeZone, Utc};
-use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::oss::client::{signed_request, OssRequest};
 use oss_direct_upload::oss::endpoint::Endpoint;
 use serde_json::{json, Value};

@@ -35,11 +35,11 @@
 #[path = "common/peers.rs"]
 mod peers;
 
+use alibaba_sign::post_policy::{self, Condition, PostForm};
+use alibaba_sign::Credentials;
+use alibaba_sign::{oss_v1 as v1, oss_v4 as v4, PresignInput};
 use chrono::{DateTime, TimeZone, Utc};
-use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::oss::endpoint::Endpoint;
-use oss_direct_upload::oss::post_policy::{self, Condition, PostForm};
-use oss_direct_upload::oss::{v1, v4, PresignInput};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 

@@ -9,8 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alibaba_sign::acs::{percent_encode, rpc};
+use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
-use oss_direct_upload::credentials::Credentials;
 use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
 use oss_direct_upload::sts::client::{
     build_signed_request, AssumeRoleRequest, StsClient, StsClientConfig, StsError,
@@ -18,7 +19,6 @@ use oss_direct_upload::sts::client::{
 use oss_direct_upload::sts::policy::{
     is_valid_role_session_name, role_session_name, upload_session_policy,
 };
-use oss_direct_upload::sts::sign::{percent_encode, rpc};
 
 const AK: &str = "STS.CallerKey123";
 const SECRET: &str = "caller-secret-XYZ";

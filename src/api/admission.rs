@@ -323,7 +323,6 @@ impl App {
     /// How long a URL or policy signed now may live: the profile's URL lifetime, but
     /// never past the signing credentials' expiry.
     pub(super) fn signed_lifetime(
-        &self,
         scope: &Scope,
         creds: &AssumedRole,
         now: DateTime<Utc>,

@@ -2,8 +2,8 @@
 //! The routes themselves share the STS, POST-policy and presign code; only
 //! what the sample clients read differs, and it lives here.
 
-use crate::credentials::Credentials;
-use crate::oss::post_policy::PostForm;
+use alibaba_sign::post_policy::PostForm;
+use alibaba_sign::Credentials;
 use serde_json::Value;
 
 /// The JSON Alibaba's POST-signature sample clients read.

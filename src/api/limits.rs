@@ -11,7 +11,6 @@ impl App {
     /// The declared content type, checked against the profile's allowed
     /// types and normalised to its essence (`Image/PNG; x=y` → `image/png`).
     pub(super) fn content_type(
-        &self,
         profile: &Profile,
         params: &Params,
         default: &str,
@@ -52,7 +51,7 @@ impl App {
 
     /// A declared size, if any, is at least one byte and within the
     /// profile's `min_bytes..=max_bytes`.
-    pub(super) fn check_size(&self, profile: &Profile, params: &Params) -> Result<(), ApiError> {
+    pub(super) fn check_size(profile: &Profile, params: &Params) -> Result<(), ApiError> {
         match params.size {
             Some(0) => Err(ApiError::bad_param("size must be at least 1 byte")),
             Some(n) if n > profile.max_bytes => Err(ApiError::new(

@@ -8,10 +8,10 @@ use super::params::Params;
 use super::response::{iso_seconds, json_body, Pairs};
 use super::{keys, legacy, App};
 use crate::config::SignatureVersion;
-use crate::credentials::Credentials;
-use crate::oss::post_policy::{self, Condition, PostForm};
 use crate::profiles::Profile;
 use crate::runtime::{Context, Response};
+use alibaba_sign::post_policy::{self, Condition, PostForm};
+use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
 
 impl App {
@@ -23,14 +23,16 @@ impl App {
         legacy: bool,
     ) -> Result<Response, ApiError> {
         let profile = &scope.profile;
-        self.check_size(profile, params)?;
+        Self::check_size(profile, params)?;
         // /v1/post-policy always sends a Content-Type field, so its `in
         // $content-type` condition can be met; Alibaba's sample client sends
         // none, so the legacy route pins a type only when one is asked for.
         let content_type = match (&params.content_type, legacy) {
-            (Some(_), _) | (None, false) => {
-                Some(self.content_type(profile, params, "application/octet-stream")?)
-            }
+            (Some(_), _) | (None, false) => Some(Self::content_type(
+                profile,
+                params,
+                "application/octet-stream",
+            )?),
             (None, true) => None,
         };
         let id = keys::random_id();
@@ -43,7 +45,7 @@ impl App {
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, now)
             .await?;
-        let lifetime = self.signed_lifetime(scope, &creds, now)?;
+        let lifetime = Self::signed_lifetime(scope, &creds, now)?;
         let expiration = now + chrono::Duration::seconds(lifetime as i64);
 
         // The legacy sample client appends `dir + filename` as the key and

@@ -8,10 +8,10 @@ use super::params::Params;
 use super::response::{iso_seconds, json_body, text_body, Pairs};
 use super::{keys, App};
 use crate::config::SignatureVersion;
-use crate::credentials::Credentials;
-use crate::oss::{v1, v4, PresignInput};
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Response};
+use alibaba_sign::Credentials;
+use alibaba_sign::{oss_v1 as v1, oss_v4 as v4, PresignInput};
 use chrono::{DateTime, Utc};
 
 /// V4 signing keys derived once per credentials and day rather than per URL
@@ -64,9 +64,9 @@ impl App {
             .to_ascii_uppercase();
         let (key, access, headers) = match method.as_str() {
             "PUT" => {
-                self.check_size(&scope.profile, params)?;
+                Self::check_size(&scope.profile, params)?;
                 // Alibaba's sample client always PUTs with image/png.
-                let ct = self.content_type(
+                let ct = Self::content_type(
                     &scope.profile,
                     params,
                     if legacy {
@@ -113,7 +113,7 @@ impl App {
         };
         let now = Utc::now();
         let creds = self.scoped_credentials(scope, access, ctx, now).await?;
-        let lifetime = self.signed_lifetime(scope, &creds, now)?;
+        let lifetime = Self::signed_lifetime(scope, &creds, now)?;
         // V4 can sign Content-Length, binding the URL to the declared size so
         // MAX_UPLOAD_BYTES holds for presigned PUTs too. Browsers and curl set
         // the header themselves from the body, so it is signed but not listed

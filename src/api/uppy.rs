@@ -218,7 +218,7 @@ impl App {
             }
             Call::Sign { upload_id, part } => {
                 let scope = step_scope()?;
-                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let n = part.parse::<i64>().map_err(|_| {
                     ApiError::new(
                         400,
@@ -243,7 +243,7 @@ impl App {
             }
             Call::List { upload_id } => {
                 let scope = step_scope()?;
-                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let parts = self.mp_list(&scope, ctx, &t).await?;
                 let out: Vec<Value> = parts
                     .iter()
@@ -259,7 +259,7 @@ impl App {
             }
             Call::Complete { upload_id } => {
                 let scope = step_scope()?;
-                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let body: CompleteBody = json_request(req)?;
                 let mut list = Vec::with_capacity(body.parts.len());
                 for p in body.parts {
@@ -273,7 +273,7 @@ impl App {
             }
             Call::Abort { upload_id } => {
                 let scope = step_scope()?;
-                let t = self.mp_target(&scope, key.as_deref(), Some(&upload_id))?;
+                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 self.mp_abort(&scope, ctx, &t).await?;
                 Ok(json_body(200, &json!({})))
             }

@@ -26,12 +26,12 @@ mod verdict;
 pub mod webhook;
 
 use crate::config::Config;
-use crate::credentials::Credentials;
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::Profiles;
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 use objects::{Objects, OssFailure};
 use parse::Record;

@@ -3,10 +3,10 @@
 //! `Authorization` header by [`crate::oss::client`] with the check's scoped
 //! credentials, each bounded by a timeout.
 
-use crate::credentials::Credentials;
 use crate::oss::client::{OssClient, OssClientConfig, OssError, OssRequest};
-use crate::oss::encode::uri_encode;
 use crate::oss::endpoint::Endpoint;
+use alibaba_sign::encode::uri_encode;
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 use std::time::Duration;
 

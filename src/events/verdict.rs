@@ -9,9 +9,9 @@ use super::settings::SNIFF_BYTES;
 use super::webhook::{self, Delivery, Message};
 use super::{rules, transient, Events, Notify, Outcome, MAX_COPY_BYTES};
 use super::{TAG_NOTIFIED, TAG_REASON, TAG_SNIFFED, TAG_STATUS};
-use crate::credentials::Credentials;
 use crate::profiles::Profile;
 use crate::runtime::Context;
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 
 /// Tag values allow letters, digits, space and `+ - = . _ : /`, up to 256 bytes.

@@ -3,7 +3,7 @@
 //!
 //! Split like the presigners: [`signed_request`] is a pure function (no I/O,
 //! clock passed in) that turns an [`OssRequest`] into the URL and the exact
-//! header set to send, through [`super::v4::authorization_header`];
+//! header set to send, through [`alibaba_sign::oss_v4::authorization_header`];
 //! [`OssClient::send`] only does the HTTP, with bounded timeouts and a
 //! bounded answer size, and maps OSS's XML error body onto [`OssError`].
 //!
@@ -11,8 +11,8 @@
 //! checker's), never the function's own identity.
 
 use super::endpoint::Endpoint;
-use super::v4;
-use crate::credentials::Credentials;
+use alibaba_sign::oss_v4 as v4;
+use alibaba_sign::Credentials;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::fmt;

@@ -18,7 +18,7 @@
 //! virtual-hosted would produce `bucket.cdn.example.com`, which never resolves. Signing
 //! is unaffected by the style: V1 and V4 both sign `/bucket/key` regardless of host.
 
-use super::encode::{query_string, uri_encode};
+use alibaba_sign::encode::{query_string, uri_encode};
 
 /// How bucket and key are placed in a URL; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

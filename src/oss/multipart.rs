@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{v1, v4, PresignInput};
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
+use alibaba_sign::{oss_v1 as v1, oss_v4 as v4, PresignInput};
 
 /// Most parts one upload may have (OSS limit; part numbers are 1..=10,000).
 pub const MAX_PARTS: u32 = 10_000;

@@ -12,7 +12,7 @@ use super::client::{OssClient, OssError, OssRequest};
 use super::multipart::{ListedPart, MAX_PARTS};
 use super::multipart_xml::CompleteResult;
 use super::multipart_xml::{complete_body, parse_complete, parse_initiate, parse_list_parts};
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
 
 /// How long CompleteMultipartUpload may take (OSS keeps going if we stop
 /// waiting, and a retry would then find the upload gone).

@@ -2,7 +2,7 @@
 //! from the `x-fc-*` request headers (falling back to the [`Environment`]),
 //! and the request-id and front-door rules around those headers.
 
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
 
 /// What FC tells us about one invocation, besides the HTTP request itself.
 #[derive(Clone, Debug, Default)]

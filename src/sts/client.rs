@@ -22,8 +22,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
-use super::sign::{acs3, sha256_hex};
-use crate::credentials::Credentials;
+use alibaba_sign::acs::{acs3, sha256_hex};
+use alibaba_sign::Credentials;
 
 /// STS API version `AssumeRole` lives in.
 pub const STS_VERSION: &str = "2015-04-01";

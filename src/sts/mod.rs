@@ -1,7 +1,6 @@
-//! STS AssumeRole: request signing, client, credential cache, session policy.
+//! STS AssumeRole: client, credential cache, session policy (the signing is `alibaba_sign::acs`).
 //!
 //! Layout, so each piece can be tested on its own:
-//! - [`sign`]: pure RPC V1 and ACS3-HMAC-SHA256 signers (clock and nonce passed in).
 //! - [`policy`]: the upload-only session policy and `RoleSessionName`.
 //! - [`client`]: the HTTP client that calls `AssumeRole` and reads its answer.
 //! - [`error`]: why a call failed, mapped onto the function's status and code.
@@ -13,7 +12,6 @@ pub mod cache;
 pub mod client;
 pub mod error;
 pub mod policy;
-pub mod sign;
 
 pub use cache::{CacheConfig, CredentialCache};
 pub use client::{AssumeRoleRequest, AssumedRole, StsClient, StsClientConfig, StsError};

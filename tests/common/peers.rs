@@ -13,9 +13,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The repository root (where `Cargo.toml` is).
+/// The repository root (where the workspace's `Cargo.lock` is), also from a test of a
+/// crate under `crates/`.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("Cargo.lock").exists())
+        .map_or(here.clone(), PathBuf::from)
 }
 
 const SETUP_HINT: &str = "run `scripts/setup-peers.sh` to install the test peers";

@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 
+use alibaba_sign::Credentials;
 use chrono::Utc;
-use oss_direct_upload::credentials::Credentials;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -31,13 +31,13 @@ pub fn signed_head(
     for (k, v) in extra {
         headers.push((k.to_ascii_lowercase(), v.to_string()));
     }
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds, method, bucket, key, &q, &headers, &date,
     );
-    let qs = oss_direct_upload::oss::encode::query_string(&q);
+    let qs = alibaba_sign::encode::query_string(&q);
     let mut s = format!(
         "{method} /{bucket}/{}{}{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n",
-        oss_direct_upload::oss::encode::uri_encode(key, true),
+        alibaba_sign::encode::uri_encode(key, true),
         if qs.is_empty() { "" } else { "?" },
         qs
     );

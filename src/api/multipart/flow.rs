@@ -69,8 +69,8 @@ impl App {
     }
 
     /// The part plan for a declared total, within the profile's limits.
-    pub(super) fn plan_for(&self, scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
-        self.check_size(
+    pub(super) fn plan_for(scope: &Scope, size: u64) -> Result<PartPlan, ApiError> {
+        Self::check_size(
             &scope.profile,
             &Params {
                 size: Some(size),
@@ -89,7 +89,6 @@ impl App {
     /// Checks a client-named upload: `key` under the caller's prefix (403
     /// otherwise) and a plausible `uploadId`.
     pub(in crate::api) fn mp_target(
-        &self,
         scope: &Scope,
         key: Option<&str>,
         upload_id: Option<&str>,
@@ -122,7 +121,7 @@ impl App {
         let creds = self
             .scoped_credentials(scope, Access::Upload, ctx, now)
             .await?;
-        let lifetime = self.signed_lifetime(scope, &creds, now)?;
+        let lifetime = Self::signed_lifetime(scope, &creds, now)?;
         Ok((creds, now, lifetime))
     }
 
@@ -137,7 +136,7 @@ impl App {
         require_size: bool,
     ) -> Result<Created, ApiError> {
         let plan = match params.size {
-            Some(size) => Some(self.plan_for(scope, size)?),
+            Some(size) => Some(Self::plan_for(scope, size)?),
             None if require_size => {
                 return Err(ApiError::bad_param(
                     "size is required: the file's size in bytes, so the limit is checked and a part size chosen",
@@ -145,7 +144,7 @@ impl App {
             }
             None => None,
         };
-        let content_type = self.content_type(&scope.profile, params, "application/octet-stream")?;
+        let content_type = Self::content_type(&scope.profile, params, "application/octet-stream")?;
         let key = scope.new_upload_key(params.filename.as_deref())?;
         let (creds, now, lifetime) = self.upload_credentials(scope, ctx).await?;
         let upload_id = calls::initiate(
@@ -317,7 +316,7 @@ impl App {
     async fn abort_after(
         &self,
         ctx: &Context,
-        creds: &crate::credentials::Credentials,
+        creds: &alibaba_sign::Credentials,
         t: &Target,
         mut err: ApiError,
     ) -> ApiError {

@@ -130,11 +130,11 @@ impl App {
             MultipartOp::Sign => {
                 let body: SignBody = json_request(req)?;
                 let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
+                let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
                 let numbers = part_numbers(&body.part_numbers)?;
                 let plan = match body.size {
                     None => None,
-                    Some(size) => Some(self.plan_for(&scope, size)?),
+                    Some(size) => Some(Self::plan_for(&scope, size)?),
                 };
                 let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &numbers, plan).await?;
                 Ok(json_body(
@@ -162,7 +162,7 @@ impl App {
                 let params = params::parse(req)?;
                 let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
-                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
+                    Self::mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
                 let parts = self.mp_list(&scope, ctx, &t).await?;
                 Ok(json_body(
                     200,
@@ -181,7 +181,7 @@ impl App {
             MultipartOp::Complete => {
                 let body: CompleteBody = json_request(req)?;
                 let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = self.mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
+                let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
                 let mut list = Vec::with_capacity(body.parts.len());
                 for p in &body.parts {
                     list.push((part_number(p.part_number)?, p.etag.clone()));
@@ -203,7 +203,7 @@ impl App {
                 let params = params::parse(req)?;
                 let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
-                    self.mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
+                    Self::mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
                 self.mp_abort(&scope, ctx, &t).await?;
                 Ok(json_body(
                     200,

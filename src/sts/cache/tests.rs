@@ -2,7 +2,7 @@
 //! back-off, bounded size.
 
 use super::*;
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
 use chrono::TimeZone;
 use std::sync::atomic::AtomicUsize;
 

@@ -11,7 +11,7 @@ use super::object::{enc, forbid_overwrite, new_object_authorized, receive, recei
 use super::route::{iso_date, ObjReq, Reply};
 use super::store;
 use super::xml::{self, elem, OssError};
-use crate::oss::encode::uri_encode;
+use alibaba_sign::encode::uri_encode;
 
 /// Whether the request asked for URL-encoded keys in the answer.
 fn url_encoding(req: &ObjReq<'_>) -> bool {

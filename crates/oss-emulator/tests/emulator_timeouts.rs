@@ -4,15 +4,14 @@
 //! stops in the middle of its body (400 RequestTimeout, nothing stored), a
 //! kept-alive connection left idle, and a client that stops reading a large
 //! answer are all closed.
-#![cfg(feature = "local")]
 
-#[path = "common/raw_oss.rs"]
+#[path = "../../../tests/common/raw_oss.rs"]
 mod raw_oss;
 
 use std::time::{Duration, Instant};
 
-use oss_direct_upload::credentials::Credentials;
-use oss_direct_upload::local::{Emulator, EmulatorConfig, ServeOptions};
+use alibaba_sign::Credentials;
+use oss_emulator::{Emulator, EmulatorConfig, ServeOptions};
 use raw_oss::{read_response, send_streamed, signed_head};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

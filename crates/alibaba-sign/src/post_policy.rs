@@ -9,9 +9,9 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::v4;
-use super::{hmac_sha1, hmac_sha256};
 use crate::credentials::Credentials;
+use crate::oss_v4 as v4;
+use crate::{hmac_sha1, hmac_sha256};
 
 /// One policy condition. Field names are given without the `$`; the renderer adds it
 /// where OSS wants a `$field` reference (a leading `$` is tolerated, never doubled).

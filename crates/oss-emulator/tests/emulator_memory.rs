@@ -6,14 +6,13 @@
 //! Memory is this process's peak RSS (VmHWM in /proc/self/status): the
 //! emulator runs in-process, and this file holds one test so nothing else
 //! runs beside it. The client streams generated blocks, holding 1 MiB.
-#![cfg(feature = "local")]
 
-#[path = "common/raw_oss.rs"]
+#[path = "../../../tests/common/raw_oss.rs"]
 mod raw_oss;
 
+use alibaba_sign::Credentials;
 use md5::{Digest, Md5};
-use oss_direct_upload::credentials::Credentials;
-use oss_direct_upload::local::{Emulator, EmulatorConfig};
+use oss_emulator::{Emulator, EmulatorConfig};
 use raw_oss::{block, peak_rss, read_response, send_streamed, signed_head};
 
 const AK: &str = "LTAI5tEmulatorMemKey01";

@@ -4,16 +4,15 @@
 //! The emulator runs in-process on 127.0.0.1:0; `tests/peers/emulator_client.py`
 //! drives it with `oss2` (V1 and V4) and `alibabacloud_oss_v2` (V4 and V1). A
 //! missing venv fails the test with a hint to run `scripts/setup-peers.sh`.
-#![cfg(feature = "local")]
 
-#[path = "common/peers.rs"]
+#[path = "../../../tests/common/peers.rs"]
 mod peers;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use oss_direct_upload::credentials::Credentials;
-use oss_direct_upload::local::{Emulator, EmulatorConfig};
+use alibaba_sign::Credentials;
+use oss_emulator::{Emulator, EmulatorConfig};
 
 const AK: &str = "LTAI5tEmulatorTestKey01";
 const SK: &str = "EmulatorTestSecret0123456789abcdefABCD";
@@ -129,8 +128,8 @@ fn assert_report(report: &serde_json::Value) {
 
 // ------------------------------------------------------------------ POST policy
 
+use alibaba_sign::post_policy::{self, Condition};
 use chrono::{Duration, Utc};
-use oss_direct_upload::oss::post_policy::{self, Condition};
 
 /// A multipart/form-data body: `fields` in order, then `file` last.
 fn multipart(fields: &[(String, String)], file: &[u8], file_type: &str) -> (String, Vec<u8>) {
@@ -345,12 +344,9 @@ async fn objects_survive_restart_with_data_dir() {
     emu.shutdown().await;
 
     let emu = Emulator::start(cfg).await.expect("restart");
-    let path = format!(
-        "/uploads/{}",
-        oss_direct_upload::oss::encode::uri_encode(key, true)
-    );
+    let path = format!("/uploads/{}", alibaba_sign::encode::uri_encode(key, true));
     let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds,
         "GET",
         "uploads",
@@ -452,7 +448,7 @@ async fn malformed_requests_get_xml_errors() {
     let creds = Credentials::new(AK, SK, None);
     let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let q = vec![("uploadId".to_string(), "nope".to_string())];
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds,
         "POST",
         "uploads",
@@ -475,7 +471,7 @@ async fn malformed_requests_get_xml_errors() {
         .await
         .unwrap_or_default()
         .contains("<Code>MalformedXML</Code>"));
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds,
         "PUT",
         "uploads",
@@ -505,7 +501,7 @@ async fn malformed_requests_get_xml_errors() {
 async fn signed_read(emu: &Emulator, method: &str, key: &str) -> reqwest::Response {
     let creds = Credentials::new(AK, SK, None);
     let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds,
         method,
         "uploads",
@@ -517,7 +513,7 @@ async fn signed_read(emu: &Emulator, method: &str, key: &str) -> reqwest::Respon
     let url = format!(
         "{}/uploads/{}",
         emu.oss_endpoint(),
-        oss_direct_upload::oss::encode::uri_encode(key, true)
+        alibaba_sign::encode::uri_encode(key, true)
     );
     let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     reqwest::Client::new()

@@ -21,7 +21,7 @@ use super::route::{header, http_date, not_implemented, ObjReq, Reply, ReplyBody}
 use super::store::{self, NewObject};
 use super::tagging;
 use super::xml::OssError;
-use crate::oss::encode::uri_encode;
+use alibaba_sign::encode::uri_encode;
 
 fn invalid_digest() -> OssError {
     OssError::new(

@@ -1,11 +1,13 @@
-//! The embedded OSS + STS emulator behind `oss-direct-upload local`.
+//! An OSS + STS emulator on loopback: the services `oss-direct-upload local` and the
+//! tests run against, strict where the real ones are.
 //!
 //! Why it exists: the product's whole job is signing (STS tokens, POST
 //! policies, presigned URLs). Developing that against a lenient fake hides
 //! bugs until deployment, and developing against the cloud needs an account.
 //! This emulator serves the slice of OSS and STS the product and its clients
 //! use, on loopback, and is **strict** where the real services are: every
-//! signature is recomputed with the crate's own signers, timestamps and
+//! signature is recomputed with `alibaba_sign` (the function's signers; the
+//! official-SDK tests are what catch a bug both would share), timestamps and
 //! expiries are enforced, STS session policies are evaluated on every OSS
 //! request, and POST policy conditions are checked one by one.
 //!
@@ -40,10 +42,8 @@ mod auth;
 mod blob;
 mod body;
 mod bucket;
-pub mod cli;
 mod copy;
 mod cors;
-pub mod events;
 pub mod hook;
 mod keyring;
 mod multipart;
@@ -61,7 +61,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::credentials::Credentials;
+pub use alibaba_sign::Credentials;
 pub use hook::{UploadEvent, UploadHook};
 
 /// How to run the emulator. Everything is explicit so tests can start many
@@ -96,15 +96,18 @@ pub struct ServeOptions {
     pub upload_hook: Option<UploadHook>,
     /// How long a client may take to send a request head (an idle keep-alive
     /// connection counts as sending one), and how long a request body may go
-    /// without a byte arriving. The function's own read timeout, 10 s.
+    /// without a byte arriving. 10 s by default, the function's own read timeout.
     pub read_timeout: std::time::Duration,
 }
+
+/// The default [`ServeOptions::read_timeout`]: the function's own (its `runtime::Options`).
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             upload_hook: None,
-            read_timeout: crate::runtime::Options::default().read_timeout,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -161,7 +164,7 @@ impl Emulator {
     }
 
     /// Endpoint to give STS clients: the base URL (STS is served at `/`, and
-    /// also at `/sts`; `crate::sts::client` wants an endpoint without a path).
+    /// also at `/sts`; the function's STS client wants an endpoint without a path).
     pub fn sts_endpoint(&self) -> String {
         self.url()
     }

@@ -1,15 +1,14 @@
 //! The emulator's upload hook: called once per stored object with what an OSS
 //! event record carries, for PutObject, PostObject and CompleteMultipartUpload,
 //! and never for a refused request or a part.
-#![cfg(feature = "local")]
 
 use std::sync::{Arc, Mutex};
 
+use alibaba_sign::post_policy::{self, Condition};
+use alibaba_sign::Credentials;
 use chrono::{Duration, Utc};
-use oss_direct_upload::credentials::Credentials;
-use oss_direct_upload::local::hook::{self, UploadEvent};
-use oss_direct_upload::local::{Emulator, EmulatorConfig, ServeOptions};
-use oss_direct_upload::oss::post_policy::{self, Condition};
+use oss_emulator::hook::{self, UploadEvent};
+use oss_emulator::{Emulator, EmulatorConfig, ServeOptions};
 
 const AK: &str = "LTAI5tEmulatorHookKey01";
 const SK: &str = "EmulatorHookSecret0123456789abcdefABCD";
@@ -40,7 +39,7 @@ async fn signed(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let auth = oss_direct_upload::oss::v1::authorization_header(
+    let auth = alibaba_sign::oss_v1::authorization_header(
         &creds,
         method,
         "uploads",
@@ -49,11 +48,11 @@ async fn signed(
         &[("date".into(), date.clone())],
         &date,
     );
-    let qs = oss_direct_upload::oss::encode::query_string(&q);
+    let qs = alibaba_sign::encode::query_string(&q);
     let url = format!(
         "{}/uploads/{}{}{}",
         emu.oss_endpoint(),
-        oss_direct_upload::oss::encode::uri_encode(key, true),
+        alibaba_sign::encode::uri_encode(key, true),
         if qs.is_empty() { "" } else { "?" },
         qs
     );

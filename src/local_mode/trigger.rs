@@ -4,8 +4,8 @@
 //! internal listener (FC's side of the runtime, never the public front door),
 //! and retried the way FC retries a failed asynchronous invocation.
 
-use super::hook::UploadEvent;
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
+use oss_emulator::UploadEvent;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -161,7 +161,7 @@ mod tests {
             key: "uploads/a b/é.png".into(),
             size: 12,
             etag: "5B3C".into(),
-            event_name: super::super::hook::POST_OBJECT,
+            event_name: oss_emulator::hook::POST_OBJECT,
             source_ip: "127.0.0.1".parse().unwrap(),
         };
         let json = event_json(&e, "cn-hangzhou", "123", "rid");

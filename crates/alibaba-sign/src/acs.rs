@@ -13,23 +13,16 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-
-/// Every byte except RFC 3986 unreserved characters (`A-Z a-z 0-9 - _ . ~`).
-const POP_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Percent-encodes `s` the way Alibaba Cloud POP signing requires (RFC 3986).
 ///
 /// Why not `form_urlencoded`: POP wants space as `%20` (not `+`), `*` as `%2A`
-/// and `~` left alone; any difference changes the signature.
+/// and `~` left alone; any difference changes the signature. The set is the
+/// same one OSS signs with ([`crate::encode::COMPONENT`]).
 pub fn percent_encode(s: &str) -> String {
-    utf8_percent_encode(s, POP_ENCODE_SET).to_string()
+    crate::encode::uri_encode(s, false)
 }
 
 /// Canonical query string shared by both schemes: `pct(k)=pct(v)` pairs sorted

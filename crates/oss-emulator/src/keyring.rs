@@ -9,7 +9,7 @@ use base64::Engine as _;
 use rand::Rng;
 
 use super::policy::SessionPolicy;
-use crate::credentials::Credentials;
+use alibaba_sign::Credentials;
 
 /// Allowed clock skew for signed requests (15 minutes), as STS and OSS use.
 pub(crate) const MAX_SKEW_SECS: i64 = 15 * 60;

@@ -9,9 +9,9 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::encode::uri_encode;
-use super::{hmac_sha256, PresignInput};
 use crate::credentials::Credentials;
+use crate::encode::uri_encode;
+use crate::{hmac_sha256, PresignInput};
 
 /// The algorithm name, used in the string to sign, the Authorization header and the
 /// `x-oss-signature-version` param.
@@ -318,7 +318,7 @@ pub fn authorization_header(
     let date = &datetime[..8];
     let scope = scope(date, region, PRODUCT);
     let additional = effective_additional_headers(&headers, additional_headers);
-    let payload = super::header_value(&headers, "x-oss-content-sha256").unwrap_or(UNSIGNED_PAYLOAD);
+    let payload = crate::header_value(&headers, "x-oss-content-sha256").unwrap_or(UNSIGNED_PAYLOAD);
     let creq = canonical_request(method, bucket, key, query, &headers, &additional, payload);
     let sts = string_to_sign(&datetime, &scope, &creq);
     let sig = signature(
@@ -338,7 +338,7 @@ pub fn authorization_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oss::encode::query_string;
+    use crate::encode::query_string;
 
     fn s(a: &str, b: &str) -> (String, String) {
         (a.to_string(), b.to_string())

@@ -5,8 +5,8 @@
 //! [`canonical_resource`] → [`string_to_sign`] → [`signature`], and [`presign`] puts
 //! them together into the query parameters of a presigned URL.
 
-use super::{header_value, hmac_sha1, PresignInput};
 use crate::credentials::Credentials;
+use crate::{header_value, hmac_sha1, PresignInput};
 use base64::Engine as _;
 
 /// Query params OSS treats as signed sub-resources in V1.
@@ -120,7 +120,7 @@ pub fn string_to_sign(
 }
 
 /// The V1 signature: base64 of HMAC-SHA1 keyed by the AccessKey secret. Not
-/// URL-encoded; [`crate::oss::encode::query_string`] does that when it goes into a URL.
+/// URL-encoded; [`crate::encode::query_string`] does that when it goes into a URL.
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes()))
@@ -132,7 +132,7 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 ///
 /// This is the order alibabacloud-oss-v2 emits; oss2 puts `security-token` first. OSS
 /// does not care about order. `expires_unix` is absolute (unix seconds), unlike V4.
-/// Encode the result with [`crate::oss::encode::query_string`].
+/// Encode the result with [`crate::encode::query_string`].
 pub fn presign(
     creds: &Credentials,
     req: &PresignInput,
@@ -195,7 +195,7 @@ pub fn authorization_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oss::encode::query_string;
+    use crate::encode::query_string;
 
     fn s(a: &str, b: &str) -> (String, String) {
         (a.to_string(), b.to_string())

@@ -7,11 +7,11 @@
 //! `AUTH_MODE` defaults to `anonymous` (still overridable from the
 //! environment, e.g. to try `jwt` locally).
 
-use super::{Emulator, EmulatorConfig};
 use crate::api::App;
 use crate::config::Config;
-use crate::credentials::Credentials;
 use crate::runtime;
+use alibaba_sign::Credentials;
+use oss_emulator::{Emulator, EmulatorConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -298,7 +298,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
         .map_err(|e| format!("cannot open the function's event listener: {e}"))?;
     let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel();
     let trigger = opts.trigger;
-    let hook: super::UploadHook = Arc::new(move |e| {
+    let hook: oss_emulator::UploadHook = Arc::new(move |e| {
         if trigger {
             let _ = hook_tx.send(e);
         }
@@ -315,9 +315,9 @@ async fn run(opts: Options) -> Result<(), Failure> {
             allowed_origins: browser_origins.clone(),
             max_object_bytes: max_object_bytes.max(5 * 1024 * 1024 * 1024),
         },
-        super::ServeOptions {
+        oss_emulator::ServeOptions {
             upload_hook: Some(hook),
-            ..super::ServeOptions::default()
+            ..oss_emulator::ServeOptions::default()
         },
     )
     .await
@@ -379,7 +379,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
             return Err(e);
         }
     };
-    let delivery = super::events::start(super::events::Delivery {
+    let delivery = super::trigger::start(super::trigger::Delivery {
         target: internal_addr,
         prefixes: app.profiles().iter().map(|p| p.prefix.clone()).collect(),
         credentials: account.clone(),

@@ -1,7 +1,7 @@
 //! OSS request authentication and authorization.
 //!
-//! Signatures are recomputed with the crate's own signers (`crate::oss::v1`,
-//! `crate::oss::v4`) from the request as received, so a signing bug in the
+//! Signatures are recomputed with the crate's own signers (`alibaba_sign::oss_v1`,
+//! `alibaba_sign::oss_v4`) from the request as received, so a signing bug in the
 //! product fails here as it would against OSS. Then the caller is mapped to
 //! a principal (account key, or an emulator-issued STS credential with its
 //! session policy) and the request's action/resource is checked.
@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use super::policy::{Decision, SessionPolicy};
 use super::sts::{KeyKind, KeyRing, MAX_SKEW_SECS};
 use super::xml::OssError;
-use crate::oss::{v1, v4};
+use alibaba_sign::{oss_v1 as v1, oss_v4 as v4};
 
 /// Who made a request, once its signature checked out.
 #[derive(Debug, Clone)]

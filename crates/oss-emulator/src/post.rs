@@ -14,7 +14,7 @@ use super::auth::{ct_eq, parse_credential, parse_iso_basic, resolve, unknown_key
 use super::body::BodyStream;
 use super::sts::{KeyRing, MAX_SKEW_SECS};
 use super::xml::OssError;
-use crate::oss::{post_policy, v4};
+use alibaba_sign::{oss_v4 as v4, post_policy};
 
 /// A parsed `multipart/form-data` PostObject body.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 //! session policy says.
 //!
 //! Both request-signing schemes the SDKs use are verified with the crate's
-//! own signers (`crate::sts::sign`): RPC V1 (`Signature` parameter,
+//! own signers (`alibaba_sign::acs`): RPC V1 (`Signature` parameter,
 //! HMAC-SHA1) and ACS3-HMAC-SHA256 (`Authorization` header).
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use serde_json::json;
 
 pub(crate) use super::keyring::{Issued, KeyKind, KeyRing, MAX_SKEW_SECS};
 use super::policy::{Decision, PolicyError, SessionPolicy};
-use crate::sts::sign;
+use alibaba_sign::acs as sign;
 
 /// The only API version STS speaks.
 const STS_VERSION: &str = "2015-04-01";
@@ -508,7 +508,7 @@ pub(crate) fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
+    use alibaba_sign::Credentials;
 
     fn ring() -> KeyRing {
         KeyRing::new(

@@ -16,7 +16,7 @@ use super::route::{iso_date, not_implemented, qget, ObjReq, Reply};
 use super::server::State;
 use super::store::{self, NewObject};
 use super::xml::{self, elem, OssError};
-use crate::oss::encode::uri_encode;
+use alibaba_sign::encode::uri_encode;
 
 pub(super) const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
     "acl",
