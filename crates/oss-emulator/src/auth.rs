@@ -6,11 +6,12 @@
 //! a principal (account key, or an emulator-issued STS credential with its
 //! session policy) and the request's action/resource is checked.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime};
 use http::{HeaderMap, StatusCode};
 
 use super::policy::{Decision, SessionPolicy};
 use super::sts::{KeyKind, KeyRing, MAX_SKEW_SECS};
+use super::wire::{header, iso_date, qget};
 use super::xml::OssError;
 use alibaba_sign::{oss_v1 as v1, oss_v4 as v4};
 
@@ -50,26 +51,12 @@ pub(crate) fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn qparam<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
-    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
-}
-
-fn fmt_time(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S.000Z").to_string())
-        .unwrap_or_default()
 }
 
 /// Parses `yyyyMMddTHHmmssZ` (x-oss-date).
@@ -85,8 +72,8 @@ fn skewed(req_time: i64, now: i64) -> OssError {
         "RequestTimeTooSkewed",
         "The difference between the request time and the current time is too large.",
     )
-    .with("RequestTime", fmt_time(req_time))
-    .with("ServerTime", fmt_time(now))
+    .with("RequestTime", iso_date(req_time))
+    .with("ServerTime", iso_date(now))
 }
 
 /// 403 InvalidAccessKeyId, also used for STS keys sent without their token.
@@ -103,8 +90,8 @@ pub(crate) fn unknown_key(ak: &str) -> OssError {
 pub(crate) fn token_of<'a>(h: &'a HeaderMap, q: &'a [(String, String)]) -> Option<&'a str> {
     header(h, "x-oss-security-token")
         .or_else(|| header(h, "security-token"))
-        .or_else(|| qparam(q, "x-oss-security-token"))
-        .or_else(|| qparam(q, "security-token"))
+        .or_else(|| qget(q, "x-oss-security-token"))
+        .or_else(|| qget(q, "security-token"))
         .filter(|t| !t.is_empty())
 }
 
@@ -228,12 +215,12 @@ pub(crate) fn authenticate(
                 .with("ArgumentValue", auth),
         );
     }
-    if qparam(req.query, "x-oss-signature-version").is_some()
-        || qparam(req.query, "x-oss-signature").is_some()
+    if qget(req.query, "x-oss-signature-version").is_some()
+        || qget(req.query, "x-oss-signature").is_some()
     {
         return v4_query(req, keys, now);
     }
-    if qparam(req.query, "Signature").is_some() || qparam(req.query, "OSSAccessKeyId").is_some() {
+    if qget(req.query, "Signature").is_some() || qget(req.query, "OSSAccessKeyId").is_some() {
         return v1_query(req, keys, now);
     }
     Err(anonymous())
@@ -263,16 +250,16 @@ fn v1_header(
 
 fn v1_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, OssError> {
     let missing = |n: &str| OssError::access_denied(format!("Missing query parameter {n}."));
-    let ak = qparam(req.query, "OSSAccessKeyId").ok_or_else(|| missing("OSSAccessKeyId"))?;
-    let provided = qparam(req.query, "Signature").ok_or_else(|| missing("Signature"))?;
-    let expires = qparam(req.query, "Expires").ok_or_else(|| missing("Expires"))?;
+    let ak = qget(req.query, "OSSAccessKeyId").ok_or_else(|| missing("OSSAccessKeyId"))?;
+    let provided = qget(req.query, "Signature").ok_or_else(|| missing("Signature"))?;
+    let expires = qget(req.query, "Expires").ok_or_else(|| missing("Expires"))?;
     let exp: i64 = expires
         .parse()
         .map_err(|_| OssError::access_denied("Invalid Expires parameter."))?;
     if exp < now {
         return Err(OssError::access_denied("Request has expired.")
-            .with("Expires", fmt_time(exp))
-            .with("ServerTime", fmt_time(now)));
+            .with("Expires", iso_date(exp))
+            .with("ServerTime", iso_date(now)));
     }
     verify_v1(req, keys, ak, provided, expires, now)
 }
@@ -441,7 +428,7 @@ fn v4_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
     let missing = |n: &str| {
         OssError::invalid_argument(format!("Missing query parameter {n}.")).with("ArgumentName", n)
     };
-    match qparam(q, "x-oss-signature-version") {
+    match qget(q, "x-oss-signature-version") {
         Some(v4::ALGORITHM) => {}
         Some(v) => {
             return Err(OssError::invalid_argument("Unsupported signature version.")
@@ -450,11 +437,11 @@ fn v4_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
         }
         None => return Err(missing("x-oss-signature-version")),
     }
-    let credential = qparam(q, "x-oss-credential").ok_or_else(|| missing("x-oss-credential"))?;
+    let credential = qget(q, "x-oss-credential").ok_or_else(|| missing("x-oss-credential"))?;
     let cred = parse_credential(credential).ok_or_else(|| bad_credential(credential))?;
-    let datetime = qparam(q, "x-oss-date").ok_or_else(|| missing("x-oss-date"))?;
-    let expires = qparam(q, "x-oss-expires").ok_or_else(|| missing("x-oss-expires"))?;
-    let provided = qparam(q, "x-oss-signature").ok_or_else(|| missing("x-oss-signature"))?;
+    let datetime = qget(q, "x-oss-date").ok_or_else(|| missing("x-oss-date"))?;
+    let expires = qget(q, "x-oss-expires").ok_or_else(|| missing("x-oss-expires"))?;
+    let provided = qget(q, "x-oss-signature").ok_or_else(|| missing("x-oss-signature"))?;
     let t = parse_iso_basic(datetime).ok_or_else(|| {
         OssError::invalid_argument("Invalid x-oss-date.")
             .with("ArgumentName", "x-oss-date")
@@ -479,10 +466,10 @@ fn v4_query(req: &SignedRequest, keys: &KeyRing, now: i64) -> Result<Principal, 
     }
     if t + (exp as i64) < now {
         return Err(OssError::access_denied("Request has expired.")
-            .with("Expires", fmt_time(t + exp as i64))
-            .with("ServerTime", fmt_time(now)));
+            .with("Expires", iso_date(t + exp as i64))
+            .with("ServerTime", iso_date(now)));
     }
-    let additional: Vec<String> = qparam(q, "x-oss-additional-headers")
+    let additional: Vec<String> = qget(q, "x-oss-additional-headers")
         .map(|v| {
             v.split(';')
                 .map(|s| s.trim().to_ascii_lowercase())

@@ -17,8 +17,7 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::store::entity_too_large;
-use super::xml::OssError;
+use super::xml::{entity_too_large, OssError};
 
 /// Where a body's bytes are.
 #[derive(Debug, Clone)]

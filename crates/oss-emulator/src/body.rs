@@ -17,8 +17,7 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 
-use super::store::entity_too_large;
-use super::xml::OssError;
+use super::xml::{entity_too_large, OssError};
 
 /// A request body as a stream of data chunks; the first error ends it.
 pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, OssError>> + Send>>;

@@ -10,11 +10,12 @@ use super::auth;
 use super::blob;
 use super::body::BodyStream;
 use super::hook;
-use super::object::{enc, forbid_overwrite, insert_user_meta};
 use super::post;
-use super::route::{iso_date, not_implemented, qget, ObjReq, Reply};
-use super::server::State;
+use super::request::{enc, not_implemented, ObjReq, Reply};
+use super::state::State;
 use super::store::{self, NewObject};
+use super::upload::{forbid_overwrite, insert_user_meta};
+use super::wire::{iso_date, qget};
 use super::xml::{self, elem, OssError};
 use alibaba_sign::encode::uri_encode;
 

@@ -11,10 +11,13 @@ use chrono::DateTime;
 use http::StatusCode;
 
 use super::auth;
-use super::object::{forbid_overwrite, new_object, no_such_key, precondition_failed};
-use super::route::{iso_date, no_such_bucket, ObjReq, Reply};
+use super::request::{
+    no_such_bucket, no_such_key, not_implemented, precondition_failed, ObjReq, Reply,
+};
 use super::store::{self, NewObject, ObjectMeta};
-use super::tagging;
+use super::tags;
+use super::upload::{forbid_overwrite, new_object};
+use super::wire::iso_date;
 use super::xml::{self, elem, OssError};
 
 fn bad_source(v: &str) -> OssError {
@@ -27,9 +30,7 @@ fn bad_source(v: &str) -> OssError {
 fn parse_source(v: &str) -> Result<(String, String), OssError> {
     if v.contains('?') {
         // `?versionId=`: the emulator keeps no versions.
-        return Err(super::route::not_implemented(
-            "copying a version of an object",
-        ));
+        return Err(not_implemented("copying a version of an object"));
     }
     let dec = |s: &str| {
         percent_encoding::percent_decode_str(s)
@@ -115,7 +116,7 @@ pub(super) async fn copy_object(req: &ObjReq<'_>) -> Result<Reply, OssError> {
     let replace_tags = directive(req, "x-oss-tagging-directive")?;
     let new_tags = if replace_tags {
         req.authorize(&principal, "oss:PutObjectTagging")?;
-        tagging::parse_header(req.header("x-oss-tagging").unwrap_or_default())?
+        tags::parse_header(req.header("x-oss-tagging").unwrap_or_default())?
     } else {
         Vec::new()
     };

@@ -4,7 +4,8 @@
 
 use http::{HeaderMap, StatusCode};
 
-use super::route::{header, Reply};
+use super::request::Reply;
+use super::wire::header;
 use super::xml::OssError;
 use super::EmulatorConfig;
 

@@ -50,11 +50,16 @@ mod multipart;
 mod object;
 mod policy;
 mod post;
+mod request;
 mod route;
 mod server;
+mod state;
 mod store;
 mod sts;
 mod tagging;
+mod tags;
+mod upload;
+mod wire;
 mod xml;
 
 use std::net::SocketAddr;
@@ -139,7 +144,7 @@ impl Emulator {
 
     /// [`Emulator::start`] with an upload hook and/or other timeouts.
     pub async fn start_with(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<Emulator> {
-        let state = Arc::new(server::State::new(cfg.clone(), opts)?);
+        let state = Arc::new(state::State::new(cfg.clone(), opts)?);
         let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
         let addr = listener.local_addr()?;
         let role_arn = state.keys.role_arn();

@@ -7,9 +7,10 @@ use http::StatusCode;
 
 use super::body::BodyStream;
 use super::hook;
-use super::object::{enc, forbid_overwrite, new_object_authorized, receive, receive_small};
-use super::route::{iso_date, ObjReq, Reply};
+use super::request::{enc, ObjReq, Reply};
 use super::store;
+use super::upload::{forbid_overwrite, new_object_authorized, receive, receive_small};
+use super::wire::iso_date;
 use super::xml::{self, elem, OssError};
 use alibaba_sign::encode::uri_encode;
 

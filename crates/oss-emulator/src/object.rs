@@ -1,160 +1,24 @@
 //! Object operations: PutObject, GetObject / HeadObject (ranges,
 //! conditions, `response-*` overrides), DeleteObject, and the dispatch of
-//! object-level requests to `multipart`.
+//! object-level requests to `copy`, `multipart` and `tagging`.
 //!
 //! Every request is authenticated and authorized from its headers before a
 //! byte of its body is read; accepted uploads stream into the store.
 
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 
-use super::auth;
-use super::blob::{self, Blob, Readable};
+use super::blob::Readable;
 use super::body::BodyStream;
 use super::copy;
 use super::hook;
 use super::multipart;
-use super::route::{header, http_date, not_implemented, ObjReq, Reply, ReplyBody};
-use super::store::{self, NewObject};
+use super::request::{no_such_key, not_implemented, precondition_failed, ObjReq, Reply, ReplyBody};
+use super::store;
 use super::tagging;
+use super::upload::{forbid_overwrite, new_object_authorized, receive};
+use super::wire::http_date;
 use super::xml::OssError;
-use alibaba_sign::encode::uri_encode;
-
-fn invalid_digest() -> OssError {
-    OssError::new(
-        StatusCode::BAD_REQUEST,
-        "InvalidDigest",
-        "The Content-MD5 you specified was invalid.",
-    )
-}
-
-/// Checks `Content-MD5` (if sent) against the MD5 of the body received.
-pub(super) fn check_md5(h: &HeaderMap, md5: &[u8; 16]) -> Result<(), OssError> {
-    let Some(v) = h.get("content-md5") else {
-        return Ok(());
-    };
-    let given = base64::engine::general_purpose::STANDARD
-        .decode(v.as_bytes())
-        .map_err(|_| invalid_digest())?;
-    if given.as_slice() != md5.as_slice() {
-        return Err(invalid_digest());
-    }
-    Ok(())
-}
-
-/// Receives the body of an accepted upload into the store's blob area (or
-/// `part_area` for UploadPart), enforcing the size limit as bytes arrive and
-/// checking `Content-MD5` and a declared `x-oss-content-sha256` at the end.
-pub(super) async fn receive(
-    req: &ObjReq<'_>,
-    body: BodyStream,
-    part: bool,
-) -> Result<Blob, OssError> {
-    let store = &req.state.store;
-    let dir = if part {
-        store.part_dir()
-    } else {
-        store.blob_dir()
-    };
-    let declared = auth::declared_sha256(req.headers());
-    let blob = blob::receive(
-        body,
-        dir.as_deref(),
-        req.state.cfg.max_object_bytes,
-        declared.is_some(),
-    )
-    .await?;
-    check_md5(req.headers(), &blob.md5)?;
-    auth::check_sha256(declared.as_deref(), blob.sha256)?;
-    Ok(blob)
-}
-
-/// Receives a small body (XML) of an accepted request, with the same
-/// `Content-MD5` / `x-oss-content-sha256` checks as an upload.
-pub(super) async fn receive_small(req: &ObjReq<'_>, body: BodyStream) -> Result<Bytes, OssError> {
-    let declared = auth::declared_sha256(req.headers());
-    let blob = blob::receive(body, None, 8 << 20, declared.is_some()).await?;
-    check_md5(req.headers(), &blob.md5)?;
-    auth::check_sha256(declared.as_deref(), blob.sha256)?;
-    match blob.take() {
-        blob::BlobData::Memory(b) => Ok(b),
-        blob::BlobData::File(_) => Ok(Bytes::new()),
-    }
-}
-
-/// Records one `x-oss-meta-*` entry (`name` is the full lower-case header
-/// name). OSS rejects metadata whose name cannot be sent back as a header, so
-/// such a name fails the write here instead of making the object unreadable.
-pub(super) fn insert_user_meta(
-    user_meta: &mut BTreeMap<String, String>,
-    name: &str,
-    value: String,
-) -> Result<(), OssError> {
-    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(OssError::invalid_argument(
-            "The user metadata name is not a valid header name.",
-        )
-        .with("ArgumentName", name)
-        .with("ArgumentValue", value));
-    }
-    if let Some(m) = name.strip_prefix("x-oss-meta-") {
-        user_meta.insert(m.to_string(), value);
-    }
-    Ok(())
-}
-
-/// [`new_object`] for PutObject and InitiateMultipartUpload, after checking
-/// `oss:PutObject`, and `oss:PutObjectTagging` when the request sets tags
-/// with `x-oss-tagging` (as OSS requires).
-pub(super) fn new_object_authorized(req: &ObjReq<'_>) -> Result<NewObject, OssError> {
-    let principal = req.allow("oss:PutObject")?;
-    if req.headers().contains_key("x-oss-tagging") {
-        req.authorize(&principal, "oss:PutObjectTagging")?;
-    }
-    new_object(req.headers())
-}
-
-/// Content-Type, `x-oss-meta-*`, tags and the stored standard headers of a write.
-pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
-    let mut user_meta = BTreeMap::new();
-    let mut headers = BTreeMap::new();
-    for (k, v) in h {
-        let name = k.as_str();
-        let val = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        if name.starts_with("x-oss-meta-") {
-            insert_user_meta(&mut user_meta, name, val)?;
-        } else if matches!(
-            name,
-            "content-disposition"
-                | "cache-control"
-                | "content-encoding"
-                | "content-language"
-                | "expires"
-        ) {
-            headers.insert(name.to_string(), val);
-        }
-    }
-    let tags = match header(h, "x-oss-tagging") {
-        Some(v) => tagging::parse_header(v)?,
-        None => Vec::new(),
-    };
-    Ok(NewObject {
-        tags,
-        content_type: header(h, "content-type")
-            .filter(|c| !c.is_empty())
-            .unwrap_or("application/octet-stream")
-            .to_string(),
-        user_meta,
-        headers,
-    })
-}
-
-pub(super) fn forbid_overwrite(v: Option<&str>) -> bool {
-    v.map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false)
-}
 
 pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
     "acl",
@@ -246,14 +110,6 @@ async fn put_object(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssErro
         .header("content-md5", md5))
 }
 
-pub(super) fn enc(s: &str, url: bool) -> String {
-    if url {
-        uri_encode(s, true)
-    } else {
-        s.to_string()
-    }
-}
-
 /// Parses a single `bytes=` range against `size`. `Ok(None)`: ignore the
 /// header (OSS serves the whole object for a malformed range).
 pub(super) fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, OssError> {
@@ -302,16 +158,6 @@ pub(super) fn invalid_range(size: u64) -> OssError {
         "The requested range cannot be satisfied",
     )
     .with("ActualObjectSize", size.to_string())
-}
-
-/// 404 NoSuchKey.
-pub(super) fn no_such_key(key: &str) -> OssError {
-    OssError::new(
-        StatusCode::NOT_FOUND,
-        "NoSuchKey",
-        "The specified key does not exist.",
-    )
-    .with("Key", key)
 }
 
 /// GetObject / HeadObject: conditions, `response-*` overrides, one byte
@@ -386,15 +232,6 @@ pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError
     Ok(r)
 }
 
-/// 412 PreconditionFailed (`If-Match`, `x-oss-copy-source-if-match`, ...).
-pub(super) fn precondition_failed() -> OssError {
-    OssError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "PreconditionFailed",
-        "At least one of the pre-conditions you specified did not hold.",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,18 +248,5 @@ mod tests {
             parse_range("bytes=10-", 10).unwrap_err().code,
             "InvalidRange"
         );
-    }
-
-    #[test]
-    fn meta_names_are_validated() {
-        let mut m = BTreeMap::new();
-        let e = insert_user_meta(&mut m, "x-oss-meta-a b", "1".into()).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(e.code, "InvalidArgument");
-        assert!(insert_user_meta(&mut m, "x-oss-meta-a\nb", "1".into()).is_err());
-        assert!(insert_user_meta(&mut m, "x-oss-meta-\u{e9}", "1".into()).is_err());
-        assert!(m.is_empty());
-        insert_user_meta(&mut m, "x-oss-meta-color", "blue".into()).unwrap();
-        assert_eq!(m.get("color").map(String::as_str), Some("blue"));
     }
 }

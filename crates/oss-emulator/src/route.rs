@@ -1,91 +1,23 @@
-//! Where a request goes: the target (STS, a bucket or an object), the query,
-//! the body read, authentication of REST requests, and the small reply type
-//! every operation returns.
+//! Where a request goes: the query, the target (STS, a bucket or an object),
+//! and the dispatch to STS, `bucket` or `object`.
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use hyper::body::Incoming;
 
-use super::auth::{self, Principal, SignedRequest};
-use super::blob::ChunkStream;
 use super::body::{chunks, collect};
 use super::bucket::bucket_op;
 use super::cors::preflight;
 use super::object::object_op;
-use super::server::State;
-use super::store;
+use super::request::{no_such_bucket, ObjReq, Reply};
+use super::state::State;
 use super::sts::{self, StsRequest};
-use super::xml::OssError;
+use super::wire::header;
+use super::xml::{self, OssError};
 use super::EmulatorConfig;
-
-/// A response before the common headers are added.
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) headers: Vec<(String, String)>,
-    pub(super) body: ReplyBody,
-}
-
-/// A reply's body: bytes at hand, or chunks read as the client takes them
-/// (a GetObject of a stored file).
-pub(super) enum ReplyBody {
-    Full(Bytes),
-    Stream(ChunkStream),
-}
-
-impl From<Bytes> for ReplyBody {
-    fn from(b: Bytes) -> Self {
-        ReplyBody::Full(b)
-    }
-}
-
-impl Reply {
-    pub(super) fn new(status: StatusCode) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new().into(),
-        }
-    }
-    pub(super) fn xml(body: String) -> Reply {
-        Reply {
-            status: StatusCode::OK,
-            headers: vec![("content-type".into(), "application/xml".into())],
-            body: Bytes::from(body).into(),
-        }
-    }
-    pub(super) fn header(mut self, k: &str, v: impl Into<String>) -> Reply {
-        self.headers.push((k.to_string(), v.into()));
-        self
-    }
-}
-
-pub(super) fn http_date(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0)
-        .map(|d| d.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-        .unwrap_or_default()
-}
-
-pub(super) fn iso_date(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S.000Z").to_string())
-        .unwrap_or_default()
-}
-
-pub(super) fn header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-pub(super) fn qget<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
-    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-pub(super) fn qhas(q: &[(String, String)], name: &str) -> bool {
-    q.iter().any(|(k, _)| k == name)
-}
 
 /// Decodes a query string the way OSS does: `%XX` only (a `+` stays a `+`;
 /// the SDKs always write spaces as `%20`).
@@ -179,7 +111,7 @@ pub(super) async fn route(
     if let Some(len) = header(&parts.headers, "content-length").and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit {
-            return Err(store::entity_too_large(cfg.max_object_bytes).into());
+            return Err(xml::entity_too_large(cfg.max_object_bytes).into());
         }
     }
     match tgt {
@@ -254,92 +186,6 @@ pub(super) async fn route(
             };
             Ok(object_op(&req, chunks(body, state.opts.read_timeout)).await?)
         }
-    }
-}
-
-pub(super) fn no_such_bucket(b: &str) -> OssError {
-    OssError::new(
-        StatusCode::NOT_FOUND,
-        "NoSuchBucket",
-        "The specified bucket does not exist.",
-    )
-    .with("BucketName", b)
-}
-
-pub(super) fn not_implemented(what: &str) -> OssError {
-    OssError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "NotImplemented",
-        format!("The local emulator does not implement {what}."),
-    )
-}
-
-/// A request to a bucket or an object, once routed: what every operation
-/// needs besides the body.
-pub(super) struct ObjReq<'a> {
-    pub state: &'a State,
-    pub parts: &'a Parts,
-    /// Decoded query pairs in request order.
-    pub query: Vec<(String, String)>,
-    pub bucket: String,
-    /// Decoded object key; empty for bucket-level requests.
-    pub key: String,
-    /// The client's address (for the upload hook's `source_ip`).
-    pub peer: IpAddr,
-}
-
-impl ObjReq<'_> {
-    /// The request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
-    }
-
-    /// A request header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        header(&self.parts.headers, name)
-    }
-
-    /// A query parameter's decoded value.
-    pub fn q(&self, name: &str) -> Option<&str> {
-        qget(&self.query, name)
-    }
-
-    /// Whether the query names `name` (with or without a value).
-    pub fn has(&self, name: &str) -> bool {
-        qhas(&self.query, name)
-    }
-
-    /// Checks the signature from the request line and headers alone (the
-    /// body is not read yet) and returns who sent it.
-    pub fn authenticate(&self) -> Result<Principal, OssError> {
-        let req = SignedRequest {
-            method: self.parts.method.as_str(),
-            bucket: &self.bucket,
-            key: &self.key,
-            query: &self.query,
-            headers: &self.parts.headers,
-        };
-        auth::authenticate(&req, &self.state.keys, Utc::now().timestamp())
-    }
-
-    /// Whether `principal` may do `action` on this request's object (or on
-    /// the bucket when `key` is empty); 403 AccessDenied otherwise.
-    pub fn authorize(&self, principal: &Principal, action: &str) -> Result<(), OssError> {
-        let key = (!self.key.is_empty()).then_some(self.key.as_str());
-        auth::authorize(
-            principal,
-            self.state.keys.account_id(),
-            action,
-            &self.bucket,
-            key,
-        )
-    }
-
-    /// Authenticates, then authorizes `action`.
-    pub fn allow(&self, action: &str) -> Result<Principal, OssError> {
-        let p = self.authenticate()?;
-        self.authorize(&p, action)?;
-        Ok(p)
     }
 }
 

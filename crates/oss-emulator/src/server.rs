@@ -26,48 +26,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::cors::{allow_origin_value, origin_allowed};
-use super::hook::UploadEvent;
-use super::route::{header, http_date, route, Reply, ReplyBody, Routed};
-use super::store::{self, Store};
-use super::sts::KeyRing;
+use super::request::{Reply, ReplyBody};
+use super::route::{route, Routed};
+use super::state::State;
+use super::wire::{header, http_date};
 use super::xml::OssError;
-use super::{EmulatorConfig, ServeOptions};
-
-/// Shared state of one emulator instance.
-pub(crate) struct State {
-    pub cfg: EmulatorConfig,
-    pub opts: ServeOptions,
-    pub store: Store,
-    pub keys: KeyRing,
-}
-
-impl State {
-    /// Builds the state, loading persisted objects if `data_dir` is set.
-    pub fn new(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<State> {
-        let store = Store::open(cfg.data_dir.clone(), &cfg.buckets)?;
-        let keys = KeyRing::new(cfg.account.clone(), cfg.account_id.clone());
-        Ok(State {
-            cfg,
-            opts,
-            store,
-            keys,
-        })
-    }
-
-    /// Tells the upload hook, if any, that `meta` was just stored.
-    pub fn uploaded(&self, meta: &store::ObjectMeta, event_name: &'static str, peer: IpAddr) {
-        if let Some(hook) = &self.opts.upload_hook {
-            hook(UploadEvent {
-                bucket: meta.bucket.clone(),
-                key: meta.key.clone(),
-                size: meta.size,
-                etag: meta.etag.clone(),
-                event_name,
-                source_ip: peer,
-            });
-        }
-    }
-}
 
 /// Accepts connections until `stop` turns true.
 pub(crate) async fn serve(

@@ -15,6 +15,7 @@ use serde_json::json;
 
 pub(crate) use super::keyring::{Issued, KeyKind, KeyRing, MAX_SKEW_SECS};
 use super::policy::{Decision, PolicyError, SessionPolicy};
+use super::wire::{header, qget};
 use alibaba_sign::acs as sign;
 
 /// The only API version STS speaks.
@@ -93,17 +94,6 @@ pub(crate) struct StsRequest<'a> {
     /// Decoded form-body pairs (empty unless the body is a form).
     pub form: &'a [(String, String)],
     pub body: &'a Bytes,
-}
-
-fn header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 fn parse_time(s: &str) -> Option<i64> {
@@ -195,14 +185,14 @@ fn verify_rpc(
     params: &[(String, String)],
     now: i64,
 ) -> Result<Caller, StsError> {
-    let ak = param(params, "AccessKeyId").ok_or_else(|| {
+    let ak = qget(params, "AccessKeyId").ok_or_else(|| {
         bad(
             "MissingAccessKeyId",
             "AccessKeyId is mandatory for this action.",
         )
     })?;
-    let provided = param(params, "Signature").unwrap_or_default();
-    match param(params, "SignatureMethod") {
+    let provided = qget(params, "Signature").unwrap_or_default();
+    match qget(params, "SignatureMethod") {
         Some("HMAC-SHA1") => {}
         None => {
             return Err(bad(
@@ -217,7 +207,7 @@ fn verify_rpc(
             ))
         }
     }
-    match param(params, "SignatureVersion") {
+    match qget(params, "SignatureVersion") {
         Some("1.0") => {}
         None => {
             return Err(bad(
@@ -232,14 +222,14 @@ fn verify_rpc(
             ))
         }
     }
-    check_time(param(params, "Timestamp"), now)?;
-    let nonce = param(params, "SignatureNonce").ok_or_else(|| {
+    check_time(qget(params, "Timestamp"), now)?;
+    let nonce = qget(params, "SignatureNonce").ok_or_else(|| {
         bad(
             "MissingSignatureNonce",
             "SignatureNonce is mandatory for this action.",
         )
     })?;
-    let (secret, caller) = resolve_key(keys, ak, param(params, "SecurityToken"), now)?;
+    let (secret, caller) = resolve_key(keys, ak, qget(params, "SecurityToken"), now)?;
     let signed: Vec<(&str, &str)> = params
         .iter()
         .filter(|(k, _)| k != "Signature")
@@ -385,8 +375,8 @@ pub(crate) fn handle(
         )
     } else {
         (
-            param(&params, "Action").unwrap_or_default(),
-            param(&params, "Version").unwrap_or_default(),
+            qget(&params, "Action").unwrap_or_default(),
+            qget(&params, "Version").unwrap_or_default(),
         )
     };
     if version != STS_VERSION {
@@ -404,7 +394,7 @@ pub(crate) fn handle(
     }
     let caller = if auth.starts_with(sign::acs3::ALGORITHM) {
         verify_acs3(req, keys, auth, now)?
-    } else if param(&params, "Signature").is_some() {
+    } else if qget(&params, "Signature").is_some() {
         verify_rpc(req, keys, &params, now)?
     } else {
         return Err(bad(
@@ -413,9 +403,9 @@ pub(crate) fn handle(
         ));
     };
 
-    let role_arn = param(&params, "RoleArn")
+    let role_arn = qget(&params, "RoleArn")
         .ok_or_else(|| bad("MissingRoleArn", "RoleArn is mandatory for this action."))?;
-    let session = param(&params, "RoleSessionName").ok_or_else(|| {
+    let session = qget(&params, "RoleSessionName").ok_or_else(|| {
         bad(
             "MissingRoleSessionName",
             "RoleSessionName is mandatory for this action.",
@@ -427,7 +417,7 @@ pub(crate) fn handle(
             "The parameter RoleSessionName is wrongly formed.",
         ));
     }
-    let duration = match param(&params, "DurationSeconds") {
+    let duration = match qget(&params, "DurationSeconds") {
         None | Some("") => 3600,
         Some(d) => d
             .parse::<i64>()
@@ -440,7 +430,7 @@ pub(crate) fn handle(
                 )
             })?,
     };
-    let policy = match param(&params, "Policy") {
+    let policy = match qget(&params, "Policy") {
         None | Some("") => None,
         Some(p) => Some(SessionPolicy::parse(p).map_err(|e| match e {
             PolicyError::TooLong => bad(

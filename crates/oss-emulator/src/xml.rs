@@ -84,6 +84,16 @@ impl OssError {
     }
 }
 
+/// 400 EntityTooLarge for bodies over the configured limit.
+pub(crate) fn entity_too_large(max: u64) -> OssError {
+    OssError::new(
+        StatusCode::BAD_REQUEST,
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size.",
+    )
+    .with("MaxSizeAllowed", max.to_string())
+}
+
 /// Escapes text for XML element content and attribute values.
 pub(crate) fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());

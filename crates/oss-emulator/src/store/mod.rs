@@ -445,16 +445,6 @@ pub(crate) fn file_exists() -> OssError {
     )
 }
 
-/// 400 EntityTooLarge for bodies over the configured limit.
-pub(crate) fn entity_too_large(max: u64) -> OssError {
-    OssError::new(
-        http::StatusCode::BAD_REQUEST,
-        "EntityTooLarge",
-        "Your proposed upload exceeds the maximum allowed size.",
-    )
-    .with("MaxSizeAllowed", max.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use super::super::blob::{self, random_name, Blob, BlobData};
-use super::super::xml::{CompletePart, OssError};
+use super::super::xml::{entity_too_large, CompletePart, OssError};
 use super::{
-    entity_too_large, file_exists, io_err, md5_hex_upper, now, remove_data, Inner, NewObject,
-    ObjectMeta, Store,
+    file_exists, io_err, md5_hex_upper, now, remove_data, Inner, NewObject, ObjectMeta, Store,
 };
 
 /// One uploaded part of a multipart upload.
