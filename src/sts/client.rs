@@ -25,8 +25,8 @@ use serde::Deserialize;
 use alibaba_sign::acs::{acs3, sha256_hex};
 use alibaba_sign::Credentials;
 
-/// STS API version `AssumeRole` lives in.
-pub const STS_VERSION: &str = "2015-04-01";
+/// STS API version `AssumeRole` lives in (one constant, shared with the emulator).
+pub use alibaba_sign::acs::STS_VERSION;
 
 /// Largest response body we read; a real AssumeRole answer is a few KiB, and
 /// a cap keeps a misbehaving endpoint from filling memory.

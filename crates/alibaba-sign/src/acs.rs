@@ -94,6 +94,9 @@ pub mod rpc {
     }
 }
 
+/// The STS API version `AssumeRole` lives in (`Version`, `x-acs-version`).
+pub const STS_VERSION: &str = "2015-04-01";
+
 /// Signature V3 `ACS3-HMAC-SHA256` (header-based).
 ///
 /// This is what the current official SDK uses for STS, so our client does too.

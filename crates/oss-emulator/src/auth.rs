@@ -11,7 +11,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::policy::{Decision, SessionPolicy};
 use super::sts::{KeyKind, KeyRing, MAX_SKEW_SECS};
-use super::wire::{header, iso_date, qget};
+use super::wire::{ct_eq, header, iso_date, qget};
 use super::xml::OssError;
 use alibaba_sign::{oss_v1 as v1, oss_v4 as v4};
 
@@ -49,14 +49,6 @@ pub(crate) fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// Parses `yyyyMMddTHHmmssZ` (x-oss-date).

@@ -10,9 +10,10 @@ use chrono::DateTime;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::auth::{ct_eq, parse_credential, parse_iso_basic, resolve, unknown_key, Principal};
+use super::auth::{parse_credential, parse_iso_basic, resolve, unknown_key, Principal};
 use super::body::BodyStream;
 use super::sts::{KeyRing, MAX_SKEW_SECS};
+use super::wire::ct_eq;
 use super::xml::OssError;
 use alibaba_sign::{oss_v4 as v4, post_policy};
 

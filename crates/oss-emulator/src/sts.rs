@@ -15,11 +15,8 @@ use serde_json::json;
 
 pub(crate) use super::keyring::{Issued, KeyKind, KeyRing, MAX_SKEW_SECS};
 use super::policy::{Decision, PolicyError, SessionPolicy};
-use super::wire::{header, qget};
+use super::wire::{ct_eq, header, qget};
 use alibaba_sign::acs as sign;
-
-/// The only API version STS speaks.
-const STS_VERSION: &str = "2015-04-01";
 
 /// An STS error: status, code and message, rendered as STS's JSON error body.
 #[derive(Debug, Clone)]
@@ -127,14 +124,6 @@ fn check_time(ts: Option<&str>, now: i64) -> Result<(), StsError> {
         ));
     }
     Ok(())
-}
-
-fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The verified caller of an STS request.
@@ -379,7 +368,7 @@ pub(crate) fn handle(
             qget(&params, "Version").unwrap_or_default(),
         )
     };
-    if version != STS_VERSION {
+    if version != sign::STS_VERSION {
         return Err(bad(
             "InvalidVersion",
             "Specified parameter Version is not valid.",
@@ -511,7 +500,7 @@ mod tests {
         let ts = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut p: Vec<(String, String)> = [
             ("Action", "AssumeRole"),
-            ("Version", STS_VERSION),
+            ("Version", sign::STS_VERSION),
             ("Format", "JSON"),
             ("AccessKeyId", "LTAIacct"),
             ("SignatureMethod", "HMAC-SHA1"),

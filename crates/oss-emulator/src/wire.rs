@@ -1,8 +1,16 @@
 //! Reading and writing the wire's small pieces: a header or query parameter as
-//! text, and the two date formats OSS writes.
+//! text, the two date formats OSS writes, and comparing a signature or token
+//! from the wire in constant time.
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
+use subtle::ConstantTimeEq;
+
+/// Whether a signature or token sent by a client equals the one expected
+/// (either order), compared in constant time: only the lengths may leak.
+pub(super) fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
 
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for a Unix time.
 pub(super) fn http_date(t: i64) -> String {
