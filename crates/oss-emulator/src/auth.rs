@@ -6,12 +6,12 @@
 //! a principal (account key, or an emulator-issued STS credential with its
 //! session policy) and the request's action/resource is checked.
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use http::{HeaderMap, StatusCode};
 
 use super::policy::{Decision, SessionPolicy};
 use super::sts::{KeyKind, KeyRing, MAX_SKEW_SECS};
-use super::wire::{ct_eq, header, iso_date, qget};
+use super::wire::{ct_eq, header, iso_date, parse_http_date, qget};
 use super::xml::OssError;
 use alibaba_sign::{oss_v1 as v1, oss_v4 as v4};
 
@@ -231,9 +231,8 @@ fn v1_header(
     let date = header(req.headers, "x-oss-date")
         .or_else(|| header(req.headers, "date"))
         .ok_or_else(|| OssError::access_denied("Missing Date header."))?;
-    let t = DateTime::parse_from_rfc2822(date)
-        .map(|d| d.timestamp())
-        .map_err(|_| OssError::access_denied("Invalid date format in Date header."))?;
+    let t = parse_http_date(date)
+        .ok_or_else(|| OssError::access_denied("Invalid date format in Date header."))?;
     if (now - t).abs() > MAX_SKEW_SECS {
         return Err(skewed(t, now));
     }

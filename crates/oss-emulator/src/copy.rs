@@ -7,7 +7,6 @@
 //! on the source, and `oss:PutObjectTagging` when the copy sets new tags.
 //! The body is copied on disk (streamed), never loaded whole.
 
-use chrono::DateTime;
 use http::StatusCode;
 
 use super::auth;
@@ -17,7 +16,7 @@ use super::request::{
 use super::store::{self, NewObject, ObjectMeta};
 use super::tags;
 use super::upload::{forbid_overwrite, new_object};
-use super::wire::iso_date;
+use super::wire::{iso_date, parse_http_date};
 use super::xml::{self, elem, OssError};
 
 fn bad_source(v: &str) -> OssError {
@@ -52,7 +51,6 @@ fn parse_source(v: &str) -> Result<(String, String), OssError> {
 /// for a 304 (if-none-match matched, or not modified since).
 fn conditions(req: &ObjReq<'_>, src: &ObjectMeta) -> Result<bool, OssError> {
     let etag = |v: &str| v.trim().trim_matches('"').eq_ignore_ascii_case(&src.etag);
-    let date = |v: &str| DateTime::parse_from_rfc2822(v).ok().map(|d| d.timestamp());
     if let Some(v) = req.header("x-oss-copy-source-if-match") {
         if !etag(v) {
             return Err(precondition_failed());
@@ -60,7 +58,7 @@ fn conditions(req: &ObjReq<'_>, src: &ObjectMeta) -> Result<bool, OssError> {
     }
     if let Some(t) = req
         .header("x-oss-copy-source-if-unmodified-since")
-        .and_then(date)
+        .and_then(parse_http_date)
     {
         if src.last_modified > t {
             return Err(precondition_failed());
@@ -73,7 +71,7 @@ fn conditions(req: &ObjReq<'_>, src: &ObjectMeta) -> Result<bool, OssError> {
     }
     if let Some(t) = req
         .header("x-oss-copy-source-if-modified-since")
-        .and_then(date)
+        .and_then(parse_http_date)
     {
         if src.last_modified <= t {
             return Ok(false);
