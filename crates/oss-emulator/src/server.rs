@@ -8,11 +8,8 @@
 //! `object`, `multipart` and `bucket`, CORS in `cors`.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,6 +49,12 @@ pub(crate) async fn serve(
                 };
                 let state = state.clone();
                 let timeout = state.opts.read_timeout;
+                // A client that sends requests but stops reading the answers
+                // (or reads a large object a byte a minute) cannot hold the
+                // connection: a write that makes no progress for `timeout` fails.
+                let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+                stream.set_write_timeout(Some(timeout));
+                let stream = Box::pin(stream);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let state = state.clone();
@@ -62,98 +65,11 @@ pub(crate) async fn serve(
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(timeout)
-                        .serve_connection(TokioIo::new(StallGuard::new(stream, timeout)), svc)
+                        .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
             }
         }
-    }
-}
-
-/// A connection whose writes fail once the client has taken no byte for
-/// `limit`: a client that sends requests but stops reading the answers (or
-/// reads a large object a byte a minute) cannot hold a connection forever.
-struct StallGuard<S> {
-    inner: S,
-    limit: Duration,
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<S> StallGuard<S> {
-    fn new(inner: S, limit: Duration) -> Self {
-        StallGuard {
-            inner,
-            limit,
-            stalled: None,
-        }
-    }
-
-    /// Maps a pending write to a timeout once it has been pending for `limit`.
-    fn watch<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        r: Poll<std::io::Result<T>>,
-    ) -> Poll<std::io::Result<T>> {
-        match r {
-            Poll::Ready(r) => {
-                self.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let limit = self.limit;
-                let timer = self
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                if timer.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for StallGuard<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for StallGuard<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch(cx, r)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch(cx, r)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let r = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, r)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
