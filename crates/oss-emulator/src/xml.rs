@@ -2,6 +2,9 @@
 //! plus the OSS error type, so every failure path ends in the same `<Error>` shape
 //! the SDKs parse.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use http::StatusCode;
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -94,26 +97,30 @@ pub(crate) fn entity_too_large(max: u64) -> OssError {
     .with("MaxSizeAllowed", max.to_string())
 }
 
-/// Escapes text for XML element content and attribute values.
-pub(crate) fn escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters; OSS asks clients to
-            // use encoding-type=url for such keys. Keep them visible instead of
-            // producing an unparseable document.
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r' => {
-                out.push_str(&format!("&#x{:X};", c as u32));
-            }
-            c => out.push(c),
+/// Escapes text for XML element content and attribute values: quick-xml's
+/// `escape` (`& < > " '`, quotes too, as OSS writes them), plus a character
+/// reference for the control characters XML 1.0 cannot carry. OSS asks clients
+/// to use `encoding-type=url` for keys holding them; the emulator keeps them
+/// visible instead of producing an unparseable document.
+pub(crate) fn escape(v: &str) -> Cow<'_, str> {
+    let escaped = quick_xml::escape::escape(v);
+    if !escaped.chars().any(unwritable) {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 8);
+    for c in escaped.chars() {
+        if unwritable(c) {
+            let _ = write!(out, "&#x{:X};", c as u32);
+        } else {
+            out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// A control character XML 1.0 text cannot hold as is.
+fn unwritable(c: char) -> bool {
+    (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// Appends `<name>escaped value</name>\n`.
@@ -225,6 +232,18 @@ mod tests {
         assert!(x.contains("<RequestId>RID</RequestId>"));
         assert!(x.contains("<HostId>HID</HostId>"));
         assert!(x.contains("<StringToSign>PUT\n\n</StringToSign>"));
+    }
+
+    #[test]
+    fn escaping_is_what_oss_writes() {
+        assert_eq!(
+            escape("a<b>&'\"\u{1}\u{1f}\t\r\né"),
+            "a&lt;b&gt;&amp;&apos;&quot;&#x1;&#x1F;\t\r\né"
+        );
+        assert!(matches!(escape("plain/key.png"), Cow::Borrowed(_)));
+        let mut s = String::new();
+        elem(&mut s, "Key", "a&b");
+        assert_eq!(s, "  <Key>a&amp;b</Key>\n");
     }
 
     #[test]
