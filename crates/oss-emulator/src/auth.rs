@@ -1,8 +1,10 @@
 //! OSS request authentication and authorization.
 //!
 //! Signatures are recomputed with the crate's own signers (`alibaba_sign::oss_v1`,
-//! `alibaba_sign::oss_v4`) from the request as received, so a signing bug in the
-//! product fails here as it would against OSS. Then the caller is mapped to
+//! `alibaba_sign::oss_v4`) from the request as received, so a request signed
+//! wrongly fails here as it would against OSS. A bug in the canonicalisation
+//! both sides share cancels out; the official-SDK tests are what catch those.
+//! Then the caller is mapped to
 //! a principal (account key, or an emulator-issued STS credential with its
 //! session policy) and the request's action/resource is checked.
 

@@ -1,6 +1,8 @@
-//! Object and part bodies: received from a stream in bounded memory, hashed
-//! on the way (MD5 for the ETag, SHA-256 when a V4 request declared one), and
-//! read back in ranges without loading the whole object.
+//! Object and part bodies: receiving them, hashing them, reading them back in ranges.
+//!
+//! A body is received from a stream in bounded memory, hashed on the way (MD5 for
+//! the ETag, SHA-256 when a V4 request declared one), and read back in ranges
+//! without loading the whole object.
 //!
 //! On disk (`data_dir`) a body goes straight to a file as it arrives, so an
 //! upload of many GiB needs a few chunks of memory; in memory mode (`--memory`,

@@ -1,5 +1,7 @@
-//! Request bodies as the emulator reads them: chunk by chunk, only after the
-//! request is authenticated, with an idle timeout between chunks.
+//! Request bodies as the emulator reads them: chunk by chunk, after authentication.
+//!
+//! Reading starts once the request is authenticated, and a body that stops
+//! arriving for the read timeout ends in an error.
 //!
 //! Why: reading a body into memory before checking who sent it let one
 //! unauthenticated 128 MiB PUT grow the emulator by 200 MB, and a client that

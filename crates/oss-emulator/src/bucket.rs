@@ -1,5 +1,6 @@
-//! Bucket-level operations: ListObjects (v1 and v2) and PostObject (browser
-//! form uploads; parsing and policy checks are in `post`).
+//! Bucket-level operations: ListObjects (v1 and v2) and PostObject.
+//!
+//! Browser form parsing and POST policy checks are in `post`.
 
 use base64::Engine as _;
 use bytes::Bytes;

@@ -1,7 +1,8 @@
-//! CopyObject: `PUT /<bucket>/<key>` with `x-oss-copy-source: /<bucket>/<key>`
-//! (URL-encoded). The function's quarantine moves an upload with it, guarded
-//! by `x-oss-copy-source-if-match` so a replaced object is never moved by
-//! mistake.
+//! CopyObject: `PUT` with `x-oss-copy-source`, its conditions and its directives.
+//!
+//! `x-oss-copy-source: /<bucket>/<key>` is URL-encoded. The function's quarantine
+//! moves an upload with it, guarded by `x-oss-copy-source-if-match` so a replaced
+//! object is never moved by mistake.
 //!
 //! Authorization as in OSS: `oss:PutObject` on the target, `oss:GetObject`
 //! on the source, and `oss:PutObjectTagging` when the copy sets new tags.

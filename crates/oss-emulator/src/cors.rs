@@ -1,6 +1,8 @@
-//! CORS as OSS answers it: preflights checked against the configured
-//! origins, and the headers a browser may read (`ETag`, `x-oss-request-id`)
-//! exposed on every answer to an allowed origin.
+//! CORS as OSS answers it: preflights, and the headers exposed to allowed origins.
+//!
+//! Preflights are checked against the configured origins; the headers a browser
+//! may read (`ETag`, `x-oss-request-id`) are exposed on every answer to an allowed
+//! origin.
 
 use http::{HeaderMap, StatusCode};
 

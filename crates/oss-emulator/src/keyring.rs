@@ -1,6 +1,7 @@
-//! The keys the emulator knows: the account's permanent key and every
-//! credential its STS issued (with its session policy). OSS authentication
-//! resolves AccessKey ids here; STS records its nonces here.
+//! The keys the emulator knows: the account key and every credential its STS issued.
+//!
+//! Each issued credential keeps its session policy. OSS authentication resolves
+//! AccessKey ids here; STS records its nonces here.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

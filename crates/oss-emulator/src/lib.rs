@@ -1,5 +1,6 @@
-//! An OSS + STS emulator on loopback: the services `oss-direct-upload local` and the
-//! tests run against, strict where the real ones are.
+//! An OSS + STS emulator on loopback, strict where the real services are.
+//!
+//! It is what `oss-direct-upload local` and the tests run against.
 //!
 //! Why it exists: the product's whole job is signing (STS tokens, POST
 //! policies, presigned URLs). Developing that against a lenient fake hides

@@ -1,5 +1,4 @@
-//! Multipart upload operations: InitiateMultipartUpload, UploadPart,
-//! ListParts, CompleteMultipartUpload and AbortMultipartUpload.
+//! Multipart upload operations: Initiate, UploadPart, ListParts, Complete, Abort.
 //!
 //! Each is authorized from its headers first; parts stream into the store.
 

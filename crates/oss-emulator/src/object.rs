@@ -1,6 +1,7 @@
-//! Object operations: PutObject, GetObject / HeadObject (ranges,
-//! conditions, `response-*` overrides), DeleteObject, and the dispatch of
-//! object-level requests to `copy`, `multipart` and `tagging`.
+//! Object operations (Put, Get/Head, Delete) and the dispatch of object-level requests.
+//!
+//! GetObject and HeadObject handle ranges, conditions and `response-*`
+//! overrides; `copy`, `multipart` and `tagging` get the requests that are theirs.
 //!
 //! Every request is authenticated and authorized from its headers before a
 //! byte of its body is read; accepted uploads stream into the store.

@@ -1,6 +1,8 @@
-//! RAM session policies: the grammar STS checks at AssumeRole time, and the
-//! evaluation OSS applies to each request made with the resulting credentials.
-//! This is what makes a too-broad or too-narrow scope visible locally.
+//! RAM session policies: the grammar STS checks, and their evaluation on OSS requests.
+//!
+//! STS checks the grammar at AssumeRole time; OSS evaluates the policy on each
+//! request made with the resulting credentials. This is what makes a too-broad
+//! or too-narrow scope visible locally.
 
 use serde_json::Value;
 

@@ -1,6 +1,8 @@
-//! The vocabulary every operation shares: a routed request ([`ObjReq`]), the
-//! reply it returns ([`Reply`]), and the errors of a missing bucket or key,
-//! a failed precondition and an unimplemented feature.
+//! The vocabulary every operation shares: the routed request, its reply, common errors.
+//!
+//! A routed request ([`ObjReq`]), the reply it returns ([`Reply`]), and the
+//! errors of a missing bucket or key, a failed precondition and an unimplemented
+//! feature.
 
 use std::net::IpAddr;
 

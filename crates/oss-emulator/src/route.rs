@@ -1,5 +1,7 @@
-//! Where a request goes: the query, the target (STS, a bucket or an object),
-//! and the dispatch to STS, `bucket` or `object`.
+//! Where a request goes: STS, a bucket or an object, from its path, Host and query.
+//!
+//! The query is decoded as OSS does, the target found, and the request handed to
+//! STS, `bucket` or `object`.
 
 use std::net::IpAddr;
 

@@ -1,6 +1,6 @@
-//! Connection handling of the emulator: the accept loop, per-connection
-//! timeouts, the common response headers, the per-request log line, and the
-//! last-resort XML error when a response cannot be built.
+//! The accept loop and what every response gets: timeouts, common headers, a log line.
+//!
+//! Also the last-resort XML error when a response cannot be built.
 //!
 //! Every path returns a response: handlers return `Result<Reply, OssError>`,
 //! and errors become OSS's `<Error>` XML, so a malformed request can never

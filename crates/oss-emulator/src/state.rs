@@ -1,5 +1,4 @@
-//! The shared state of one emulator instance: its configuration, object
-//! store and key ring, and the upload hook's call.
+//! The shared state of one emulator instance: configuration, store, keys, upload hook.
 
 use std::net::IpAddr;
 

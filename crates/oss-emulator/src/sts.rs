@@ -1,7 +1,8 @@
-//! The emulated STS `AssumeRole` endpoint and the registry of credentials it
-//! issued. OSS authentication looks keys up here, so a token minted by the
-//! local STS works against the local OSS exactly as long and as far as its
-//! session policy says.
+//! The emulated STS `AssumeRole` endpoint: its checks, both signing schemes, the answer.
+//!
+//! OSS authentication looks issued keys up in the key ring (`keyring`), so a
+//! token minted by the local STS works against the local OSS exactly as long and
+//! as far as its session policy says.
 //!
 //! Both request-signing schemes the SDKs use are verified with the crate's
 //! own signers (`alibaba_sign::acs`): RPC V1 (`Signature` parameter,

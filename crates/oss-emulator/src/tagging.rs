@@ -1,6 +1,6 @@
-//! Object tagging operations: PutObjectTagging / GetObjectTagging /
-//! DeleteObjectTagging (`?tagging`) and the `<Tagging>` body they read and
-//! write. Tag rules and the `x-oss-tagging` header are in `tags`.
+//! Object tagging operations (`?tagging`): Put, Get, Delete and their `<Tagging>` body.
+//!
+//! Tag rules and the `x-oss-tagging` header are in `tags`.
 
 use http::{Method, StatusCode};
 use quick_xml::events::Event;

@@ -1,8 +1,9 @@
-//! Object tags as OSS allows them, and the `x-oss-tagging` header of
-//! PutObject, InitiateMultipartUpload and CopyObject. The function records its
-//! verdict on an uploaded object in tags, so the emulator keeps them as OSS
-//! does: at most 10 per object, unique keys, key ≤ 128 and value ≤ 256
-//! characters of letters, digits, spaces and `+ - = . _ : /`.
+//! Object tags as OSS allows them, and the `x-oss-tagging` header that sets them.
+//!
+//! The header comes with PutObject, InitiateMultipartUpload and CopyObject. The
+//! function records its verdict on an uploaded object in tags, so the emulator
+//! keeps them as OSS does: at most 10 per object, unique keys, key ≤ 128 and
+//! value ≤ 256 characters of letters, digits, spaces and `+ - = . _ : /`.
 
 use http::StatusCode;
 

@@ -1,5 +1,4 @@
-//! Receiving what a write carries: the body (size limit, `Content-MD5`,
-//! `x-oss-content-sha256`), and the object's headers, metadata and tags.
+//! Receiving a write: its body (size, `Content-MD5`, SHA-256), metadata and tags.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,4 @@
-//! Reading and writing the wire's small pieces: a header or query parameter as
-//! text, the two date formats OSS writes, and comparing a signature or token
-//! from the wire in constant time.
+//! Small wire helpers: header and query values, HTTP and ISO dates, constant-time compare.
 
 use std::time::{Duration, UNIX_EPOCH};
 

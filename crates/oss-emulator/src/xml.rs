@@ -1,6 +1,7 @@
-//! XML bodies the emulator sends and the one it reads (CompleteMultipartUpload),
-//! plus the OSS error type, so every failure path ends in the same `<Error>` shape
-//! the SDKs parse.
+//! The OSS error type, and the XML bodies the emulator writes and reads.
+//!
+//! Every failure path ends in the same `<Error>` shape the SDKs parse; the one
+//! body read is CompleteMultipartUpload's.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

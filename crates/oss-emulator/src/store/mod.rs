@@ -1,5 +1,6 @@
-//! Object storage for the emulator: in memory, or on disk under `data_dir` so
-//! uploads survive a restart of `oss-direct-upload local`.
+//! Object storage: the objects of every bucket, in memory or persisted under `data_dir`.
+//!
+//! On disk, uploads survive a restart of `oss-direct-upload local`.
 //!
 //! Disk layout (keys are arbitrary UTF-8, so they never become paths):
 //! `<data_dir>/objects/<sha256(bucket NUL key)>.json` holds the metadata

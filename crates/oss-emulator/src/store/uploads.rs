@@ -1,6 +1,6 @@
-//! Multipart uploads in the store: initiated uploads and their parts (in
-//! memory, or part files under `<data_dir>/parts/`), OSS's checks of a
-//! Complete part list, and assembly of the object.
+//! Multipart uploads in the store: their parts, the Complete checks, assembly.
+//!
+//! Parts are kept in memory, or as part files under `<data_dir>/parts/`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
