@@ -14,9 +14,9 @@
 //!   item in B: the longest module prefix of the path that is a file wins.
 //!   Inline `mod x { … }` blocks are tracked, so `use super::*` in a file's
 //!   `mod tests` names the file itself, and self-edges are dropped.
-//! - Relative paths (`child::Item` from a parent, or a name brought in by a
-//!   glob) are not edges: a parent composing its own child modules is not a
-//!   loop between files. Comments and string literals are skipped, and so are
+//! - A file reaching into its own submodules (`child::Item`, `self::child`, or
+//!   `super::child` from its `mod tests`) composes them: not an edge. Other
+//!   relative paths (a name brought in by a glob) are not resolved either. Comments and string literals are skipped, and so are
 //!   `$crate` and `pub(in crate::…)`.
 //! - A loop is a strongly connected component of more than one file; each is
 //!   reported with one concrete cycle and the path behind every step.
@@ -101,7 +101,12 @@ pub fn graph_from_sources(sources: &[(PathBuf, String)]) -> FileGraph {
             let target = (0..=abs.len())
                 .rev()
                 .find_map(|n| modules.get(&abs[..n]).copied());
-            if let Some(to) = target.filter(|&to| to != from) {
+            // A file reaching into its own submodules composes them: not an edge.
+            let below = |to: usize| {
+                let m = module_of(&files[to]);
+                m.len() > here.len() && m.starts_with(&here)
+            };
+            if let Some(to) = target.filter(|&to| to != from && !below(to)) {
                 edges
                     .entry(from)
                     .or_default()
@@ -594,7 +599,11 @@ mod import_graph_tests {
         let g = graph(&[
             ("lib.rs", "mod blob; mod store;"),
             ("blob.rs", "use super::store::too_large;"),
-            ("store/mod.rs", "mod parts; use super::blob::Blob;"),
+            (
+                "store/mod.rs",
+                "mod parts; use super::blob::Blob; use self::parts::P;\n\
+                 #[cfg(test)] mod tests { use super::parts::Q; }",
+            ),
             (
                 "store/parts.rs",
                 "use super::super::blob::Blob; use super::Store;",
@@ -602,6 +611,7 @@ mod import_graph_tests {
         ]);
         assert!(g.has_edge("store/parts.rs", "blob.rs"));
         assert!(g.has_edge("store/parts.rs", "store/mod.rs"));
+        assert!(!g.has_edge("store/mod.rs", "store/parts.rs"));
         assert_eq!(names(&g), vec![vec!["blob.rs", "store/mod.rs", "blob.rs"]]);
     }
 
