@@ -11,9 +11,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # Other entries: `bench.sh cache` (full vs empty credential cache),
-# `bench.sh soak` (minutes of mixed load, RSS and errors at intervals).
+# `bench.sh soak` (minutes of mixed load, RSS and errors at intervals),
+# `bench.sh ratelimit` (the rate limiter on a full vs an empty table).
 case "${1:-}" in
-  cache|soak) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
+  cache|soak|ratelimit) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
 esac
 DURATION="${BENCH_DURATION:-10}"
 CONNS="${BENCH_CONNECTIONS:-32}"
