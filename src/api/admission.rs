@@ -5,7 +5,7 @@
 //! Route files call [`App::admit`] and then [`App::scoped_credentials`]; none
 //! of them authenticates, limits or assumes a role on its own.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use super::App;
 use crate::auth::{AuthError, Caller};
@@ -124,8 +124,7 @@ impl App {
         };
         let Some(profile) = self.profiles.get(named) else {
             return Err(ApiError::new(
-                400,
-                "UnknownProfile",
+                ErrorCode::UnknownProfile,
                 format!(
                     "profile {:?} does not exist; profiles: {}",
                     named.chars().take(40).collect::<String>(),
@@ -136,8 +135,7 @@ impl App {
         if let Purpose::Upload(method) = purpose {
             if !profile.allows(method) {
                 return Err(ApiError::new(
-                    400,
-                    "MethodNotAllowedForProfile",
+                    ErrorCode::MethodNotAllowedForProfile,
                     format!(
                         "profile {:?} does not allow {} uploads; it allows: {}",
                         profile.name,
@@ -190,11 +188,7 @@ impl App {
         let caller = match self.auth.authenticate(req.headers(), now.timestamp()) {
             Ok(caller) => caller,
             Err(AuthError::Missing) if profile.anonymous => Caller { user_id: None },
-            Err(e) => {
-                let mut err = ApiError::new(e.status(), e.code(), e.message());
-                err.www_authenticate = e.www_authenticate();
-                return Err(err);
-            }
+            Err(e) => return Err(e.into()),
         };
         let limiter_key = match &caller.user_id {
             Some(u) => format!("user:{u}"),
@@ -207,8 +201,7 @@ impl App {
                 &[("retryAfter", retry.into())],
             );
             let mut e = ApiError::new(
-                429,
-                "RateLimited",
+                ErrorCode::RateLimited,
                 format!("too many credential requests; retry in {retry} s"),
             );
             e.retry_after = Some(retry);
@@ -226,8 +219,7 @@ impl App {
             None if self.config.auth == AuthMode::Anonymous => profile.prefix.clone(),
             None => format!("{}{ANONYMOUS_SEGMENT}/", profile.prefix),
             Some(user) => {
-                let segment = crate::auth::user_prefix_segment(user)
-                    .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
+                let segment = crate::auth::user_prefix_segment(user)?;
                 format!("{}{}/", profile.prefix, segment)
             }
         };
@@ -264,8 +256,7 @@ impl App {
     ) -> Result<Arc<AssumedRole>, ApiError> {
         let Some(caller) = ctx.credentials.as_ref() else {
             return Err(ApiError::new(
-                503,
-                "NoFunctionCredentials",
+                ErrorCode::NoFunctionCredentials,
                 "the function has no credentials to call STS with; give the function a role (s.yaml `role`) so FC passes them",
             ));
         };
@@ -317,7 +308,7 @@ impl App {
                 result
             })
             .await
-            .map_err(sts_error)
+            .map_err(ApiError::from)
     }
 
     /// How long a URL or policy signed now may live: the profile's URL lifetime, but
@@ -331,31 +322,12 @@ impl App {
         let secs = (scope.profile.url_ttl_secs as i64).min(remaining);
         if secs < 1 {
             return Err(ApiError::new(
-                502,
-                "StsBadResponse",
+                ErrorCode::StsBadResponse,
                 "STS returned credentials that are already expired",
             ));
         }
         Ok(secs as u64)
     }
-}
-
-/// Maps an STS failure onto our status and code (502 rejected/bad answer,
-/// 503 throttled, 504 timeout), naming the upstream code but nothing secret.
-fn sts_error(e: StsError) -> ApiError {
-    let status = e.http_status();
-    let message = match e.upstream_code() {
-        Some(code) if status == 503 => format!(
-            "STS is throttling AssumeRole ({code}); retry after the Retry-After delay"
-        ),
-        Some(code) => format!(
-            "STS refused AssumeRole ({code}); check that the function's role may call sts:AssumeRole on OSS_ROLE_ARN and that the upload role trusts it"
-        ),
-        None => format!("STS AssumeRole failed: {e}"),
-    };
-    let mut err = ApiError::new(status, e.code(), message);
-    err.retry_after = e.retry_after_secs();
-    err
 }
 
 #[cfg(test)]

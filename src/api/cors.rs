@@ -80,12 +80,12 @@ impl Cors {
         let mut resp = http::Response::new(Bytes::new());
         match &verdict {
             Verdict::Refused => {
-                return super::error::ApiError::new(
-                    403,
-                    "OriginNotAllowed",
+                use super::error::{ApiError, ErrorCode, ErrorShape};
+                return ApiError::new(
+                    ErrorCode::OriginNotAllowed,
                     "this origin is not in ALLOWED_ORIGINS",
                 )
-                .to_response(false);
+                .to_response(ErrorShape::Plain);
             }
             Verdict::NoOrigin => {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;

@@ -2,7 +2,7 @@
 //! `ALLOWED_CONTENT_TYPES` and its size against `MAX_UPLOAD_BYTES`, checked
 //! before anything is signed. Every route that signs an upload asks here.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::params::Params;
 use super::App;
 use crate::profiles::Profile;
@@ -35,8 +35,7 @@ impl App {
         }
         if !profile.content_type_allowed(&essence) {
             return Err(ApiError::new(
-                400,
-                "ContentTypeNotAllowed",
+                ErrorCode::ContentTypeNotAllowed,
                 format!(
                     "contentType {essence:?} is not allowed{}; allowed: {}",
                     profile_label(profile),
@@ -55,8 +54,7 @@ impl App {
         match params.size {
             Some(0) => Err(ApiError::bad_param("size must be at least 1 byte")),
             Some(n) if n > profile.max_bytes => Err(ApiError::new(
-                400,
-                "FileTooLarge",
+                ErrorCode::FileTooLarge,
                 format!(
                     "size {n} is over the limit of {} bytes{}",
                     profile.max_bytes,
@@ -64,8 +62,7 @@ impl App {
                 ),
             )),
             Some(n) if n < profile.min_bytes => Err(ApiError::new(
-                400,
-                "FileTooSmall",
+                ErrorCode::FileTooSmall,
                 format!(
                     "size {n} is under the minimum of {} bytes{}",
                     profile.min_bytes,

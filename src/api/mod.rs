@@ -43,7 +43,7 @@ use crate::runtime::{Context, Request, Response};
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{StsClient, StsClientConfig};
 use cors::{Cors, Verdict};
-use error::ApiError;
+use error::{ApiError, ErrorCode, ErrorShape};
 use http::{HeaderValue, Method};
 use presign::SigningKeys;
 use ratelimit::RateLimiter;
@@ -147,28 +147,26 @@ impl App {
         let Some(route) = Route::from_path(path) else {
             return with_no_store(
                 ApiError::new(
-                    404,
-                    "NotFound",
+                    ErrorCode::NotFound,
                     format!("no route {path:?}; see /v1/sts, /v1/post-policy, /v1/presign"),
                 )
-                .to_response(false),
+                .to_response(ErrorShape::Plain),
             );
         };
         if route.is_legacy() && !self.config.legacy_routes {
             return with_no_store(
                 ApiError::new(
-                    404,
-                    "NotFound",
+                    ErrorCode::NotFound,
                     format!("{path:?} is a route for Alibaba's sample clients and is off; set LEGACY_ROUTES=true to serve it, or use /v1/sts, /v1/post-policy, /v1/presign"),
                 )
-                .to_response(false),
+                .to_response(ErrorShape::Plain),
             );
         }
         let verdict = self.cors.check(req.headers());
         if req.method() == Method::OPTIONS {
             return self.cors.preflight(req.headers());
         }
-        let sts_shaped = route.sts_shaped_errors();
+        let shape = route.error_shape();
         let mut resp = if !route.methods().contains(req.method()) {
             let allow = route
                 .methods()
@@ -177,42 +175,36 @@ impl App {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut r = ApiError::new(
-                405,
-                "MethodNotAllowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed here; use {allow}", req.method()),
             )
-            .to_response(sts_shaped);
+            .to_response(shape);
             if let Ok(v) = HeaderValue::from_str(&allow) {
                 r.headers_mut().insert(http::header::ALLOW, v);
             }
             r
         } else if verdict == Verdict::Refused && route.is_credential_route() {
             ApiError::new(
-                403,
-                "OriginNotAllowed",
+                ErrorCode::OriginNotAllowed,
                 "this origin is not in ALLOWED_ORIGINS",
             )
-            .to_response(false)
+            .to_response(ErrorShape::Plain)
         } else {
             match self.route(route, &req, &ctx).await {
                 Ok(r) => r,
                 Err(e) => {
-                    if e.status >= 500 {
+                    if e.status() >= 500 {
                         crate::log::warn(
                             Some(&ctx.request_id),
                             "request failed",
                             &[
-                                ("code", e.code.clone().into()),
-                                ("status", e.status.into()),
+                                ("code", e.code().as_str().into()),
+                                ("status", e.status().into()),
                                 ("detail", e.message.clone().into()),
                             ],
                         );
                     }
-                    if route == Route::Uppy {
-                        uppy::error_response(&e)
-                    } else {
-                        e.to_response(sts_shaped)
-                    }
+                    e.to_response(shape)
                 }
             }
         };

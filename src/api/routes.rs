@@ -1,6 +1,7 @@
 //! Path → route matching, and what each route allows. One table, so a
 //! newcomer sees every path the function answers in one place.
 
+use super::error::ErrorShape;
 use super::multipart::MultipartOp;
 use http::Method;
 
@@ -83,10 +84,15 @@ impl Route {
         )
     }
 
-    /// Whether errors take the shape the mobile SDKs' credential providers
-    /// read (`StatusCode` / `ErrorCode`).
-    pub(super) fn sts_shaped_errors(self) -> bool {
-        matches!(self, Route::Sts { .. })
+    /// How errors are laid out: the shape the mobile SDKs' credential
+    /// providers read (`StatusCode` / `ErrorCode`) for the STS routes, with a
+    /// top-level `message` for Uppy.
+    pub(super) fn error_shape(self) -> ErrorShape {
+        match self {
+            Route::Sts { .. } => ErrorShape::Sts,
+            Route::Uppy => ErrorShape::Uppy,
+            _ => ErrorShape::Plain,
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //!   removed.
 
 use super::admission::{Access, Scope};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode, OssCall};
 use super::keys;
 use super::params::Params;
 use super::response::json_body;
@@ -40,8 +40,7 @@ impl App {
         let tags = match self.oss.send(&creds.credentials, req).await {
             Ok(r) => crate::events::objects::parse_tags(&r.body).map_err(|e| {
                 ApiError::new(
-                    502,
-                    "OssBadResponse",
+                    ErrorCode::OssBadResponse,
                     format!("unreadable tag set from OSS: {e}"),
                 )
             })?,
@@ -52,20 +51,7 @@ impl App {
                         "message": "no object at this key: not uploaded yet, or rejected and removed"}),
                 ))
             }
-            Err(e) if e.is_transient() => {
-                return Err(ApiError::new(
-                    503,
-                    "OssUnavailable",
-                    format!("cannot read the upload's status: {e}; retry"),
-                ))
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    502,
-                    "OssError",
-                    format!("cannot read the upload's status: {e}"),
-                ))
-            }
+            Err(e) => return Err(ApiError::from_oss(OssCall::GetObjectTagging, e)),
         };
         let get = |name: &str| {
             tags.iter()

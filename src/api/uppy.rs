@@ -17,7 +17,7 @@
 
 use super::admission::Purpose;
 use super::admission::Scope;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::multipart::{json_request, part_number, MULTIPART};
 use super::params::Params;
 use super::response::json_body;
@@ -25,9 +25,8 @@ use super::App;
 use crate::oss::multipart::quote_etag;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::{HeaderValue, Method};
+use http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -50,15 +49,13 @@ pub(super) fn is_uppy_path(path: &str) -> bool {
 fn call_for(method: &Method, path: &str) -> Result<Call, ApiError> {
     let not_found = || {
         ApiError::new(
-            404,
-            "NotFound",
+            ErrorCode::NotFound,
             format!("no Uppy route {method} {path:?}; see README (Uppy)"),
         )
     };
     let not_allowed = |allow: &str| {
         ApiError::new(
-            405,
-            "MethodNotAllowed",
+            ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path:?}; use {allow}"),
         )
     };
@@ -221,8 +218,7 @@ impl App {
                 let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let n = part.parse::<i64>().map_err(|_| {
                     ApiError::new(
-                        400,
-                        "InvalidPartNumber",
+                        ErrorCode::InvalidPartNumber,
                         format!(
                             "part number {:?} is not a number",
                             part.chars().take(16).collect::<String>()
@@ -291,7 +287,10 @@ impl App {
     ) -> Result<Response, ApiError> {
         let policy = self.post_policy(scope, ctx, params, false).await?;
         let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
-            ApiError::new(500, "InternalError", "could not read the POST policy built")
+            ApiError::new(
+                ErrorCode::InternalError,
+                "could not read the POST policy built",
+            )
         })?;
         let expires = body["expiration"]
             .as_str()
@@ -308,21 +307,6 @@ impl App {
             }),
         ))
     }
-}
-
-/// An error as Uppy shows it: the usual `error` object plus a top-level
-/// `message` (companion-client's `UserFacingApiError`).
-pub(super) fn error_response(e: &ApiError) -> Response {
-    let mut resp = e.to_response(false);
-    if let Ok(mut v) = serde_json::from_slice::<Value>(resp.body()) {
-        v["message"] = e.message.clone().into();
-        *resp.body_mut() = Bytes::from(v.to_string());
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    resp
 }
 
 #[cfg(test)]
@@ -365,31 +349,22 @@ mod tests {
         assert_eq!(
             call_for(&Method::PUT, "/s3/multipart/U")
                 .unwrap_err()
-                .status,
+                .status(),
             405
         );
         assert_eq!(
             call_for(&Method::GET, "/s3/multipart/U/1/2")
                 .unwrap_err()
-                .status,
+                .status(),
             404
         );
         assert_eq!(
             call_for(&Method::GET, "/s3/multipart//1")
                 .unwrap_err()
-                .status,
+                .status(),
             404
         );
         assert!(is_uppy_path("/s3/multipart/x"));
         assert!(!is_uppy_path("/s3/sts"));
-    }
-
-    #[test]
-    fn errors_carry_a_top_level_message() {
-        let r = error_response(&ApiError::new(403, "KeyOutsidePrefix", "nope"));
-        assert_eq!(r.status(), 403);
-        let v: Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!(v["message"], "nope");
-        assert_eq!(v["error"]["code"], "KeyOutsidePrefix");
     }
 }

@@ -6,12 +6,11 @@
 
 use super::MULTIPART;
 use crate::api::admission::{Access, Scope};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode, OssCall};
 use crate::api::keys;
 use crate::api::params::Params;
 use crate::api::App;
 use crate::config::SignatureVersion;
-use crate::oss::client::OssError;
 use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
 use crate::oss::multipart_client as calls;
 use crate::runtime::{Context, Request};
@@ -79,8 +78,7 @@ impl App {
         )?;
         PartPlan::for_size(size).ok_or_else(|| {
             ApiError::new(
-                400,
-                "FileTooLarge",
+                ErrorCode::FileTooLarge,
                 format!("size {size} cannot be cut into at most 10,000 parts of at most 5 GB"),
             )
         })
@@ -156,7 +154,7 @@ impl App {
             scope.forbids_overwrite(),
         )
         .await
-        .map_err(|e| oss_error(e, "InitiateMultipartUpload"))?;
+        .map_err(|e| ApiError::from_oss(OssCall::InitiateMultipartUpload, e))?;
         Ok(Created {
             key,
             upload_id,
@@ -181,8 +179,7 @@ impl App {
             let len = match plan {
                 Some(p) => Some(p.part_len(n).ok_or_else(|| {
                     ApiError::new(
-                        400,
-                        "InvalidPartNumber",
+                        ErrorCode::InvalidPartNumber,
                         format!(
                             "part {n} is past the last part ({}) of a {}-byte upload",
                             p.part_count, p.size
@@ -242,7 +239,7 @@ impl App {
             &t.upload_id,
         )
         .await
-        .map_err(|e| oss_error(e, "ListParts"))
+        .map_err(|e| ApiError::from_oss(OssCall::ListParts, e))
     }
 
     /// Complete: ListParts, the checks, CompleteMultipartUpload; aborts on
@@ -256,8 +253,7 @@ impl App {
     ) -> Result<Completed, ApiError> {
         if client_parts.is_empty() {
             return Err(ApiError::new(
-                400,
-                "NoParts",
+                ErrorCode::NoParts,
                 "parts is empty: list every part you uploaded with its partNumber and ETag",
             ));
         }
@@ -266,7 +262,7 @@ impl App {
         let bucket = &self.config.bucket;
         let listed = calls::list_parts(&self.oss, c, bucket, &t.key, &t.upload_id)
             .await
-            .map_err(|e| oss_error(e, "ListParts"))?;
+            .map_err(|e| ApiError::from_oss(OssCall::ListParts, e))?;
         let (parts, total) = match mp::check_complete(
             &client_parts,
             &listed,
@@ -303,10 +299,10 @@ impl App {
                 })
             }
             Err(e) if e.oss_code() == Some("FileAlreadyExists") => {
-                let err = oss_error(e, "CompleteMultipartUpload");
+                let err = ApiError::from_oss(OssCall::CompleteMultipartUpload, e);
                 Err(self.abort_after(ctx, c, t, err).await)
             }
-            Err(e) => Err(oss_error(e, "CompleteMultipartUpload")),
+            Err(e) => Err(ApiError::from_oss(OssCall::CompleteMultipartUpload, e)),
         }
     }
 
@@ -356,130 +352,31 @@ impl App {
             &t.upload_id,
         )
         .await
-        .map_err(|e| oss_error(e, "AbortMultipartUpload"))
+        .map_err(|e| ApiError::from_oss(OssCall::AbortMultipartUpload, e))
     }
 }
 
 fn violation_error(v: &Violation) -> ApiError {
     match v {
         Violation::PartsMismatch(why) => ApiError::new(
-            400,
-            "PartsMismatch",
+            ErrorCode::PartsMismatch,
             format!("the part list does not match the parts OSS holds: {why}"),
         ),
         Violation::TooManyParts(n) => ApiError::new(
-            400,
-            "TooManyParts",
+            ErrorCode::TooManyParts,
             format!("{n} parts; OSS allows at most 10000"),
         ),
         Violation::PartTooSmall { part_number, size } => ApiError::new(
-            400,
-            "PartTooSmall",
+            ErrorCode::PartTooSmall,
             format!("part {part_number} has {size} bytes; every part but the last needs at least 102400"),
         ),
         Violation::TooSmall { total, min } => ApiError::new(
-            400,
-            "FileTooSmall",
+            ErrorCode::FileTooSmall,
             format!("the parts add up to {total} bytes, under the minimum of {min}"),
         ),
         Violation::TooLarge { total, max } => ApiError::new(
-            400,
-            "FileTooLarge",
+            ErrorCode::FileTooLarge,
             format!("the parts add up to {total} bytes, over the limit of {max}"),
         ),
-    }
-}
-
-/// Maps an OSS failure during `call` onto our status and code. No secret
-/// reaches the message: [`OssError`] keeps none.
-pub(in crate::api) fn oss_error(e: OssError, call: &str) -> ApiError {
-    match e {
-        OssError::Service {
-            status,
-            code,
-            message,
-            request_id,
-        } => {
-            let rid = request_id
-                .map(|r| format!(" (OSS request id {r})"))
-                .unwrap_or_default();
-            let (ours, what) = match code.as_str() {
-                "NoSuchUpload" => (
-                    404,
-                    "no such upload: the uploadId is unknown for this key, or was completed or aborted".to_owned(),
-                ),
-                "InvalidPart" => (400, format!("OSS refused a part: {message}")),
-                "InvalidPartOrder" => (400, format!("OSS refused the part order: {message}")),
-                "EntityTooSmall" => (400, format!("a part is too small: {message}")),
-                "FileAlreadyExists" => (
-                    409,
-                    "an object already exists at this key and uploads never overwrite".to_owned(),
-                ),
-                "AccessDenied" => (
-                    502,
-                    format!("OSS denied {call} to the upload role ({message}); check the role's policy allows oss:PutObject, oss:ListParts and oss:AbortMultipartUpload on the bucket"),
-                ),
-                _ if status >= 500 => (502, format!("OSS failed {call}: {code} {message}")),
-                _ => (502, format!("OSS refused {call}: {code} {message}")),
-            };
-            let ours_code = match ours {
-                502 if status >= 500 => "OssUnavailable".to_owned(),
-                502 => "OssRejected".to_owned(),
-                _ => code,
-            };
-            ApiError::new(ours, ours_code, format!("{what}{rid}"))
-        }
-        OssError::Timeout => ApiError::new(
-            504,
-            "OssTimeout",
-            format!("OSS did not answer {call} in time; retry"),
-        ),
-        OssError::Unavailable(d) => ApiError::new(
-            502,
-            "OssUnavailable",
-            format!("cannot reach OSS for {call}: {d}"),
-        ),
-        OssError::BadResponse(d) => ApiError::new(
-            502,
-            "OssBadResponse",
-            format!("unreadable answer from OSS to {call}: {d}"),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oss_errors_map_to_documented_codes() {
-        let svc = |status, code: &str| OssError::Service {
-            status,
-            code: code.into(),
-            message: "m".into(),
-            request_id: Some("RID".into()),
-        };
-        let m = |e| {
-            let a = oss_error(e, "X");
-            (a.status, a.code)
-        };
-        assert_eq!(m(svc(404, "NoSuchUpload")), (404, "NoSuchUpload".into()));
-        assert_eq!(m(svc(400, "InvalidPart")), (400, "InvalidPart".into()));
-        assert_eq!(
-            m(svc(400, "InvalidPartOrder")),
-            (400, "InvalidPartOrder".into())
-        );
-        assert_eq!(
-            m(svc(409, "FileAlreadyExists")),
-            (409, "FileAlreadyExists".into())
-        );
-        assert_eq!(
-            m(svc(503, "ServiceUnavailable")),
-            (502, "OssUnavailable".into())
-        );
-        assert_eq!(m(OssError::Timeout), (504, "OssTimeout".into()));
-        assert!(oss_error(svc(404, "NoSuchUpload"), "X")
-            .message
-            .contains("RID"));
     }
 }

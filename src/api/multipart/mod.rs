@@ -25,7 +25,7 @@
 mod flow;
 
 use super::admission::Purpose;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::params;
 use super::response::{iso_seconds, json_body, Pairs};
 use super::App;
@@ -111,7 +111,7 @@ impl App {
                 let scope = self.admit(req, ctx, &params, MULTIPART)?;
                 let c = self.mp_create(&scope, ctx, &params, true).await?;
                 let plan = c.plan.ok_or_else(|| {
-                    ApiError::new(500, "InternalError", "no part plan for a sized upload")
+                    ApiError::new(ErrorCode::InternalError, "no part plan for a sized upload")
                 })?;
                 Ok(json_body(
                     200,
@@ -244,8 +244,7 @@ struct CompletePart {
 pub(super) fn json_request<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(req.body()).map_err(|e| {
         ApiError::new(
-            400,
-            "InvalidJson",
+            ErrorCode::InvalidJson,
             format!("the request body is not the JSON this route takes: {e}"),
         )
     })
@@ -258,8 +257,7 @@ pub(super) fn part_number(n: i64) -> Result<u32, ApiError> {
         .filter(|n| (1..=mp::MAX_PARTS).contains(n))
         .ok_or_else(|| {
             ApiError::new(
-                400,
-                "InvalidPartNumber",
+                ErrorCode::InvalidPartNumber,
                 format!("part number {n} is outside 1..=10000"),
             )
         })
@@ -276,8 +274,7 @@ fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
         let n = part_number(n)?;
         if out.contains(&n) {
             return Err(ApiError::new(
-                400,
-                "InvalidPartNumber",
+                ErrorCode::InvalidPartNumber,
                 format!("part number {n} is listed twice"),
             ));
         }
@@ -309,8 +306,11 @@ mod tests {
     fn part_numbers_are_1_to_10000_without_repeats() {
         assert_eq!(part_numbers(&[1, 10_000]).unwrap(), vec![1, 10_000]);
         for bad in [&[0][..], &[10_001], &[-1], &[1, 1], &[]] {
-            assert_eq!(part_numbers(bad).unwrap_err().status, 400, "{bad:?}");
+            assert_eq!(part_numbers(bad).unwrap_err().status(), 400, "{bad:?}");
         }
-        assert_eq!(part_numbers(&[0]).unwrap_err().code, "InvalidPartNumber");
+        assert_eq!(
+            part_numbers(&[0]).unwrap_err().code(),
+            ErrorCode::InvalidPartNumber
+        );
     }
 }
