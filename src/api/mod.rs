@@ -27,7 +27,7 @@ mod post_policy;
 mod presign;
 pub mod ratelimit;
 mod response;
-mod routes;
+pub mod routes;
 mod status;
 mod sts;
 mod uppy;
@@ -48,7 +48,7 @@ use http::{HeaderValue, Method};
 use presign::SigningKeys;
 use ratelimit::RateLimiter;
 use response::{json_body, with_no_store};
-use routes::Route;
+use routes::{Captures, Handler, Operation, RouteSpec};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,16 +144,16 @@ impl App {
     /// Handles one request. Never panics on input; every failure is a JSON error.
     pub async fn handle(&self, req: Request, ctx: Context) -> Response {
         let path = req.uri().path();
-        let Some(route) = Route::from_path(path) else {
+        let Some((spec, captures)) = routes::lookup(path) else {
             return with_no_store(
                 ApiError::new(
                     ErrorCode::NotFound,
                     format!("no route {path:?}; see /v1/sts, /v1/post-policy, /v1/presign"),
                 )
-                .to_response(ErrorShape::Plain),
+                .to_response(routes::not_found_shape(path)),
             );
         };
-        if route.is_legacy() && !self.config.legacy_routes {
+        if spec.legacy && !self.config.legacy_routes {
             return with_no_store(
                 ApiError::new(
                     ErrorCode::NotFound,
@@ -164,33 +164,28 @@ impl App {
         }
         let verdict = self.cors.check(req.headers());
         if req.method() == Method::OPTIONS {
-            return self.cors.preflight(req.headers());
+            return self.cors.preflight(req.headers(), &spec.allow());
         }
-        let shape = route.error_shape();
-        let mut resp = if !route.methods().contains(req.method()) {
-            let allow = route
-                .methods()
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut r = ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!("{} is not allowed here; use {allow}", req.method()),
-            )
-            .to_response(shape);
-            if let Ok(v) = HeaderValue::from_str(&allow) {
-                r.headers_mut().insert(http::header::ALLOW, v);
+        let shape = spec.error_shape();
+        let mut resp = match spec.operation(req.method()) {
+            None => {
+                let allow = spec.allow();
+                let mut r = ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not allowed here; use {allow}", req.method()),
+                )
+                .to_response(shape);
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    r.headers_mut().insert(http::header::ALLOW, v);
+                }
+                r
             }
-            r
-        } else if verdict == Verdict::Refused && route.is_credential_route() {
-            ApiError::new(
+            Some(_) if verdict == Verdict::Refused && spec.is_credential_route() => ApiError::new(
                 ErrorCode::OriginNotAllowed,
                 "this origin is not in ALLOWED_ORIGINS",
             )
-            .to_response(ErrorShape::Plain)
-        } else {
-            match self.route(route, &req, &ctx).await {
+            .to_response(ErrorShape::Plain),
+            Some(op) => match self.route(spec, op, captures, &req, &ctx).await {
                 Ok(r) => r,
                 Err(e) => {
                     if e.status() >= 500 {
@@ -206,46 +201,58 @@ impl App {
                     }
                     e.to_response(shape)
                 }
-            }
+            },
         };
         self.cors.decorate(&verdict, &mut resp);
         with_no_store(resp)
     }
 
-    /// Sends an admitted request to its route family.
+    /// Sends an admitted request to its handler.
     async fn route(
         &self,
-        route: Route,
+        spec: &RouteSpec,
+        op: &Operation,
+        captures: Captures<'_>,
         req: &Request,
         ctx: &Context,
     ) -> Result<Response, ApiError> {
-        match route {
-            Route::Page => Ok(page::index()),
-            Route::Healthz => Ok(json_body(200, &json!({"status": "ok"}))),
-            Route::Initialize => {
+        let legacy = spec.legacy;
+        match op.handler {
+            Handler::Page => Ok(page::index()),
+            Handler::Healthz => Ok(json_body(200, &json!({"status": "ok"}))),
+            Handler::Initialize => {
                 self.initialize(ctx).await?;
                 Ok(json_body(200, &json!({"status": "initialized"})))
             }
-            Route::PublicConfig => Ok(json_body(200, &self.public_config())),
-            Route::Sts { legacy } => {
+            Handler::PublicConfig => Ok(json_body(200, &self.public_config())),
+            Handler::Sts => {
                 let params = params::parse(req)?;
                 let scope = self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::Sts))?;
                 self.sts_token(&scope, ctx, legacy).await
             }
-            Route::PostPolicy { legacy } => {
+            Handler::PostPolicy => {
                 let params = params::parse(req)?;
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
                 let scope = self.admit(req, ctx, &params, purpose)?;
                 self.post_policy(&scope, ctx, &params, legacy).await
             }
-            Route::Presign { legacy } => {
+            Handler::Presign => {
                 let params = params::parse(req)?;
                 let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
                 self.presign(&scope, ctx, &params, legacy).await
             }
-            Route::Multipart(op) => self.multipart(op, req, ctx).await,
-            Route::Uppy => self.uppy(req, ctx).await,
-            Route::UploadStatus => {
+            Handler::MultipartCreate
+            | Handler::MultipartSign
+            | Handler::MultipartParts
+            | Handler::MultipartComplete
+            | Handler::MultipartAbort => self.multipart(op.handler, req, ctx).await,
+            Handler::UppyParams
+            | Handler::UppyCreate
+            | Handler::UppySign
+            | Handler::UppyList
+            | Handler::UppyComplete
+            | Handler::UppyAbort => self.uppy(op.handler, captures, req, ctx).await,
+            Handler::UploadStatus => {
                 let params = params::parse(req)?;
                 // Like a read-back, the key names the profile it is in.
                 let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;

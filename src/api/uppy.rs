@@ -21,96 +21,21 @@ use super::error::{ApiError, ErrorCode};
 use super::multipart::{json_request, part_number, MULTIPART};
 use super::params::Params;
 use super::response::json_body;
+use super::routes::{Captures, Handler};
 use super::App;
 use crate::oss::multipart::quote_etag;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
 use chrono::{DateTime, Utc};
-use http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Which Companion call a `/s3/...` request is.
-#[derive(Debug, PartialEq, Eq)]
-enum Call {
-    Params,
-    Create,
-    Sign { upload_id: String, part: String },
-    List { upload_id: String },
-    Complete { upload_id: String },
-    Abort { upload_id: String },
-}
-
-/// Whether `path` belongs to the Uppy routes.
-pub(super) fn is_uppy_path(path: &str) -> bool {
-    path == "/s3/params" || path == "/s3/multipart" || path.starts_with("/s3/multipart/")
-}
-
-fn call_for(method: &Method, path: &str) -> Result<Call, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            ErrorCode::NotFound,
-            format!("no Uppy route {method} {path:?}; see README (Uppy)"),
-        )
-    };
-    let not_allowed = |allow: &str| {
-        ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{method} is not allowed on {path:?}; use {allow}"),
-        )
-    };
-    if path == "/s3/params" {
-        return if method == Method::GET {
-            Ok(Call::Params)
-        } else {
-            Err(not_allowed("GET"))
-        };
-    }
-    if path == "/s3/multipart" {
-        return if method == Method::POST {
-            Ok(Call::Create)
-        } else {
-            Err(not_allowed("POST"))
-        };
-    }
-    let rest = path.strip_prefix("/s3/multipart/").ok_or_else(not_found)?;
-    let segs: Vec<&str> = rest.split('/').collect();
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
-    };
-    match segs.as_slice() {
-        [id] if !id.is_empty() => {
-            let upload_id = decode(id)?;
-            match *method {
-                Method::GET => Ok(Call::List { upload_id }),
-                Method::DELETE => Ok(Call::Abort { upload_id }),
-                _ => Err(not_allowed("GET, DELETE")),
-            }
-        }
-        [id, "complete"] if !id.is_empty() => {
-            if method == Method::POST {
-                Ok(Call::Complete {
-                    upload_id: decode(id)?,
-                })
-            } else {
-                Err(not_allowed("POST"))
-            }
-        }
-        [id, n] if !id.is_empty() && !n.is_empty() => {
-            if method == Method::GET {
-                Ok(Call::Sign {
-                    upload_id: decode(id)?,
-                    part: (*n).to_owned(),
-                })
-            } else {
-                Err(not_allowed("GET"))
-            }
-        }
-        _ => Err(not_found()),
-    }
+/// The upload id in the path, percent-decoded once.
+fn upload_id(captures: &Captures<'_>) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(captures.upload_id.unwrap_or_default())
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
 }
 
 /// A query parameter, decoded once like every query ([`super::params::parse_query`]:
@@ -172,13 +97,22 @@ fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 
 impl App {
     /// Serves one `/s3/...` request.
-    pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
-        let call = call_for(req.method(), req.uri().path())?;
+    pub(super) async fn uppy(
+        &self,
+        handler: Handler,
+        captures: Captures<'_>,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<Response, ApiError> {
+        let upload_id = match captures.upload_id {
+            Some(_) => upload_id(&captures)?,
+            None => String::new(),
+        };
         // Steps on an existing upload are admitted in the profile its key lies in.
         let key = query(req, "key")?;
         let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
-        match call {
-            Call::Params => {
+        match handler {
+            Handler::UppyParams => {
                 // Uppy sends the file's meta as `metadata[name]=value`; a
                 // `profile` there (or as its own parameter) picks the profile.
                 let params = Params {
@@ -194,7 +128,7 @@ impl App {
                     self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::PostPolicy))?;
                 self.uppy_params(&scope, ctx, &params).await
             }
-            Call::Create => {
+            Handler::UppyCreate => {
                 let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
                     CreateBody::default()
                 } else {
@@ -213,7 +147,8 @@ impl App {
                     &json!({"key": c.key, "uploadId": c.upload_id, "bucket": self.config.bucket}),
                 ))
             }
-            Call::Sign { upload_id, part } => {
+            Handler::UppySign => {
+                let part = captures.part.unwrap_or_default();
                 let scope = step_scope()?;
                 let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let n = part.parse::<i64>().map_err(|_| {
@@ -237,7 +172,7 @@ impl App {
                     }),
                 ))
             }
-            Call::List { upload_id } => {
+            Handler::UppyList => {
                 let scope = step_scope()?;
                 let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let parts = self.mp_list(&scope, ctx, &t).await?;
@@ -253,7 +188,7 @@ impl App {
                     .collect();
                 Ok(json_body(200, &out))
             }
-            Call::Complete { upload_id } => {
+            Handler::UppyComplete => {
                 let scope = step_scope()?;
                 let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 let body: CompleteBody = json_request(req)?;
@@ -267,7 +202,7 @@ impl App {
                     &json!({"location": done.location, "key": t.key, "bucket": self.config.bucket}),
                 ))
             }
-            Call::Abort { upload_id } => {
+            _ => {
                 let scope = step_scope()?;
                 let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
                 self.mp_abort(&scope, ctx, &t).await?;
@@ -306,65 +241,5 @@ impl App {
                 "expires": expires,
             }),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn companion_paths_map_to_calls() {
-        let id = "0004B98%2F1".to_owned();
-        assert_eq!(call_for(&Method::GET, "/s3/params").unwrap(), Call::Params);
-        assert_eq!(
-            call_for(&Method::POST, "/s3/multipart").unwrap(),
-            Call::Create
-        );
-        assert_eq!(
-            call_for(&Method::GET, &format!("/s3/multipart/{id}/7")).unwrap(),
-            Call::Sign {
-                upload_id: "0004B98/1".into(),
-                part: "7".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart/U").unwrap(),
-            Call::List {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::DELETE, "/s3/multipart/U").unwrap(),
-            Call::Abort {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::POST, "/s3/multipart/U/complete").unwrap(),
-            Call::Complete {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::PUT, "/s3/multipart/U")
-                .unwrap_err()
-                .status(),
-            405
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart/U/1/2")
-                .unwrap_err()
-                .status(),
-            404
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart//1")
-                .unwrap_err()
-                .status(),
-            404
-        );
-        assert!(is_uppy_path("/s3/multipart/x"));
-        assert!(!is_uppy_path("/s3/sts"));
     }
 }

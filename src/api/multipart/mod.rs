@@ -28,64 +28,16 @@ use super::admission::Purpose;
 use super::error::{ApiError, ErrorCode};
 use super::params;
 use super::response::{iso_seconds, json_body, Pairs};
+use super::routes::Handler;
 use super::App;
 use crate::oss::multipart as mp;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
-use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 
 /// What every multipart request is admitted for (the profile must allow it).
 pub(super) const MULTIPART: Purpose = Purpose::Upload(UploadMethod::Multipart);
-
-/// The `/v1/multipart...` routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum MultipartOp {
-    /// `POST /v1/multipart` (and `DELETE /v1/multipart?key=&uploadId=` = abort).
-    Create,
-    /// `POST /v1/multipart/sign`.
-    Sign,
-    /// `GET|POST /v1/multipart/parts`.
-    Parts,
-    /// `POST /v1/multipart/complete`.
-    Complete,
-    /// `POST|DELETE /v1/multipart/abort`.
-    Abort,
-}
-
-impl MultipartOp {
-    pub(super) fn from_path(path: &str) -> Option<MultipartOp> {
-        Some(match path {
-            "/v1/multipart" => MultipartOp::Create,
-            "/v1/multipart/sign" => MultipartOp::Sign,
-            "/v1/multipart/parts" => MultipartOp::Parts,
-            "/v1/multipart/complete" => MultipartOp::Complete,
-            "/v1/multipart/abort" => MultipartOp::Abort,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn methods(self) -> &'static [Method] {
-        match self {
-            MultipartOp::Create => &[Method::POST, Method::DELETE],
-            MultipartOp::Parts => &[Method::GET, Method::POST],
-            MultipartOp::Abort => &[Method::POST, Method::DELETE],
-            MultipartOp::Sign | MultipartOp::Complete => &[Method::POST],
-        }
-    }
-}
-
-/// Largest request body the complete routes accept: 10,000 parts written as
-/// `{"partNumber":10000,"etag":"\"<32 hex>\""}` are about 600 KB.
-pub const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
-
-/// The body limit for `path` when it differs from the runtime's default:
-/// only the two complete routes take a list of up to 10,000 parts.
-pub fn body_limit_for(path: &str) -> Option<usize> {
-    let uppy_complete = path.starts_with("/s3/multipart/") && path.ends_with("/complete");
-    (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
-}
 
 /// How many more requests per minute the steps after create may make than
 /// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
@@ -100,13 +52,12 @@ impl App {
     /// Serves one `/v1/multipart...` request.
     pub(super) async fn multipart(
         &self,
-        op: MultipartOp,
+        handler: Handler,
         req: &Request,
         ctx: &Context,
     ) -> Result<Response, ApiError> {
-        let delete = req.method() == Method::DELETE;
-        match op {
-            MultipartOp::Create if !delete => {
+        match handler {
+            Handler::MultipartCreate => {
                 let params = params::parse(req)?;
                 let scope = self.admit(req, ctx, &params, MULTIPART)?;
                 let c = self.mp_create(&scope, ctx, &params, true).await?;
@@ -127,7 +78,7 @@ impl App {
                     }),
                 ))
             }
-            MultipartOp::Sign => {
+            Handler::MultipartSign => {
                 let body: SignBody = json_request(req)?;
                 let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
                 let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
@@ -158,7 +109,7 @@ impl App {
                     }),
                 ))
             }
-            MultipartOp::Parts => {
+            Handler::MultipartParts => {
                 let params = params::parse(req)?;
                 let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
@@ -178,7 +129,7 @@ impl App {
                     }),
                 ))
             }
-            MultipartOp::Complete => {
+            Handler::MultipartComplete => {
                 let body: CompleteBody = json_request(req)?;
                 let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
                 let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
@@ -199,7 +150,7 @@ impl App {
                     }),
                 ))
             }
-            MultipartOp::Abort | MultipartOp::Create => {
+            _ => {
                 let params = params::parse(req)?;
                 let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
                 let t =
@@ -286,21 +237,6 @@ fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn complete_routes_get_the_larger_body_limit_only() {
-        assert_eq!(
-            body_limit_for("/v1/multipart/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(
-            body_limit_for("/s3/multipart/UP%2F1/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(body_limit_for("/v1/multipart"), None);
-        assert_eq!(body_limit_for("/v1/presign"), None);
-        assert_eq!(body_limit_for("/s3/multipart/UP/3"), None);
-    }
 
     #[test]
     fn part_numbers_are_1_to_10000_without_repeats() {
