@@ -9,6 +9,7 @@
 
 use crate::auth::AuthError;
 use crate::oss::client::OssError;
+use crate::profiles::limits::LimitError;
 use crate::runtime::Response;
 use crate::sts::client::StsError;
 use bytes::Bytes;
@@ -362,6 +363,20 @@ impl From<StsError> for ApiError {
         let mut err = ApiError::new(code, message);
         err.retry_after = e.retry_after_secs();
         err
+    }
+}
+
+impl From<LimitError> for ApiError {
+    /// 400: `FileTooLarge`, `FileTooSmall`, `ContentTypeNotAllowed`, or
+    /// `InvalidParameter` for an empty size or something that is no media type.
+    fn from(e: LimitError) -> Self {
+        let code = match e {
+            LimitError::EmptySize | LimitError::NotAMediaType(_) => ErrorCode::InvalidParameter,
+            LimitError::TooLarge { .. } => ErrorCode::FileTooLarge,
+            LimitError::TooSmall { .. } => ErrorCode::FileTooSmall,
+            LimitError::TypeNotAllowed { .. } => ErrorCode::ContentTypeNotAllowed,
+        };
+        ApiError::new(code, e.to_string())
     }
 }
 

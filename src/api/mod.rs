@@ -5,21 +5,23 @@
 //! which actions) → scoped STS credentials from the cache → signer
 //! ([`crate::oss`]) → JSON response.
 //!
-//! Where things are: [`routes`] maps paths to routes; [`admission`] is the
-//! shared path up to scoped credentials; [`limits`] checks a declared type
-//! and size; then one file per route family ([`sts`], [`post_policy`],
-//! [`presign`], and the sample clients' shapes in [`legacy`]).
+//! Where things are: [`routes`] is the one table of paths, methods, body
+//! limits and rate budgets; [`admission`] is the shared path up to a
+//! [`Scope`]; `broker` turns a scope into scoped STS credentials; then one
+//! file of plain handler functions per route family (`sts`, `post_policy`,
+//! `presign`, [`multipart`], `uppy`, `legacy`, `status`, [`page`],
+//! `service`). [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
 //! credentials**, never with the function's own identity, so even a leaked
 //! URL or policy carries no more than the session policy allows.
 
 pub mod admission;
+mod broker;
 pub mod cors;
 pub mod error;
 pub mod keys;
 mod legacy;
-mod limits;
 pub mod multipart;
 pub mod page;
 pub mod params;
@@ -28,6 +30,7 @@ mod presign;
 pub mod ratelimit;
 mod response;
 pub mod routes;
+mod service;
 mod status;
 mod sts;
 mod uppy;
@@ -38,18 +41,18 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oss::client::{OssClient, OssClientConfig};
 use crate::oss::endpoint::Endpoint;
-use crate::profiles::{Overwrite, Profiles, UploadMethod};
+use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{StsClient, StsClientConfig};
+use admission::{admit, ProfileChoice};
+use broker::SigningKeys;
 use cors::{Cors, Verdict};
 use error::{ApiError, ErrorCode, ErrorShape};
 use http::{HeaderValue, Method};
-use presign::SigningKeys;
 use ratelimit::RateLimiter;
-use response::{json_body, with_no_store};
+use response::with_no_store;
 use routes::{Captures, Handler, Operation, RouteSpec};
-use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +70,7 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
-    /// The multipart steps' own budget (see [`App::admit_step`]).
+    /// The multipart steps' own budget ([`routes::Budget::Step`]).
     step_limiter: RateLimiter,
     signing_keys: SigningKeys,
 }
@@ -207,7 +210,8 @@ impl App {
         with_no_store(resp)
     }
 
-    /// Sends an admitted request to its handler.
+    /// Reads the request's input, admits it (profile, authentication,
+    /// the operation's rate budget) and runs the operation's handler.
     async fn route(
         &self,
         spec: &RouteSpec,
@@ -219,77 +223,48 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
-            Handler::Healthz => Ok(json_body(200, &json!({"status": "ok"}))),
-            Handler::Initialize => {
-                self.initialize(ctx).await?;
-                Ok(json_body(200, &json!({"status": "initialized"})))
-            }
-            Handler::PublicConfig => Ok(json_body(200, &self.public_config())),
+            Handler::Healthz => Ok(service::healthz()),
+            Handler::Initialize => service::initialize(self, ctx).await,
+            Handler::PublicConfig => Ok(service::public_config(self)),
             Handler::Sts => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::Sts))?;
-                self.sts_token(&scope, ctx, legacy).await
+                let p = params::parse(req)?;
+                let choice = ProfileChoice::Named(p.profile.as_deref());
+                let purpose = Purpose::Upload(UploadMethod::Sts);
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                sts::sts(self, ctx, &scope, legacy).await
             }
             Handler::PostPolicy => {
-                let params = params::parse(req)?;
+                let p = params::parse(req)?;
+                let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
-                let scope = self.admit(req, ctx, &params, purpose)?;
-                self.post_policy(&scope, ctx, &params, legacy).await
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                post_policy::post_policy(self, ctx, &scope, &p.into_upload(), legacy).await
             }
             Handler::Presign => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
-                self.presign(&scope, ctx, &params, legacy).await
+                let p = presign::PresignRequest::from(params::parse(req)?);
+                let (choice, purpose) = p.admission();
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                presign::presign(self, ctx, &scope, p, legacy).await
+            }
+            Handler::UploadStatus => {
+                let p = params::parse(req)?;
+                // Like a read-back, the key names the profile it is in.
+                let choice = ProfileChoice::named_or_key(p.profile.as_deref(), p.key.as_deref());
+                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget)?;
+                status::upload_status(self, ctx, &scope, p.key.as_deref()).await
             }
             Handler::MultipartCreate
             | Handler::MultipartSign
             | Handler::MultipartParts
             | Handler::MultipartComplete
-            | Handler::MultipartAbort => self.multipart(op.handler, req, ctx).await,
+            | Handler::MultipartAbort => multipart::serve(self, op, req, ctx).await,
             Handler::UppyParams
             | Handler::UppyCreate
             | Handler::UppySign
             | Handler::UppyList
             | Handler::UppyComplete
-            | Handler::UppyAbort => self.uppy(op.handler, captures, req, ctx).await,
-            Handler::UploadStatus => {
-                let params = params::parse(req)?;
-                // Like a read-back, the key names the profile it is in.
-                let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
-                self.upload_status(&scope, ctx, &params).await
-            }
+            | Handler::UppyAbort => uppy::serve(self, op, captures, req, ctx).await,
         }
-    }
-
-    /// Settings a browser page may see: nothing secret.
-    pub fn public_config(&self) -> Value {
-        json!({
-            "bucket": self.config.bucket,
-            "region": self.config.region,
-            "endpoint": self.endpoint.as_str(),
-            "prefix": self.config.upload_prefix,
-            "maxUploadBytes": self.config.max_upload_bytes,
-            "allowedContentTypes": self.config.allowed_content_types,
-            "authMode": self.config.auth.name(),
-            "signatureVersion": self.config.signature_version.as_str(),
-            "urlTtlSeconds": self.config.url_ttl_secs,
-            "aliOssScriptUrl": self.config.ali_oss_script_url,
-            "profiles": self.profiles.iter().map(|p| json!({
-                "name": p.name,
-                "prefix": p.prefix,
-                "contentTypes": p.content_types,
-                "minBytes": p.min_bytes,
-                "maxBytes": p.max_bytes,
-                "methods": p.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                "anonymous": p.anonymous,
-                "overwrite": match &p.overwrite {
-                    Overwrite::Forbid => "forbid",
-                    Overwrite::Replace { .. } => "replace",
-                },
-                "urlTtlSeconds": p.url_ttl_secs,
-                "tokenTtlSeconds": p.token_ttl_secs,
-            })).collect::<Vec<_>>(),
-        })
     }
 }
 

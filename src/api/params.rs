@@ -25,7 +25,28 @@ pub struct Params {
     pub profile: Option<String>,
 }
 
+/// A new upload as the caller declares it: what every route that signs
+/// one takes, besides the profile (which admission reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadInput {
+    /// The file's name; only its last path segment is used, cleaned.
+    pub filename: Option<String>,
+    /// The declared media type.
+    pub content_type: Option<String>,
+    /// The declared size in bytes.
+    pub size: Option<u64>,
+}
+
 impl Params {
+    /// The declared upload in these parameters.
+    pub fn into_upload(self) -> UploadInput {
+        UploadInput {
+            filename: self.filename,
+            content_type: self.content_type,
+            size: self.size,
+        }
+    }
+
     fn set(&mut self, name: &str, value: String) -> Result<(), ApiError> {
         if value.len() > MAX_PARAM_BYTES {
             return Err(ApiError::bad_param(format!(

@@ -15,13 +15,12 @@
 //! every 2xx body as JSON (abort included) and shows a 4xx body's `message`,
 //! so errors carry a top-level `message` besides the usual `error` object.
 
-use super::admission::Purpose;
-use super::admission::Scope;
+use super::admission::{admit, ProfileChoice, Purpose, Scope};
 use super::error::{ApiError, ErrorCode};
-use super::multipart::{json_request, part_number, MULTIPART};
-use super::params::Params;
+use super::multipart::{flow, json_request, part_number, MULTIPART};
+use super::params::{parse_query, UploadInput};
 use super::response::json_body;
-use super::routes::{Captures, Handler};
+use super::routes::{Captures, Handler, Operation};
 use super::App;
 use crate::oss::multipart::quote_etag;
 use crate::profiles::UploadMethod;
@@ -38,15 +37,19 @@ fn upload_id(captures: &Captures<'_>) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
 }
 
-/// A query parameter, decoded once like every query ([`super::params::parse_query`]:
-/// not UTF-8 once decoded is a 400, never replaced); the last one wins.
-fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
-    let pairs = super::params::parse_query(req.uri().query().unwrap_or(""))?;
-    Ok(pairs
-        .into_iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v))
+/// The query, decoded once per request like every query
+/// ([`parse_query`]: not UTF-8 once decoded is a 400, never replaced).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// A parameter's value; the last one wins.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -95,151 +98,205 @@ fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (until - now).num_seconds().max(1)
 }
 
-impl App {
-    /// Serves one `/s3/...` request.
-    pub(super) async fn uppy(
-        &self,
-        handler: Handler,
-        captures: Captures<'_>,
-        req: &Request,
-        ctx: &Context,
-    ) -> Result<Response, ApiError> {
-        let upload_id = match captures.upload_id {
-            Some(_) => upload_id(&captures)?,
-            None => String::new(),
-        };
-        // Steps on an existing upload are admitted in the profile its key lies in.
-        let key = query(req, "key")?;
-        let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
-        match handler {
-            Handler::UppyParams => {
-                // Uppy sends the file's meta as `metadata[name]=value`; a
-                // `profile` there (or as its own parameter) picks the profile.
-                let params = Params {
-                    filename: query(req, "filename")?,
-                    content_type: query(req, "type")?,
-                    profile: match query(req, "profile")? {
-                        Some(p) => Some(p),
-                        None => query(req, "metadata[profile]")?,
-                    },
-                    ..Params::default()
-                };
-                let scope =
-                    self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::PostPolicy))?;
-                self.uppy_params(&scope, ctx, &params).await
-            }
-            Handler::UppyCreate => {
-                let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
-                    CreateBody::default()
-                } else {
-                    json_request(req)?
-                };
-                let params = Params {
-                    filename: body.filename,
-                    content_type: body.content_type,
-                    profile: body.profile.or(body.metadata.and_then(|m| m.profile)),
-                    ..Params::default()
-                };
-                let scope = self.admit(req, ctx, &params, MULTIPART)?;
-                let c = self.mp_create(&scope, ctx, &params, false).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"key": c.key, "uploadId": c.upload_id, "bucket": self.config.bucket}),
-                ))
-            }
-            Handler::UppySign => {
-                let part = captures.part.unwrap_or_default();
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let n = part.parse::<i64>().map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::InvalidPartNumber,
-                        format!(
-                            "part number {:?} is not a number",
-                            part.chars().take(16).collect::<String>()
-                        ),
-                    )
-                })?;
-                let n = part_number(n)?;
-                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &[n], None).await?;
-                let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "url": url,
-                        "method": "PUT",
-                        "expires": seconds_until(expiration, Utc::now()),
-                    }),
-                ))
-            }
-            Handler::UppyList => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let parts = self.mp_list(&scope, ctx, &t).await?;
-                let out: Vec<Value> = parts
-                    .iter()
-                    .map(|p| {
-                        json!({
-                            "PartNumber": p.part_number,
-                            "ETag": quote_etag(&p.etag),
-                            "Size": p.size,
-                        })
-                    })
-                    .collect();
-                Ok(json_body(200, &out))
-            }
-            Handler::UppyComplete => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let body: CompleteBody = json_request(req)?;
-                let mut list = Vec::with_capacity(body.parts.len());
-                for p in body.parts {
-                    list.push((part_number(p.part_number)?, p.etag));
-                }
-                let done = self.mp_complete(&scope, ctx, &t, list).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"location": done.location, "key": t.key, "bucket": self.config.bucket}),
-                ))
-            }
-            _ => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                self.mp_abort(&scope, ctx, &t).await?;
-                Ok(json_body(200, &json!({})))
-            }
+/// Reads one `/s3/...` request's input, admits it on the operation's
+/// budget (a step on an existing upload in the profile its key lies in) and
+/// runs its handler.
+pub(super) async fn serve(
+    app: &App,
+    op: &Operation,
+    captures: Captures<'_>,
+    req: &Request,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    let upload_id = match captures.upload_id {
+        Some(_) => Some(upload_id(&captures)?),
+        None => None,
+    };
+    let query = Query(parse_query(req.uri().query().unwrap_or(""))?);
+    let key = query.get("key");
+    let step = || {
+        admit(
+            app,
+            req,
+            ctx,
+            ProfileChoice::OfKey(key),
+            MULTIPART,
+            op.budget,
+        )
+    };
+    let target = |scope: &Scope| flow::target(scope, key, upload_id.as_deref());
+    match op.handler {
+        Handler::UppyParams => {
+            // Uppy sends the file's meta as `metadata[name]=value`; a
+            // `profile` there (or as its own parameter) picks the profile.
+            let profile = query.get("profile").or(query.get("metadata[profile]"));
+            let purpose = Purpose::Upload(UploadMethod::PostPolicy);
+            let choice = ProfileChoice::Named(profile);
+            let scope = admit(app, req, ctx, choice, purpose, op.budget)?;
+            let input = UploadInput {
+                filename: query.get("filename").map(str::to_owned),
+                content_type: query.get("type").map(str::to_owned),
+                size: None,
+            };
+            params(app, ctx, &scope, input).await
         }
+        Handler::UppyCreate => {
+            let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
+                CreateBody::default()
+            } else {
+                json_request(req)?
+            };
+            let profile = body.profile.or(body.metadata.and_then(|m| m.profile));
+            let choice = ProfileChoice::Named(profile.as_deref());
+            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget)?;
+            let input = UploadInput {
+                filename: body.filename,
+                content_type: body.content_type,
+                size: None,
+            };
+            create(app, ctx, &scope, input).await
+        }
+        Handler::UppySign => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            sign(app, ctx, &scope, t, captures.part.unwrap_or_default()).await
+        }
+        Handler::UppyList => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            list(app, ctx, &scope, t).await
+        }
+        Handler::UppyComplete => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            let body: CompleteBody = json_request(req)?;
+            complete(app, ctx, &scope, t, body).await
+        }
+        Handler::UppyAbort => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            flow::abort(app, ctx, &scope, &t).await?;
+            Ok(json_body(200, &json!({})))
+        }
+        other => Err(ApiError::new(
+            ErrorCode::InternalError,
+            format!("{other:?} is not an Uppy route"),
+        )),
     }
+}
 
-    /// `GET /s3/params`: the `/v1/post-policy` answer for the file, reshaped
-    /// into what Uppy reads. Reusing that route keeps one POST-policy builder
-    /// (exact key, `content-length-range`, type, forbid-overwrite).
-    async fn uppy_params(
-        &self,
-        scope: &Scope,
-        ctx: &Context,
-        params: &Params,
-    ) -> Result<Response, ApiError> {
-        let policy = self.post_policy(scope, ctx, params, false).await?;
-        let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
-            ApiError::new(
-                ErrorCode::InternalError,
-                "could not read the POST policy built",
-            )
-        })?;
-        let expires = body["expiration"]
-            .as_str()
-            .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
-            .map(|e| seconds_until(e.with_timezone(&Utc), Utc::now()))
-            .unwrap_or(1);
-        Ok(json_body(
-            200,
-            &json!({
-                "method": "POST",
-                "url": body["url"],
-                "fields": body["fields"],
-                "expires": expires,
-            }),
-        ))
+/// `POST /s3/multipart`: `{key, uploadId, bucket}`.
+async fn create(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: UploadInput,
+) -> Result<Response, ApiError> {
+    let c = flow::create(app, ctx, scope, &input, false).await?;
+    Ok(json_body(
+        200,
+        &json!({"key": c.key, "uploadId": c.upload_id, "bucket": app.config.bucket}),
+    ))
+}
+
+/// `GET /s3/multipart/{uploadId}/{partNumber}`: `{url, method, expires}`.
+async fn sign(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+    part: &str,
+) -> Result<Response, ApiError> {
+    let n = part.parse::<i64>().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidPartNumber,
+            format!(
+                "part number {:?} is not a number",
+                part.chars().take(16).collect::<String>()
+            ),
+        )
+    })?;
+    let n = part_number(n)?;
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &[n], None).await?;
+    let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
+    Ok(json_body(
+        200,
+        &json!({
+            "url": url,
+            "method": "PUT",
+            "expires": seconds_until(expiration, Utc::now()),
+        }),
+    ))
+}
+
+/// `GET /s3/multipart/{uploadId}`: `[{PartNumber, ETag, Size}]`.
+async fn list(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+) -> Result<Response, ApiError> {
+    let parts = flow::list(app, ctx, scope, &t).await?;
+    let out: Vec<Value> = parts
+        .iter()
+        .map(|p| {
+            json!({
+                "PartNumber": p.part_number,
+                "ETag": quote_etag(&p.etag),
+                "Size": p.size,
+            })
+        })
+        .collect();
+    Ok(json_body(200, &out))
+}
+
+/// `POST /s3/multipart/{uploadId}/complete`: `{location, key, bucket}`.
+async fn complete(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+    body: CompleteBody,
+) -> Result<Response, ApiError> {
+    let mut list = Vec::with_capacity(body.parts.len());
+    for p in body.parts {
+        list.push((part_number(p.part_number)?, p.etag));
     }
+    let done = flow::complete(app, ctx, scope, &t, list).await?;
+    Ok(json_body(
+        200,
+        &json!({"location": done.location, "key": t.key, "bucket": app.config.bucket}),
+    ))
+}
+
+/// `GET /s3/params`: the `/v1/post-policy` answer for the file, reshaped
+/// into what Uppy reads. Reusing that route keeps one POST-policy builder
+/// (exact key, `content-length-range`, type, forbid-overwrite).
+async fn params(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: UploadInput,
+) -> Result<Response, ApiError> {
+    let policy = super::post_policy::post_policy(app, ctx, scope, &input, false).await?;
+    let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InternalError,
+            "could not read the POST policy built",
+        )
+    })?;
+    let expires = body["expiration"]
+        .as_str()
+        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| seconds_until(e.with_timezone(&Utc), Utc::now()))
+        .unwrap_or(1);
+    Ok(json_body(
+        200,
+        &json!({
+            "method": "POST",
+            "url": body["url"],
+            "fields": body["fields"],
+            "expires": expires,
+        }),
+    ))
 }
