@@ -238,7 +238,7 @@ impl App {
                 let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
                 let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
-                post_policy::post_policy(self, ctx, &scope, &p.into_upload(), legacy).await
+                post_policy::post_policy_route(self, ctx, &scope, &p.into_upload(), legacy).await
             }
             Handler::Presign => {
                 let p = presign::PresignRequest::from(params::parse(req)?);

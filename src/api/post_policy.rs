@@ -11,9 +11,56 @@ use super::{keys, legacy, App};
 use crate::config::SignatureVersion;
 use crate::profiles::Profile;
 use crate::runtime::{Context, Response};
+use crate::sts::client::AssumedRole;
 use alibaba_sign::post_policy::{self, Condition, PostForm};
+use std::sync::Arc;
 
-/// A signed POST form for one upload in `scope`; `legacy` answers
+/// A signed POST form for one upload: what `/v1/post-policy`, Uppy's
+/// `/s3/params` and the sample clients' route each serialise their own way.
+pub(super) struct PostPolicyAnswer {
+    /// Where the form is posted (the bucket's URL).
+    pub url: String,
+    /// The key the form stores (legacy: a key under `dir` of the client's choosing).
+    pub key: String,
+    /// The signed fields, in the order they must be sent, and the expiry.
+    pub form: PostForm,
+    /// The profile's largest object.
+    pub max_bytes: u64,
+    /// `<prefix><random id>/`: the directory a legacy form's key is pinned to.
+    pub dir: String,
+    /// The credentials the form is signed with (the legacy shape names the
+    /// key id and token). Secret: never logged.
+    pub role: Arc<AssumedRole>,
+}
+
+/// `/v1/post-policy` and the sample clients' POST-signature route.
+pub(super) async fn post_policy_route(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: &UploadInput,
+    legacy: bool,
+) -> Result<Response, ApiError> {
+    let a = post_policy(app, ctx, scope, input, legacy).await?;
+    if legacy {
+        return Ok(json_body(
+            200,
+            &legacy::post_body(&a.form, &a.url, &a.dir, &a.role.credentials),
+        ));
+    }
+    Ok(json_body(
+        200,
+        &PostPolicyBody {
+            url: &a.url,
+            key: &a.key,
+            fields: Pairs(&a.form.fields),
+            expiration: iso_seconds(a.form.expiration),
+            max_bytes: a.max_bytes,
+        },
+    ))
+}
+
+/// A signed POST form for one upload in `scope`; `legacy` signs for
 /// Alibaba's sample clients (the key's directory pinned, not the key).
 pub(super) async fn post_policy(
     app: &App,
@@ -21,7 +68,7 @@ pub(super) async fn post_policy(
     scope: &Scope,
     input: &UploadInput,
     legacy: bool,
-) -> Result<Response, ApiError> {
+) -> Result<PostPolicyAnswer, ApiError> {
     let profile = &scope.profile;
     if let Some(size) = input.size {
         profile.check_size(size)?;
@@ -61,23 +108,14 @@ pub(super) async fn post_policy(
             forbid_overwrite: !legacy && scope.forbids_overwrite(),
         },
     );
-    let url = app.endpoint.bucket_url(&app.config.bucket);
-    if legacy {
-        return Ok(json_body(
-            200,
-            &legacy::post_body(&form, &url, &dir, signing.credentials()),
-        ));
-    }
-    Ok(json_body(
-        200,
-        &PostPolicyBody {
-            url: &url,
-            key: &key,
-            fields: Pairs(&form.fields),
-            expiration: iso_seconds(form.expiration),
-            max_bytes: profile.max_bytes,
-        },
-    ))
+    Ok(PostPolicyAnswer {
+        url: app.endpoint.bucket_url(&app.config.bucket),
+        key,
+        form,
+        max_bytes: profile.max_bytes,
+        dir,
+        role: signing.role,
+    })
 }
 
 /// The one builder for upload POST policies (`/v1/post-policy`, the Uppy

@@ -19,7 +19,8 @@ use super::admission::{admit, ProfileChoice, Purpose, Scope};
 use super::error::{ApiError, ErrorCode};
 use super::multipart::{flow, json_request, part_number, MULTIPART};
 use super::params::{parse_query, UploadInput};
-use super::response::json_body;
+use super::post_policy::post_policy;
+use super::response::{json_body, Pairs};
 use super::routes::{Captures, Handler, Operation};
 use super::App;
 use crate::oss::multipart::quote_etag;
@@ -269,34 +270,32 @@ async fn complete(
     ))
 }
 
-/// `GET /s3/params`: the `/v1/post-policy` answer for the file, reshaped
-/// into what Uppy reads. Reusing that route keeps one POST-policy builder
-/// (exact key, `content-length-range`, type, forbid-overwrite).
+/// `GET /s3/params`: the POST policy `/v1/post-policy` signs for the file
+/// (one builder: exact key, `content-length-range`, type,
+/// forbid-overwrite), in the shape Uppy reads.
 async fn params(
     app: &App,
     ctx: &Context,
     scope: &Scope,
     input: UploadInput,
 ) -> Result<Response, ApiError> {
-    let policy = super::post_policy::post_policy(app, ctx, scope, &input, false).await?;
-    let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
-        ApiError::new(
-            ErrorCode::InternalError,
-            "could not read the POST policy built",
-        )
-    })?;
-    let expires = body["expiration"]
-        .as_str()
-        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
-        .map(|e| seconds_until(e.with_timezone(&Utc), Utc::now()))
-        .unwrap_or(1);
+    let a = post_policy(app, ctx, scope, &input, false).await?;
     Ok(json_body(
         200,
-        &json!({
-            "method": "POST",
-            "url": body["url"],
-            "fields": body["fields"],
-            "expires": expires,
-        }),
+        &ParamsBody {
+            method: "POST",
+            url: &a.url,
+            fields: Pairs(&a.form.fields),
+            expires: seconds_until(a.form.expiration, Utc::now()),
+        },
     ))
+}
+
+/// `GET /s3/params`.
+#[derive(serde::Serialize)]
+struct ParamsBody<'a> {
+    method: &'static str,
+    url: &'a str,
+    fields: Pairs<'a>,
+    expires: i64,
 }
