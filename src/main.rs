@@ -91,7 +91,7 @@ fn serve() -> ExitCode {
         };
         let options = runtime::Options {
             environment: runtime::Environment::from_process(),
-            body_limit_for: oss_direct_upload::api::multipart::body_limit_for,
+            body_limit_for: oss_direct_upload::api::routes::body_limit_for,
             events: Some(oss_direct_upload::events::handler(events)),
             ..runtime::Options::default()
         };

@@ -95,7 +95,7 @@ proptest! {
                 // What the function built, it also accepts as the caller's own key.
                 prop_assert!(keys::check_owned_key(&prefix, &key).is_ok());
             }
-            Err(e) => prop_assert_eq!(e.status, 400),
+            Err(e) => prop_assert_eq!(e.status(), 400),
         }
     }
 
@@ -202,7 +202,7 @@ proptest! {
                     prop_assert!(!replaced, "{:?}={:?}", k, v);
                 }
             }
-            Err(e) => prop_assert_eq!(e.status, 400),
+            Err(e) => prop_assert_eq!(e.status(), 400),
         }
     }
 }

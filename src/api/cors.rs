@@ -73,34 +73,32 @@ impl Cors {
         }
     }
 
-    /// Answers a preflight (`OPTIONS`): 204 with the allowed methods and
-    /// headers for an allowed origin, 403 for any other.
-    pub fn preflight(&self, headers: &HeaderMap) -> Response {
+    /// Answers a preflight (`OPTIONS`) for a route taking `methods` (an
+    /// `Allow` value from the route table): 204 with those methods and
+    /// `OPTIONS`, and the allowed headers, for an allowed origin; 403 for
+    /// any other.
+    pub fn preflight(&self, headers: &HeaderMap, methods: &str) -> Response {
+        let methods = HeaderValue::from_str(&format!("{methods}, OPTIONS"))
+            .unwrap_or(HeaderValue::from_static("OPTIONS"));
         let verdict = self.check(headers);
         let mut resp = http::Response::new(Bytes::new());
         match &verdict {
             Verdict::Refused => {
-                return super::error::ApiError::new(
-                    403,
-                    "OriginNotAllowed",
+                use super::error::{ApiError, ErrorCode, ErrorShape};
+                return ApiError::new(
+                    ErrorCode::OriginNotAllowed,
                     "this origin is not in ALLOWED_ORIGINS",
                 )
-                .to_response(false);
+                .to_response(ErrorShape::Plain);
             }
             Verdict::NoOrigin => {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
-                resp.headers_mut().insert(
-                    http::header::ALLOW,
-                    HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-                );
+                resp.headers_mut().insert(http::header::ALLOW, methods);
             }
             Verdict::Allowed(_) => {
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
                 let h = resp.headers_mut();
-                h.insert(
-                    http::header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-                );
+                h.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, methods);
                 h.insert(
                     http::header::ACCESS_CONTROL_ALLOW_HEADERS,
                     HeaderValue::from_static("Authorization, Content-Type"),
@@ -178,15 +176,19 @@ mod tests {
         prefix.insert(http::header::HOST, "fn.example.fcapp.run".parse().unwrap());
         assert_eq!(c.check(&prefix), Verdict::Refused);
         assert_eq!(
-            c.preflight(&hdrs(Some("https://evil.example.com")))
+            c.preflight(&hdrs(Some("https://evil.example.com")), "GET")
                 .status(),
             403
         );
-        let ok = c.preflight(&hdrs(Some("https://app.example.com")));
+        let ok = c.preflight(&hdrs(Some("https://app.example.com")), "GET, DELETE");
         assert_eq!(ok.status(), 204);
         assert_eq!(
             ok.headers()["access-control-allow-origin"],
             "https://app.example.com"
+        );
+        assert_eq!(
+            ok.headers()["access-control-allow-methods"],
+            "GET, DELETE, OPTIONS"
         );
     }
 }

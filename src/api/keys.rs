@@ -6,7 +6,7 @@
 //! right-to-left override that shows `evil\u{202E}gnp.exe` as `evilexe.png`,
 //! line separators, `.`/`..`, over-long names) is refused.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// OSS's limit on a key's length in UTF-8 bytes.
@@ -96,8 +96,7 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
 pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
     let forbidden = || {
         ApiError::new(
-            403,
-            "KeyOutsidePrefix",
+            ErrorCode::KeyOutsidePrefix,
             format!("key must lie under your upload prefix {prefix:?}"),
         )
     };
@@ -165,7 +164,7 @@ mod tests {
             "c1\u{85}.png",
         ] {
             let e = clean_filename(bad).unwrap_err();
-            assert_eq!(e.status, 400, "{bad:?}");
+            assert_eq!(e.status(), 400, "{bad:?}");
         }
         assert!(clean_filename(&"a".repeat(256)).is_err());
         assert!(clean_filename(&"a".repeat(255)).is_ok());
@@ -191,37 +190,37 @@ mod tests {
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u2/abc/x.png")
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1/../u2/x")
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1/")
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1/abc/\u{202E}x")
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1//x")
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
             check_owned_key("uploads/u1/", "uploads/u1/a\\b")
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
     }

@@ -5,21 +5,23 @@
 //! which actions) → scoped STS credentials from the cache → signer
 //! ([`crate::oss`]) → JSON response.
 //!
-//! Where things are: [`routes`] maps paths to routes; [`admission`] is the
-//! shared path up to scoped credentials; [`limits`] checks a declared type
-//! and size; then one file per route family ([`sts`], [`post_policy`],
-//! [`presign`], and the sample clients' shapes in [`legacy`]).
+//! Where things are: [`routes`] is the one table of paths, methods, body
+//! limits and rate budgets; [`admission`] is the shared path up to a
+//! [`Scope`]; `broker` turns a scope into scoped STS credentials; then one
+//! file of plain handler functions per route family (`sts`, `post_policy`,
+//! `presign`, [`multipart`], `uppy`, `legacy`, `status`, [`page`],
+//! `service`). [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
 //! credentials**, never with the function's own identity, so even a leaked
 //! URL or policy carries no more than the session policy allows.
 
 pub mod admission;
+mod broker;
 pub mod cors;
 pub mod error;
 pub mod keys;
 mod legacy;
-mod limits;
 pub mod multipart;
 pub mod page;
 pub mod params;
@@ -27,7 +29,8 @@ mod post_policy;
 mod presign;
 pub mod ratelimit;
 mod response;
-mod routes;
+pub mod routes;
+mod service;
 mod status;
 mod sts;
 mod uppy;
@@ -38,18 +41,18 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::oss::client::{OssClient, OssClientConfig};
 use crate::oss::endpoint::Endpoint;
-use crate::profiles::{Overwrite, Profiles, UploadMethod};
+use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{StsClient, StsClientConfig};
+use admission::{admit, ProfileChoice};
+use broker::SigningKeys;
 use cors::{Cors, Verdict};
-use error::ApiError;
+use error::{ApiError, ErrorCode, ErrorShape};
 use http::{HeaderValue, Method};
-use presign::SigningKeys;
 use ratelimit::RateLimiter;
-use response::{json_body, with_no_store};
-use routes::Route;
-use serde_json::{json, Value};
+use response::with_no_store;
+use routes::{Captures, Handler, Operation, RouteSpec};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +70,7 @@ pub struct App {
     auth: Authenticator,
     cors: Cors,
     limiter: RateLimiter,
-    /// The multipart steps' own budget (see [`App::admit_step`]).
+    /// The multipart steps' own budget ([`routes::Budget::Step`]).
     step_limiter: RateLimiter,
     signing_keys: SigningKeys,
 }
@@ -144,153 +147,124 @@ impl App {
     /// Handles one request. Never panics on input; every failure is a JSON error.
     pub async fn handle(&self, req: Request, ctx: Context) -> Response {
         let path = req.uri().path();
-        let Some(route) = Route::from_path(path) else {
+        let Some((spec, captures)) = routes::lookup(path) else {
             return with_no_store(
                 ApiError::new(
-                    404,
-                    "NotFound",
+                    ErrorCode::NotFound,
                     format!("no route {path:?}; see /v1/sts, /v1/post-policy, /v1/presign"),
                 )
-                .to_response(false),
+                .to_response(routes::not_found_shape(path)),
             );
         };
-        if route.is_legacy() && !self.config.legacy_routes {
+        if spec.legacy && !self.config.legacy_routes {
             return with_no_store(
                 ApiError::new(
-                    404,
-                    "NotFound",
+                    ErrorCode::NotFound,
                     format!("{path:?} is a route for Alibaba's sample clients and is off; set LEGACY_ROUTES=true to serve it, or use /v1/sts, /v1/post-policy, /v1/presign"),
                 )
-                .to_response(false),
+                .to_response(ErrorShape::Plain),
             );
         }
         let verdict = self.cors.check(req.headers());
         if req.method() == Method::OPTIONS {
-            return self.cors.preflight(req.headers());
+            return self.cors.preflight(req.headers(), &spec.allow());
         }
-        let sts_shaped = route.sts_shaped_errors();
-        let mut resp = if !route.methods().contains(req.method()) {
-            let allow = route
-                .methods()
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut r = ApiError::new(
-                405,
-                "MethodNotAllowed",
-                format!("{} is not allowed here; use {allow}", req.method()),
-            )
-            .to_response(sts_shaped);
-            if let Ok(v) = HeaderValue::from_str(&allow) {
-                r.headers_mut().insert(http::header::ALLOW, v);
+        let shape = spec.error_shape();
+        let mut resp = match spec.operation(req.method()) {
+            None => {
+                let allow = spec.allow();
+                let mut r = ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not allowed here; use {allow}", req.method()),
+                )
+                .to_response(shape);
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    r.headers_mut().insert(http::header::ALLOW, v);
+                }
+                r
             }
-            r
-        } else if verdict == Verdict::Refused && route.is_credential_route() {
-            ApiError::new(
-                403,
-                "OriginNotAllowed",
+            Some(_) if verdict == Verdict::Refused && spec.is_credential_route() => ApiError::new(
+                ErrorCode::OriginNotAllowed,
                 "this origin is not in ALLOWED_ORIGINS",
             )
-            .to_response(false)
-        } else {
-            match self.route(route, &req, &ctx).await {
+            .to_response(ErrorShape::Plain),
+            Some(op) => match self.route(spec, op, captures, &req, &ctx).await {
                 Ok(r) => r,
                 Err(e) => {
-                    if e.status >= 500 {
+                    if e.status() >= 500 {
                         crate::log::warn(
                             Some(&ctx.request_id),
                             "request failed",
                             &[
-                                ("code", e.code.clone().into()),
-                                ("status", e.status.into()),
+                                ("code", e.code().as_str().into()),
+                                ("status", e.status().into()),
                                 ("detail", e.message.clone().into()),
                             ],
                         );
                     }
-                    if route == Route::Uppy {
-                        uppy::error_response(&e)
-                    } else {
-                        e.to_response(sts_shaped)
-                    }
+                    e.to_response(shape)
                 }
-            }
+            },
         };
         self.cors.decorate(&verdict, &mut resp);
         with_no_store(resp)
     }
 
-    /// Sends an admitted request to its route family.
+    /// Reads the request's input, admits it (profile, authentication,
+    /// the operation's rate budget) and runs the operation's handler.
     async fn route(
         &self,
-        route: Route,
+        spec: &RouteSpec,
+        op: &Operation,
+        captures: Captures<'_>,
         req: &Request,
         ctx: &Context,
     ) -> Result<Response, ApiError> {
-        match route {
-            Route::Page => Ok(page::index()),
-            Route::Healthz => Ok(json_body(200, &json!({"status": "ok"}))),
-            Route::Initialize => {
-                self.initialize(ctx).await?;
-                Ok(json_body(200, &json!({"status": "initialized"})))
+        let legacy = spec.legacy;
+        match op.handler {
+            Handler::Page => Ok(page::index()),
+            Handler::Healthz => Ok(service::healthz()),
+            Handler::Initialize => service::initialize(self, ctx).await,
+            Handler::PublicConfig => Ok(service::public_config(self)),
+            Handler::Sts => {
+                let p = params::parse(req)?;
+                let choice = ProfileChoice::Named(p.profile.as_deref());
+                let purpose = Purpose::Upload(UploadMethod::Sts);
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                sts::sts(self, ctx, &scope, legacy).await
             }
-            Route::PublicConfig => Ok(json_body(200, &self.public_config())),
-            Route::Sts { legacy } => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::Sts))?;
-                self.sts_token(&scope, ctx, legacy).await
-            }
-            Route::PostPolicy { legacy } => {
-                let params = params::parse(req)?;
+            Handler::PostPolicy => {
+                let p = params::parse(req)?;
+                let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
-                let scope = self.admit(req, ctx, &params, purpose)?;
-                self.post_policy(&scope, ctx, &params, legacy).await
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                post_policy::post_policy_route(self, ctx, &scope, &p.into_upload(), legacy).await
             }
-            Route::Presign { legacy } => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, presign::purpose(&params))?;
-                self.presign(&scope, ctx, &params, legacy).await
+            Handler::Presign => {
+                let p = presign::PresignRequest::from(params::parse(req)?);
+                let (choice, purpose) = p.admission();
+                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                presign::presign(self, ctx, &scope, p, legacy).await
             }
-            Route::Multipart(op) => self.multipart(op, req, ctx).await,
-            Route::Uppy => self.uppy(req, ctx).await,
-            Route::UploadStatus => {
-                let params = params::parse(req)?;
+            Handler::UploadStatus => {
+                let p = params::parse(req)?;
                 // Like a read-back, the key names the profile it is in.
-                let scope = self.admit(req, ctx, &params, Purpose::ReadBack)?;
-                self.upload_status(&scope, ctx, &params).await
+                let choice = ProfileChoice::named_or_key(p.profile.as_deref(), p.key.as_deref());
+                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget)?;
+                status::upload_status(self, ctx, &scope, p.key.as_deref()).await
             }
+            Handler::MultipartCreate
+            | Handler::MultipartSign
+            | Handler::MultipartParts
+            | Handler::MultipartComplete
+            | Handler::MultipartAbort => multipart::serve(self, op, req, ctx).await,
+            Handler::UppyParams
+            | Handler::UppyCreate
+            | Handler::UppySign
+            | Handler::UppyList
+            | Handler::UppyComplete
+            | Handler::UppyAbort => uppy::serve(self, op, captures, req, ctx).await,
         }
-    }
-
-    /// Settings a browser page may see: nothing secret.
-    pub fn public_config(&self) -> Value {
-        json!({
-            "bucket": self.config.bucket,
-            "region": self.config.region,
-            "endpoint": self.endpoint.as_str(),
-            "prefix": self.config.upload_prefix,
-            "maxUploadBytes": self.config.max_upload_bytes,
-            "allowedContentTypes": self.config.allowed_content_types,
-            "authMode": self.config.auth.name(),
-            "signatureVersion": self.config.signature_version.as_str(),
-            "urlTtlSeconds": self.config.url_ttl_secs,
-            "aliOssScriptUrl": self.config.ali_oss_script_url,
-            "profiles": self.profiles.iter().map(|p| json!({
-                "name": p.name,
-                "prefix": p.prefix,
-                "contentTypes": p.content_types,
-                "minBytes": p.min_bytes,
-                "maxBytes": p.max_bytes,
-                "methods": p.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                "anonymous": p.anonymous,
-                "overwrite": match &p.overwrite {
-                    Overwrite::Forbid => "forbid",
-                    Overwrite::Replace { .. } => "replace",
-                },
-                "urlTtlSeconds": p.url_ttl_secs,
-                "tokenTtlSeconds": p.token_ttl_secs,
-            })).collect::<Vec<_>>(),
-        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The parameters a caller may send: GET query string or POST JSON body.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::runtime::Request;
 
 /// Longest value accepted for any single parameter, in bytes.
@@ -25,7 +25,28 @@ pub struct Params {
     pub profile: Option<String>,
 }
 
+/// A new upload as the caller declares it: what every route that signs
+/// one takes, besides the profile (which admission reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadInput {
+    /// The file's name; only its last path segment is used, cleaned.
+    pub filename: Option<String>,
+    /// The declared media type.
+    pub content_type: Option<String>,
+    /// The declared size in bytes.
+    pub size: Option<u64>,
+}
+
 impl Params {
+    /// The declared upload in these parameters.
+    pub fn into_upload(self) -> UploadInput {
+        UploadInput {
+            filename: self.filename,
+            content_type: self.content_type,
+            size: self.size,
+        }
+    }
+
     fn set(&mut self, name: &str, value: String) -> Result<(), ApiError> {
         if value.len() > MAX_PARAM_BYTES {
             return Err(ApiError::bad_param(format!(
@@ -103,15 +124,13 @@ pub fn parse(req: &Request) -> Result<Params, ApiError> {
     if req.method() == http::Method::POST && !req.body().iter().all(u8::is_ascii_whitespace) {
         let value: serde_json::Value = serde_json::from_slice(req.body()).map_err(|e| {
             ApiError::new(
-                400,
-                "InvalidJson",
+                ErrorCode::InvalidJson,
                 format!("the request body is not valid JSON ({e}); send an object such as {{\"filename\":\"a.png\",\"contentType\":\"image/png\",\"size\":1024}}"),
             )
         })?;
         let serde_json::Value::Object(map) = value else {
             return Err(ApiError::new(
-                400,
-                "InvalidJson",
+                ErrorCode::InvalidJson,
                 "the request body must be a JSON object such as {\"filename\":\"a.png\"}",
             ));
         };
@@ -204,7 +223,7 @@ mod tests {
             "/x?%fe=1",
         ] {
             let e = parse(&req("GET", uri, "")).unwrap_err();
-            assert_eq!(e.status, 400, "{uri}");
+            assert_eq!(e.status(), 400, "{uri}");
             assert!(e.message.contains("UTF-8"), "{}", e.message);
         }
     }
@@ -220,13 +239,13 @@ mod tests {
             ("GET", "/x?size=1e9", ""),
         ] {
             let e = parse(&req(m, u, b)).unwrap_err();
-            assert_eq!(e.status, 400, "{m} {u} {b}");
+            assert_eq!(e.status(), 400, "{m} {u} {b}");
         }
         let long = "a".repeat(3000);
         assert_eq!(
             parse(&req("GET", &format!("/x?filename={long}"), ""))
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
     }

@@ -1,7 +1,7 @@
 //! Building responses: typed JSON bodies, the shared `Cache-Control`, and
 //! the time format every route reports expiries in.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode, ErrorShape};
 use crate::runtime::Response;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -19,9 +19,8 @@ pub(super) fn json_body<T: serde::Serialize>(status: u16, body: &T) -> Response 
             );
             resp
         }
-        Err(_) => {
-            ApiError::new(500, "InternalError", "could not encode the response").to_response(false)
-        }
+        Err(_) => ApiError::new(ErrorCode::InternalError, "could not encode the response")
+            .to_response(ErrorShape::Plain),
     }
 }
 

@@ -1,92 +1,430 @@
-//! Path → route matching, and what each route allows. One table, so a
-//! newcomer sees every path the function answers in one place.
+//! The one route table: every path the function answers, with its methods,
+//! body limit, rate budget and handler. The dispatcher, the CORS preflight,
+//! the `405`'s `Allow`, Uppy's `/s3/multipart/{uploadId}/…` paths and the
+//! runtime's body limit ([`body_limit_for`]) all read it; nothing else
+//! matches paths.
 
-use super::multipart::MultipartOp;
+use super::error::ErrorShape;
 use http::Method;
 
-/// The routes this function answers, after path matching.
+/// A path: exact, or one of Uppy's paths that carry the upload id (and part
+/// number) in segments. Segments are matched raw (still percent-encoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Route {
-    Page,
-    Healthz,
-    Initialize,
-    PublicConfig,
-    Sts {
-        legacy: bool,
-    },
-    PostPolicy {
-        legacy: bool,
-    },
-    Presign {
-        legacy: bool,
-    },
-    /// `/v1/multipart...` ([`super::multipart`]).
-    Multipart(MultipartOp),
-    /// Uppy's Companion S3 routes under `/s3/` ([`super::uppy`]).
-    Uppy,
-    /// `/v1/uploads/status`: the post-upload check's verdict ([`super::status`]).
-    UploadStatus,
+pub enum PathPattern {
+    /// Exactly this path.
+    Exact(&'static str),
+    /// `/s3/multipart/{uploadId}`.
+    UppyUpload,
+    /// `/s3/multipart/{uploadId}/complete`.
+    UppyComplete,
+    /// `/s3/multipart/{uploadId}/{partNumber}`.
+    UppyPart,
 }
 
-impl Route {
-    pub(super) fn from_path(path: &str) -> Option<Route> {
-        Some(match path {
-            "/" | "/index.html" => Route::Page,
-            "/healthz" => Route::Healthz,
-            "/initialize" => Route::Initialize,
-            "/v1/config" => Route::PublicConfig,
-            "/v1/sts" => Route::Sts { legacy: false },
-            "/get_sts_token" | "/get_sts_token_for_oss_upload" => Route::Sts { legacy: true },
-            "/v1/post-policy" => Route::PostPolicy { legacy: false },
-            "/get_post_signature_for_oss_upload" => Route::PostPolicy { legacy: true },
-            "/v1/presign" => Route::Presign { legacy: false },
-            "/get_presigned_url_for_oss_upload" => Route::Presign { legacy: true },
-            "/v1/uploads/status" => Route::UploadStatus,
-            p if super::uppy::is_uppy_path(p) => Route::Uppy,
-            p => Route::Multipart(MultipartOp::from_path(p)?),
-        })
-    }
+/// The path segments a pattern captured, still percent-encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Captures<'p> {
+    /// `{uploadId}`.
+    pub upload_id: Option<&'p str>,
+    /// `{partNumber}`.
+    pub part: Option<&'p str>,
+}
 
-    /// The HTTP methods the route accepts (others get 405 with `Allow`).
-    pub(super) fn methods(self) -> &'static [Method] {
+const UPPY_MULTIPART: &str = "/s3/multipart/";
+
+impl PathPattern {
+    /// The path as an OpenAPI-style template (`/s3/multipart/{uploadId}`).
+    pub fn template(self) -> &'static str {
         match self {
-            Route::Page | Route::Healthz | Route::PublicConfig => &[Method::GET, Method::HEAD],
-            Route::Initialize => &[Method::POST],
-            Route::Multipart(op) => op.methods(),
-            Route::Uppy => &[Method::GET, Method::POST, Method::DELETE],
-            Route::UploadStatus => &[Method::GET],
-            _ => &[Method::GET, Method::POST],
+            PathPattern::Exact(p) => p,
+            PathPattern::UppyUpload => "/s3/multipart/{uploadId}",
+            PathPattern::UppyComplete => "/s3/multipart/{uploadId}/complete",
+            PathPattern::UppyPart => "/s3/multipart/{uploadId}/{partNumber}",
         }
     }
 
-    /// The routes Alibaba's sample clients call (served only with `LEGACY_ROUTES=true`).
-    pub(super) fn is_legacy(self) -> bool {
-        matches!(
-            self,
-            Route::Sts { legacy: true }
-                | Route::PostPolicy { legacy: true }
-                | Route::Presign { legacy: true }
-        )
+    /// What `path` captures if it matches.
+    pub fn matches(self, path: &str) -> Option<Captures<'_>> {
+        if let PathPattern::Exact(p) = self {
+            return (p == path).then_some(Captures::default());
+        }
+        let rest = path.strip_prefix(UPPY_MULTIPART)?;
+        let mut segs = rest.split('/');
+        let id = segs.next().filter(|s| !s.is_empty())?;
+        let second = segs.next();
+        if segs.next().is_some() {
+            return None;
+        }
+        match (self, second) {
+            (PathPattern::UppyUpload, None) => Some(Captures {
+                upload_id: Some(id),
+                part: None,
+            }),
+            (PathPattern::UppyComplete, Some("complete")) => Some(Captures {
+                upload_id: Some(id),
+                part: None,
+            }),
+            (PathPattern::UppyPart, Some(n)) if !n.is_empty() && n != "complete" => {
+                Some(Captures {
+                    upload_id: Some(id),
+                    part: Some(n),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether and how a route counts against the rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Not limited, not authenticated, no CORS refusal (page, health, config, hook).
+    Free,
+    /// `RATE_LIMIT_PER_MINUTE`: the credential routes.
+    Credential,
+    /// The multipart steps after create: their own budget,
+    /// [`super::multipart::STEP_RATE_FACTOR`] times larger.
+    Step,
+}
+
+/// The route families, one handler file each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// The upload page.
+    Page,
+    /// Health, public settings and the FC initializer.
+    Service,
+    /// STS credentials.
+    Sts,
+    /// POST policies.
+    PostPolicy,
+    /// Presigned URLs.
+    Presign,
+    /// `/v1/multipart`.
+    Multipart,
+    /// Uppy's Companion S3 routes.
+    Uppy,
+    /// The upload check's verdict.
+    Status,
+}
+
+impl Family {
+    /// The family's name (for generated documents).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Page => "page",
+            Family::Service => "service",
+            Family::Sts => "sts",
+            Family::PostPolicy => "post-policy",
+            Family::Presign => "presign",
+            Family::Multipart => "multipart",
+            Family::Uppy => "uppy",
+            Family::Status => "status",
+        }
+    }
+}
+
+/// The handler that serves an operation (one function in its family's file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// `GET /`.
+    Page,
+    /// `GET /healthz`.
+    Healthz,
+    /// `POST /initialize`.
+    Initialize,
+    /// `GET /v1/config`.
+    PublicConfig,
+    /// STS credentials.
+    Sts,
+    /// A POST policy.
+    PostPolicy,
+    /// A presigned URL.
+    Presign,
+    /// Multipart create.
+    MultipartCreate,
+    /// Multipart sign.
+    MultipartSign,
+    /// Multipart list parts.
+    MultipartParts,
+    /// Multipart complete.
+    MultipartComplete,
+    /// Multipart abort.
+    MultipartAbort,
+    /// Uppy `GET /s3/params`.
+    UppyParams,
+    /// Uppy create.
+    UppyCreate,
+    /// Uppy sign one part.
+    UppySign,
+    /// Uppy list parts.
+    UppyList,
+    /// Uppy complete.
+    UppyComplete,
+    /// Uppy abort.
+    UppyAbort,
+    /// The upload status.
+    UploadStatus,
+}
+
+/// What one or more methods on a route do.
+#[derive(Debug)]
+pub struct Operation {
+    /// The methods served by this operation.
+    pub methods: &'static [Method],
+    /// How it counts against the rate limit.
+    pub budget: Budget,
+    /// The handler.
+    pub handler: Handler,
+}
+
+/// One path the function answers.
+#[derive(Debug)]
+pub struct RouteSpec {
+    /// The path.
+    pub path: PathPattern,
+    /// The handler file.
+    pub family: Family,
+    /// The body limit when not the runtime's default (64 KiB).
+    pub body_limit: Option<usize>,
+    /// A route for Alibaba's sample clients (served only with `LEGACY_ROUTES=true`).
+    pub legacy: bool,
+    /// What each method does; methods not listed get 405.
+    pub operations: &'static [Operation],
+}
+
+impl RouteSpec {
+    /// Every method the route takes, in table order.
+    pub fn methods(&self) -> impl Iterator<Item = &'static Method> + '_ {
+        self.operations.iter().flat_map(|o| o.methods.iter())
     }
 
-    /// Routes that hand out credentials (or, for the upload status, read
-    /// with them): authenticated, rate-limited, never cached.
-    pub(super) fn is_credential_route(self) -> bool {
-        matches!(
-            self,
-            Route::Sts { .. }
-                | Route::PostPolicy { .. }
-                | Route::Presign { .. }
-                | Route::Multipart(_)
-                | Route::Uppy
-                | Route::UploadStatus
-        )
+    /// The methods as an `Allow` value (`GET, POST`).
+    pub fn allow(&self) -> String {
+        self.methods()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
-    /// Whether errors take the shape the mobile SDKs' credential providers
-    /// read (`StatusCode` / `ErrorCode`).
-    pub(super) fn sts_shaped_errors(self) -> bool {
-        matches!(self, Route::Sts { .. })
+    /// The operation serving `method`, if any.
+    pub fn operation(&self, method: &Method) -> Option<&'static Operation> {
+        self.operations.iter().find(|o| o.methods.contains(method))
+    }
+
+    /// Whether the route hands out credentials (or reads with them):
+    /// authenticated, rate-limited, refused to unlisted origins.
+    pub fn is_credential_route(&self) -> bool {
+        self.operations.iter().any(|o| o.budget != Budget::Free)
+    }
+
+    /// How the route's errors are laid out.
+    pub fn error_shape(&self) -> ErrorShape {
+        match self.family {
+            Family::Sts => ErrorShape::Sts,
+            Family::Uppy => ErrorShape::Uppy,
+            _ => ErrorShape::Plain,
+        }
+    }
+}
+
+/// Largest request body the complete routes accept: 10,000 parts written as
+/// `{"partNumber":10000,"etag":"\"<32 hex>\""}` are about 600 KB.
+pub const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
+
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+
+const fn one(methods: &'static [Method], budget: Budget, handler: Handler) -> Operation {
+    Operation {
+        methods,
+        budget,
+        handler,
+    }
+}
+
+const fn route(path: PathPattern, family: Family, operations: &'static [Operation]) -> RouteSpec {
+    RouteSpec {
+        path,
+        family,
+        body_limit: None,
+        legacy: false,
+        operations,
+    }
+}
+
+const fn legacy(path: &'static str, family: Family, operations: &'static [Operation]) -> RouteSpec {
+    RouteSpec {
+        path: PathPattern::Exact(path),
+        family,
+        body_limit: None,
+        legacy: true,
+        operations,
+    }
+}
+
+/// What the sample clients' routes do: the `/v1` handler, answered in their shapes.
+const LEGACY_STS: &[Operation] = &[one(GET_POST, Budget::Credential, Handler::Sts)];
+const LEGACY_POST_POLICY: &[Operation] = &[one(GET_POST, Budget::Credential, Handler::PostPolicy)];
+const LEGACY_PRESIGN: &[Operation] = &[one(GET_POST, Budget::Credential, Handler::Presign)];
+
+use Budget::{Credential, Free, Step};
+use PathPattern::Exact;
+
+static ROUTES: &[RouteSpec] = &[
+    route(
+        Exact("/"),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    route(
+        Exact("/index.html"),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    route(
+        Exact("/healthz"),
+        Family::Service,
+        &[one(GET_HEAD, Free, Handler::Healthz)],
+    ),
+    route(
+        Exact("/initialize"),
+        Family::Service,
+        &[one(&[Method::POST], Free, Handler::Initialize)],
+    ),
+    route(
+        Exact("/v1/config"),
+        Family::Service,
+        &[one(GET_HEAD, Free, Handler::PublicConfig)],
+    ),
+    route(
+        Exact("/v1/sts"),
+        Family::Sts,
+        &[one(GET_POST, Credential, Handler::Sts)],
+    ),
+    legacy("/get_sts_token", Family::Sts, LEGACY_STS),
+    legacy("/get_sts_token_for_oss_upload", Family::Sts, LEGACY_STS),
+    route(
+        Exact("/v1/post-policy"),
+        Family::PostPolicy,
+        &[one(GET_POST, Credential, Handler::PostPolicy)],
+    ),
+    legacy(
+        "/get_post_signature_for_oss_upload",
+        Family::PostPolicy,
+        LEGACY_POST_POLICY,
+    ),
+    route(
+        Exact("/v1/presign"),
+        Family::Presign,
+        &[one(GET_POST, Credential, Handler::Presign)],
+    ),
+    legacy(
+        "/get_presigned_url_for_oss_upload",
+        Family::Presign,
+        LEGACY_PRESIGN,
+    ),
+    route(
+        Exact("/v1/uploads/status"),
+        Family::Status,
+        &[one(&[Method::GET], Credential, Handler::UploadStatus)],
+    ),
+    route(
+        Exact("/v1/multipart"),
+        Family::Multipart,
+        &[
+            one(&[Method::POST], Credential, Handler::MultipartCreate),
+            // `DELETE /v1/multipart?key=&uploadId=` is an abort.
+            one(&[Method::DELETE], Step, Handler::MultipartAbort),
+        ],
+    ),
+    route(
+        Exact("/v1/multipart/sign"),
+        Family::Multipart,
+        &[one(&[Method::POST], Step, Handler::MultipartSign)],
+    ),
+    route(
+        Exact("/v1/multipart/parts"),
+        Family::Multipart,
+        &[one(GET_POST, Step, Handler::MultipartParts)],
+    ),
+    RouteSpec {
+        body_limit: Some(COMPLETE_BODY_LIMIT),
+        ..route(
+            Exact("/v1/multipart/complete"),
+            Family::Multipart,
+            &[one(&[Method::POST], Step, Handler::MultipartComplete)],
+        )
+    },
+    route(
+        Exact("/v1/multipart/abort"),
+        Family::Multipart,
+        &[one(
+            &[Method::POST, Method::DELETE],
+            Step,
+            Handler::MultipartAbort,
+        )],
+    ),
+    route(
+        Exact("/s3/params"),
+        Family::Uppy,
+        &[one(&[Method::GET], Credential, Handler::UppyParams)],
+    ),
+    route(
+        Exact("/s3/multipart"),
+        Family::Uppy,
+        &[one(&[Method::POST], Credential, Handler::UppyCreate)],
+    ),
+    route(
+        PathPattern::UppyUpload,
+        Family::Uppy,
+        &[
+            one(&[Method::GET], Step, Handler::UppyList),
+            one(&[Method::DELETE], Step, Handler::UppyAbort),
+        ],
+    ),
+    RouteSpec {
+        body_limit: Some(COMPLETE_BODY_LIMIT),
+        ..route(
+            PathPattern::UppyComplete,
+            Family::Uppy,
+            &[one(&[Method::POST], Step, Handler::UppyComplete)],
+        )
+    },
+    route(
+        PathPattern::UppyPart,
+        Family::Uppy,
+        &[one(&[Method::GET], Step, Handler::UppySign)],
+    ),
+];
+
+/// Every route the function answers, in one table (for generated documents
+/// such as an OpenAPI description or the FC trigger's methods).
+pub fn routes() -> &'static [RouteSpec] {
+    ROUTES
+}
+
+/// The route `path` names, with what its pattern captured.
+pub fn lookup(path: &str) -> Option<(&'static RouteSpec, Captures<'_>)> {
+    ROUTES
+        .iter()
+        .find_map(|r| r.path.matches(path).map(|c| (r, c)))
+}
+
+/// The body limit for `path` when it differs from the runtime's default
+/// (the runtime asks before any route runs).
+pub fn body_limit_for(path: &str) -> Option<usize> {
+    lookup(path).and_then(|(r, _)| r.body_limit)
+}
+
+/// How a 404 for `path` is laid out: Uppy shows a top-level `message`, so a
+/// path under its `/s3/multipart/` that matches none of its routes still
+/// gets one.
+pub(super) fn not_found_shape(path: &str) -> ErrorShape {
+    if path.starts_with(UPPY_MULTIPART) {
+        ErrorShape::Uppy
+    } else {
+        ErrorShape::Plain
     }
 }
 
@@ -94,31 +432,98 @@ impl Route {
 mod tests {
     use super::*;
 
+    fn handler(method: Method, path: &str) -> Option<Handler> {
+        let (r, _) = lookup(path)?;
+        r.operation(&method).map(|o| o.handler)
+    }
+
     #[test]
     fn routes_match_paths() {
+        assert_eq!(handler(Method::GET, "/v1/sts"), Some(Handler::Sts));
+        let (r, _) = lookup("/get_sts_token").unwrap();
+        assert!(r.legacy && r.operation(&Method::POST).is_some());
         assert_eq!(
-            Route::from_path("/v1/sts"),
-            Some(Route::Sts { legacy: false })
+            handler(Method::GET, "/get_presigned_url_for_oss_upload"),
+            Some(Handler::Presign)
         );
         assert_eq!(
-            Route::from_path("/get_sts_token"),
-            Some(Route::Sts { legacy: true })
+            handler(Method::POST, "/v1/multipart/complete"),
+            Some(Handler::MultipartComplete)
         );
         assert_eq!(
-            Route::from_path("/get_presigned_url_for_oss_upload"),
-            Some(Route::Presign { legacy: true })
+            handler(Method::DELETE, "/v1/multipart"),
+            Some(Handler::MultipartAbort)
         );
         assert_eq!(
-            Route::from_path("/v1/multipart/complete"),
-            Some(Route::Multipart(MultipartOp::Complete))
+            handler(Method::GET, "/v1/uploads/status"),
+            Some(Handler::UploadStatus)
         );
-        assert_eq!(Route::from_path("/s3/multipart/U/3"), Some(Route::Uppy));
-        assert_eq!(Route::from_path("/v1/multipart/nope"), None);
+        assert!(lookup("/v1/multipart/nope").is_none());
+        assert!(lookup("/v1/sts/").is_none());
+        assert!(lookup("/nope").is_none());
+        assert!(lookup("/s3/sts").is_none());
+    }
+
+    #[test]
+    fn uppy_paths_capture_the_upload_id_and_part() {
+        let (r, c) = lookup("/s3/multipart/0004B98%2F1/7").unwrap();
+        assert_eq!(r.path, PathPattern::UppyPart);
+        assert_eq!(c.upload_id, Some("0004B98%2F1"));
+        assert_eq!(c.part, Some("7"));
         assert_eq!(
-            Route::from_path("/v1/uploads/status"),
-            Some(Route::UploadStatus)
+            handler(Method::GET, "/s3/multipart/U"),
+            Some(Handler::UppyList)
         );
-        assert_eq!(Route::from_path("/v1/sts/"), None);
-        assert_eq!(Route::from_path("/nope"), None);
+        assert_eq!(
+            handler(Method::DELETE, "/s3/multipart/U"),
+            Some(Handler::UppyAbort)
+        );
+        assert_eq!(
+            handler(Method::POST, "/s3/multipart/U/complete"),
+            Some(Handler::UppyComplete)
+        );
+        assert_eq!(handler(Method::GET, "/s3/multipart/U/complete"), None);
+        assert_eq!(handler(Method::PUT, "/s3/multipart/U"), None);
+        assert!(lookup("/s3/multipart/U/1/2").is_none());
+        assert!(lookup("/s3/multipart//1").is_none());
+        assert!(lookup("/s3/multipart/").is_none());
+        assert_eq!(lookup("/s3/multipart/U").unwrap().0.allow(), "GET, DELETE");
+    }
+
+    #[test]
+    fn complete_routes_get_the_larger_body_limit_only() {
+        assert_eq!(
+            body_limit_for("/v1/multipart/complete"),
+            Some(COMPLETE_BODY_LIMIT)
+        );
+        assert_eq!(
+            body_limit_for("/s3/multipart/UP%2F1/complete"),
+            Some(COMPLETE_BODY_LIMIT)
+        );
+        assert_eq!(body_limit_for("/v1/multipart"), None);
+        assert_eq!(body_limit_for("/v1/presign"), None);
+        assert_eq!(body_limit_for("/s3/multipart/UP/3"), None);
+    }
+
+    #[test]
+    fn every_path_is_listed_once_and_every_method_once_per_path() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(
+                ROUTES[i + 1..].iter().all(|o| o.path != r.path),
+                "{:?} twice",
+                r.path
+            );
+            let methods: Vec<_> = r.methods().collect();
+            for (j, m) in methods.iter().enumerate() {
+                assert!(!methods[j + 1..].contains(m), "{:?}: {m} twice", r.path);
+            }
+            // Every pattern matches its own template's concrete form.
+            let concrete = r
+                .path
+                .template()
+                .replace("{uploadId}", "U")
+                .replace("{partNumber}", "3");
+            assert_eq!(lookup(&concrete).map(|(f, _)| f.path), Some(r.path));
+        }
     }
 }

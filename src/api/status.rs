@@ -9,9 +9,9 @@
 //!   removed.
 
 use super::admission::{Access, Scope};
-use super::error::ApiError;
+use super::broker::scoped_credentials;
+use super::error::{ApiError, ErrorCode, OssCall};
 use super::keys;
-use super::params::Params;
 use super::response::json_body;
 use super::App;
 use crate::events::{TAG_REASON, TAG_STATUS};
@@ -20,67 +20,50 @@ use crate::runtime::{Context, Response};
 use chrono::Utc;
 use serde_json::json;
 
-impl App {
-    pub(super) async fn upload_status(
-        &self,
-        scope: &Scope,
-        ctx: &Context,
-        params: &Params,
-    ) -> Result<Response, ApiError> {
-        let Some(key) = params.key.as_deref() else {
-            return Err(ApiError::bad_param(
-                "key is required: the object key your upload went to",
-            ));
-        };
-        keys::check_owned_key(&scope.prefix, key)?;
-        let creds = self
-            .scoped_credentials(scope, Access::Status, ctx, Utc::now())
-            .await?;
-        let req = OssRequest::new("GET", &self.config.bucket, key).query("tagging", "");
-        let tags = match self.oss.send(&creds.credentials, req).await {
-            Ok(r) => crate::events::objects::parse_tags(&r.body).map_err(|e| {
-                ApiError::new(
-                    502,
-                    "OssBadResponse",
-                    format!("unreadable tag set from OSS: {e}"),
-                )
-            })?,
-            Err(OssError::Service { status: 404, .. }) => {
-                return Ok(json_body(
-                    200,
-                    &json!({"key": key, "status": "missing",
+/// The verdict on the upload at `key` (which must lie in `scope`).
+pub(super) async fn upload_status(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    key: Option<&str>,
+) -> Result<Response, ApiError> {
+    let Some(key) = key else {
+        return Err(ApiError::bad_param(
+            "key is required: the object key your upload went to",
+        ));
+    };
+    keys::check_owned_key(&scope.prefix, key)?;
+    let creds = scoped_credentials(app, scope, Access::Status, ctx, Utc::now()).await?;
+    let req = OssRequest::new("GET", &app.config.bucket, key).query("tagging", "");
+    let tags = match app.oss.send(&creds.credentials, req).await {
+        Ok(r) => crate::events::objects::parse_tags(&r.body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::OssBadResponse,
+                format!("unreadable tag set from OSS: {e}"),
+            )
+        })?,
+        Err(OssError::Service { status: 404, .. }) => {
+            return Ok(json_body(
+                200,
+                &json!({"key": key, "status": "missing",
                         "message": "no object at this key: not uploaded yet, or rejected and removed"}),
-                ))
-            }
-            Err(e) if e.is_transient() => {
-                return Err(ApiError::new(
-                    503,
-                    "OssUnavailable",
-                    format!("cannot read the upload's status: {e}; retry"),
-                ))
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    502,
-                    "OssError",
-                    format!("cannot read the upload's status: {e}"),
-                ))
-            }
-        };
-        let get = |name: &str| {
-            tags.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let status = match get(TAG_STATUS) {
-            Some("verified") => "verified",
-            Some("rejected") => "rejected",
-            _ => "pending",
-        };
-        let mut body = json!({"key": key, "status": status});
-        if let Some(reason) = get(TAG_REASON).filter(|_| status == "rejected") {
-            body["reason"] = reason.into();
+            ))
         }
-        Ok(json_body(200, &body))
+        Err(e) => return Err(ApiError::from_oss(OssCall::GetObjectTagging, e)),
+    };
+    let get = |name: &str| {
+        tags.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let status = match get(TAG_STATUS) {
+        Some("verified") => "verified",
+        Some("rejected") => "rejected",
+        _ => "pending",
+    };
+    let mut body = json!({"key": key, "status": status});
+    if let Some(reason) = get(TAG_REASON).filter(|_| status == "rejected") {
+        body["reason"] = reason.into();
     }
+    Ok(json_body(200, &body))
 }

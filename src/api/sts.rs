@@ -3,36 +3,35 @@
 //! and ali-oss `refreshSTSToken` read.
 
 use super::admission::{Access, Scope};
+use super::broker::scoped_credentials;
 use super::error::ApiError;
 use super::response::{iso_seconds, json_body};
 use super::App;
 use crate::runtime::{Context, Response};
 use chrono::Utc;
 
-impl App {
-    pub(super) async fn sts_token(
-        &self,
-        scope: &Scope,
-        ctx: &Context,
-        legacy: bool,
-    ) -> Result<Response, ApiError> {
-        let creds = self
-            .scoped_credentials(scope, Access::Upload, ctx, Utc::now())
-            .await?;
-        let c = &creds.credentials;
-        let body = StsBody {
-            status_code: 200,
-            access_key_id: &c.access_key_id,
-            access_key_secret: &c.access_key_secret,
-            security_token: c.security_token.as_deref().unwrap_or_default(),
-            expiration: iso_seconds(creds.expiration),
-            bucket: (!legacy).then_some(self.config.bucket.as_str()),
-            region: (!legacy).then_some(self.config.region.as_str()),
-            endpoint: (!legacy).then_some(self.endpoint.as_str()),
-            prefix: (!legacy).then_some(scope.prefix.as_str()),
-        };
-        Ok(json_body(200, &body))
-    }
+/// Scoped upload credentials for `scope`; `legacy` leaves out the fields
+/// Alibaba's sample clients do not read.
+pub(super) async fn sts(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    legacy: bool,
+) -> Result<Response, ApiError> {
+    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let c = &creds.credentials;
+    let body = StsBody {
+        status_code: 200,
+        access_key_id: &c.access_key_id,
+        access_key_secret: &c.access_key_secret,
+        security_token: c.security_token.as_deref().unwrap_or_default(),
+        expiration: iso_seconds(creds.expiration),
+        bucket: (!legacy).then_some(app.config.bucket.as_str()),
+        region: (!legacy).then_some(app.config.region.as_str()),
+        endpoint: (!legacy).then_some(app.endpoint.as_str()),
+        prefix: (!legacy).then_some(scope.prefix.as_str()),
+    };
+    Ok(json_body(200, &body))
 }
 
 /// `/v1/sts` and the sample-client STS routes: the shape the mobile SDKs'

@@ -15,116 +15,42 @@
 //! every 2xx body as JSON (abort included) and shows a 4xx body's `message`,
 //! so errors carry a top-level `message` besides the usual `error` object.
 
-use super::admission::Purpose;
-use super::admission::Scope;
-use super::error::ApiError;
-use super::multipart::{json_request, part_number, MULTIPART};
-use super::params::Params;
-use super::response::json_body;
+use super::admission::{admit, ProfileChoice, Purpose, Scope};
+use super::error::{ApiError, ErrorCode};
+use super::multipart::{flow, json_request, part_number, MULTIPART};
+use super::params::{parse_query, UploadInput};
+use super::post_policy::post_policy;
+use super::response::{json_body, Pairs};
+use super::routes::{Captures, Handler, Operation};
 use super::App;
 use crate::oss::multipart::quote_etag;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::{HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Which Companion call a `/s3/...` request is.
-#[derive(Debug, PartialEq, Eq)]
-enum Call {
-    Params,
-    Create,
-    Sign { upload_id: String, part: String },
-    List { upload_id: String },
-    Complete { upload_id: String },
-    Abort { upload_id: String },
+/// The upload id in the path, percent-decoded once.
+fn upload_id(captures: &Captures<'_>) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(captures.upload_id.unwrap_or_default())
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
 }
 
-/// Whether `path` belongs to the Uppy routes.
-pub(super) fn is_uppy_path(path: &str) -> bool {
-    path == "/s3/params" || path == "/s3/multipart" || path.starts_with("/s3/multipart/")
-}
+/// The query, decoded once per request like every query
+/// ([`parse_query`]: not UTF-8 once decoded is a 400, never replaced).
+struct Query(Vec<(String, String)>);
 
-fn call_for(method: &Method, path: &str) -> Result<Call, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            404,
-            "NotFound",
-            format!("no Uppy route {method} {path:?}; see README (Uppy)"),
-        )
-    };
-    let not_allowed = |allow: &str| {
-        ApiError::new(
-            405,
-            "MethodNotAllowed",
-            format!("{method} is not allowed on {path:?}; use {allow}"),
-        )
-    };
-    if path == "/s3/params" {
-        return if method == Method::GET {
-            Ok(Call::Params)
-        } else {
-            Err(not_allowed("GET"))
-        };
+impl Query {
+    /// A parameter's value; the last one wins.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
-    if path == "/s3/multipart" {
-        return if method == Method::POST {
-            Ok(Call::Create)
-        } else {
-            Err(not_allowed("POST"))
-        };
-    }
-    let rest = path.strip_prefix("/s3/multipart/").ok_or_else(not_found)?;
-    let segs: Vec<&str> = rest.split('/').collect();
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| ApiError::bad_param("uploadId in the path is not valid UTF-8"))
-    };
-    match segs.as_slice() {
-        [id] if !id.is_empty() => {
-            let upload_id = decode(id)?;
-            match *method {
-                Method::GET => Ok(Call::List { upload_id }),
-                Method::DELETE => Ok(Call::Abort { upload_id }),
-                _ => Err(not_allowed("GET, DELETE")),
-            }
-        }
-        [id, "complete"] if !id.is_empty() => {
-            if method == Method::POST {
-                Ok(Call::Complete {
-                    upload_id: decode(id)?,
-                })
-            } else {
-                Err(not_allowed("POST"))
-            }
-        }
-        [id, n] if !id.is_empty() && !n.is_empty() => {
-            if method == Method::GET {
-                Ok(Call::Sign {
-                    upload_id: decode(id)?,
-                    part: (*n).to_owned(),
-                })
-            } else {
-                Err(not_allowed("GET"))
-            }
-        }
-        _ => Err(not_found()),
-    }
-}
-
-/// A query parameter, decoded once like every query ([`super::params::parse_query`]:
-/// not UTF-8 once decoded is a 400, never replaced); the last one wins.
-fn query(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
-    let pairs = super::params::parse_query(req.uri().query().unwrap_or(""))?;
-    Ok(pairs
-        .into_iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v))
 }
 
 #[derive(Deserialize, Default)]
@@ -173,223 +99,203 @@ fn seconds_until(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (until - now).num_seconds().max(1)
 }
 
-impl App {
-    /// Serves one `/s3/...` request.
-    pub(super) async fn uppy(&self, req: &Request, ctx: &Context) -> Result<Response, ApiError> {
-        let call = call_for(req.method(), req.uri().path())?;
-        // Steps on an existing upload are admitted in the profile its key lies in.
-        let key = query(req, "key")?;
-        let step_scope = || self.admit_upload_step(req, ctx, key.as_deref());
-        match call {
-            Call::Params => {
-                // Uppy sends the file's meta as `metadata[name]=value`; a
-                // `profile` there (or as its own parameter) picks the profile.
-                let params = Params {
-                    filename: query(req, "filename")?,
-                    content_type: query(req, "type")?,
-                    profile: match query(req, "profile")? {
-                        Some(p) => Some(p),
-                        None => query(req, "metadata[profile]")?,
-                    },
-                    ..Params::default()
-                };
-                let scope =
-                    self.admit(req, ctx, &params, Purpose::Upload(UploadMethod::PostPolicy))?;
-                self.uppy_params(&scope, ctx, &params).await
-            }
-            Call::Create => {
-                let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
-                    CreateBody::default()
-                } else {
-                    json_request(req)?
-                };
-                let params = Params {
-                    filename: body.filename,
-                    content_type: body.content_type,
-                    profile: body.profile.or(body.metadata.and_then(|m| m.profile)),
-                    ..Params::default()
-                };
-                let scope = self.admit(req, ctx, &params, MULTIPART)?;
-                let c = self.mp_create(&scope, ctx, &params, false).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"key": c.key, "uploadId": c.upload_id, "bucket": self.config.bucket}),
-                ))
-            }
-            Call::Sign { upload_id, part } => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let n = part.parse::<i64>().map_err(|_| {
-                    ApiError::new(
-                        400,
-                        "InvalidPartNumber",
-                        format!(
-                            "part number {:?} is not a number",
-                            part.chars().take(16).collect::<String>()
-                        ),
-                    )
-                })?;
-                let n = part_number(n)?;
-                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &[n], None).await?;
-                let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "url": url,
-                        "method": "PUT",
-                        "expires": seconds_until(expiration, Utc::now()),
-                    }),
-                ))
-            }
-            Call::List { upload_id } => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let parts = self.mp_list(&scope, ctx, &t).await?;
-                let out: Vec<Value> = parts
-                    .iter()
-                    .map(|p| {
-                        json!({
-                            "PartNumber": p.part_number,
-                            "ETag": quote_etag(&p.etag),
-                            "Size": p.size,
-                        })
-                    })
-                    .collect();
-                Ok(json_body(200, &out))
-            }
-            Call::Complete { upload_id } => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                let body: CompleteBody = json_request(req)?;
-                let mut list = Vec::with_capacity(body.parts.len());
-                for p in body.parts {
-                    list.push((part_number(p.part_number)?, p.etag));
-                }
-                let done = self.mp_complete(&scope, ctx, &t, list).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"location": done.location, "key": t.key, "bucket": self.config.bucket}),
-                ))
-            }
-            Call::Abort { upload_id } => {
-                let scope = step_scope()?;
-                let t = Self::mp_target(&scope, key.as_deref(), Some(&upload_id))?;
-                self.mp_abort(&scope, ctx, &t).await?;
-                Ok(json_body(200, &json!({})))
-            }
+/// Reads one `/s3/...` request's input, admits it on the operation's
+/// budget (a step on an existing upload in the profile its key lies in) and
+/// runs its handler.
+pub(super) async fn serve(
+    app: &App,
+    op: &Operation,
+    captures: Captures<'_>,
+    req: &Request,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    let upload_id = match captures.upload_id {
+        Some(_) => Some(upload_id(&captures)?),
+        None => None,
+    };
+    let query = Query(parse_query(req.uri().query().unwrap_or(""))?);
+    let key = query.get("key");
+    let step = || {
+        admit(
+            app,
+            req,
+            ctx,
+            ProfileChoice::OfKey(key),
+            MULTIPART,
+            op.budget,
+        )
+    };
+    let target = |scope: &Scope| flow::target(scope, key, upload_id.as_deref());
+    match op.handler {
+        Handler::UppyParams => {
+            // Uppy sends the file's meta as `metadata[name]=value`; a
+            // `profile` there (or as its own parameter) picks the profile.
+            let profile = query.get("profile").or(query.get("metadata[profile]"));
+            let purpose = Purpose::Upload(UploadMethod::PostPolicy);
+            let choice = ProfileChoice::Named(profile);
+            let scope = admit(app, req, ctx, choice, purpose, op.budget)?;
+            let input = UploadInput {
+                filename: query.get("filename").map(str::to_owned),
+                content_type: query.get("type").map(str::to_owned),
+                size: None,
+            };
+            params(app, ctx, &scope, input).await
         }
-    }
-
-    /// `GET /s3/params`: the `/v1/post-policy` answer for the file, reshaped
-    /// into what Uppy reads. Reusing that route keeps one POST-policy builder
-    /// (exact key, `content-length-range`, type, forbid-overwrite).
-    async fn uppy_params(
-        &self,
-        scope: &Scope,
-        ctx: &Context,
-        params: &Params,
-    ) -> Result<Response, ApiError> {
-        let policy = self.post_policy(scope, ctx, params, false).await?;
-        let body: Value = serde_json::from_slice(policy.body()).map_err(|_| {
-            ApiError::new(500, "InternalError", "could not read the POST policy built")
-        })?;
-        let expires = body["expiration"]
-            .as_str()
-            .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
-            .map(|e| seconds_until(e.with_timezone(&Utc), Utc::now()))
-            .unwrap_or(1);
-        Ok(json_body(
-            200,
-            &json!({
-                "method": "POST",
-                "url": body["url"],
-                "fields": body["fields"],
-                "expires": expires,
-            }),
-        ))
+        Handler::UppyCreate => {
+            let body: CreateBody = if req.body().iter().all(u8::is_ascii_whitespace) {
+                CreateBody::default()
+            } else {
+                json_request(req)?
+            };
+            let profile = body.profile.or(body.metadata.and_then(|m| m.profile));
+            let choice = ProfileChoice::Named(profile.as_deref());
+            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget)?;
+            let input = UploadInput {
+                filename: body.filename,
+                content_type: body.content_type,
+                size: None,
+            };
+            create(app, ctx, &scope, input).await
+        }
+        Handler::UppySign => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            sign(app, ctx, &scope, t, captures.part.unwrap_or_default()).await
+        }
+        Handler::UppyList => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            list(app, ctx, &scope, t).await
+        }
+        Handler::UppyComplete => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            let body: CompleteBody = json_request(req)?;
+            complete(app, ctx, &scope, t, body).await
+        }
+        Handler::UppyAbort => {
+            let scope = step()?;
+            let t = target(&scope)?;
+            flow::abort(app, ctx, &scope, &t).await?;
+            Ok(json_body(200, &json!({})))
+        }
+        other => Err(ApiError::new(
+            ErrorCode::InternalError,
+            format!("{other:?} is not an Uppy route"),
+        )),
     }
 }
 
-/// An error as Uppy shows it: the usual `error` object plus a top-level
-/// `message` (companion-client's `UserFacingApiError`).
-pub(super) fn error_response(e: &ApiError) -> Response {
-    let mut resp = e.to_response(false);
-    if let Ok(mut v) = serde_json::from_slice::<Value>(resp.body()) {
-        v["message"] = e.message.clone().into();
-        *resp.body_mut() = Bytes::from(v.to_string());
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    resp
+/// `POST /s3/multipart`: `{key, uploadId, bucket}`.
+async fn create(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: UploadInput,
+) -> Result<Response, ApiError> {
+    let c = flow::create(app, ctx, scope, &input, false).await?;
+    Ok(json_body(
+        200,
+        &json!({"key": c.key, "uploadId": c.upload_id, "bucket": app.config.bucket}),
+    ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `GET /s3/multipart/{uploadId}/{partNumber}`: `{url, method, expires}`.
+async fn sign(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+    part: &str,
+) -> Result<Response, ApiError> {
+    let n = part.parse::<i64>().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidPartNumber,
+            format!(
+                "part number {:?} is not a number",
+                part.chars().take(16).collect::<String>()
+            ),
+        )
+    })?;
+    let n = part_number(n)?;
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &[n], None).await?;
+    let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
+    Ok(json_body(
+        200,
+        &json!({
+            "url": url,
+            "method": "PUT",
+            "expires": seconds_until(expiration, Utc::now()),
+        }),
+    ))
+}
 
-    #[test]
-    fn companion_paths_map_to_calls() {
-        let id = "0004B98%2F1".to_owned();
-        assert_eq!(call_for(&Method::GET, "/s3/params").unwrap(), Call::Params);
-        assert_eq!(
-            call_for(&Method::POST, "/s3/multipart").unwrap(),
-            Call::Create
-        );
-        assert_eq!(
-            call_for(&Method::GET, &format!("/s3/multipart/{id}/7")).unwrap(),
-            Call::Sign {
-                upload_id: "0004B98/1".into(),
-                part: "7".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart/U").unwrap(),
-            Call::List {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::DELETE, "/s3/multipart/U").unwrap(),
-            Call::Abort {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::POST, "/s3/multipart/U/complete").unwrap(),
-            Call::Complete {
-                upload_id: "U".into()
-            }
-        );
-        assert_eq!(
-            call_for(&Method::PUT, "/s3/multipart/U")
-                .unwrap_err()
-                .status,
-            405
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart/U/1/2")
-                .unwrap_err()
-                .status,
-            404
-        );
-        assert_eq!(
-            call_for(&Method::GET, "/s3/multipart//1")
-                .unwrap_err()
-                .status,
-            404
-        );
-        assert!(is_uppy_path("/s3/multipart/x"));
-        assert!(!is_uppy_path("/s3/sts"));
-    }
+/// `GET /s3/multipart/{uploadId}`: `[{PartNumber, ETag, Size}]`.
+async fn list(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+) -> Result<Response, ApiError> {
+    let parts = flow::list(app, ctx, scope, &t).await?;
+    let out: Vec<Value> = parts
+        .iter()
+        .map(|p| {
+            json!({
+                "PartNumber": p.part_number,
+                "ETag": quote_etag(&p.etag),
+                "Size": p.size,
+            })
+        })
+        .collect();
+    Ok(json_body(200, &out))
+}
 
-    #[test]
-    fn errors_carry_a_top_level_message() {
-        let r = error_response(&ApiError::new(403, "KeyOutsidePrefix", "nope"));
-        assert_eq!(r.status(), 403);
-        let v: Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!(v["message"], "nope");
-        assert_eq!(v["error"]["code"], "KeyOutsidePrefix");
+/// `POST /s3/multipart/{uploadId}/complete`: `{location, key, bucket}`.
+async fn complete(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+    body: CompleteBody,
+) -> Result<Response, ApiError> {
+    let mut list = Vec::with_capacity(body.parts.len());
+    for p in body.parts {
+        list.push((part_number(p.part_number)?, p.etag));
     }
+    let done = flow::complete(app, ctx, scope, &t, list).await?;
+    Ok(json_body(
+        200,
+        &json!({"location": done.location, "key": t.key, "bucket": app.config.bucket}),
+    ))
+}
+
+/// `GET /s3/params`: the POST policy `/v1/post-policy` signs for the file
+/// (one builder: exact key, `content-length-range`, type,
+/// forbid-overwrite), in the shape Uppy reads.
+async fn params(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: UploadInput,
+) -> Result<Response, ApiError> {
+    let a = post_policy(app, ctx, scope, &input, false).await?;
+    Ok(json_body(
+        200,
+        &ParamsBody {
+            method: "POST",
+            url: &a.url,
+            fields: Pairs(&a.form.fields),
+            expires: seconds_until(a.form.expiration, Utc::now()),
+        },
+    ))
+}
+
+/// `GET /s3/params`.
+#[derive(serde::Serialize)]
+struct ParamsBody<'a> {
+    method: &'static str,
+    url: &'a str,
+    fields: Pairs<'a>,
+    expires: i64,
 }

@@ -78,12 +78,7 @@ pub fn user_from_segment(segment: &str) -> Option<String> {
 
 /// `image/PNG; charset=x` → `image/png`.
 pub fn normalize_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    crate::profiles::limits::media_type_essence(content_type)
 }
 
 /// The type `infer` recognises in the first bytes, if any.

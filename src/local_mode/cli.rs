@@ -421,7 +421,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
             account_id: Some("1234567890123456".into()),
         },
         events: Some(crate::events::handler(events)),
-        body_limit_for: crate::api::multipart::body_limit_for,
+        body_limit_for: crate::api::routes::body_limit_for,
         ..runtime::Options::default()
     };
     let front_door = runtime::Options {

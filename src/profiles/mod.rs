@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod file;
+pub mod limits;
 
 /// The name of the profile the environment variables define.
 pub const DEFAULT_PROFILE: &str = "default";

@@ -22,70 +22,22 @@
 //! themselves are in `flow.rs`, which Uppy's Companion routes (`uppy.rs`)
 //! share.
 
-mod flow;
+pub(super) mod flow;
 
-use super::admission::Purpose;
-use super::error::ApiError;
-use super::params;
+use super::admission::{admit, ProfileChoice, Purpose, Scope};
+use super::error::{ApiError, ErrorCode};
+use super::params::{self, UploadInput};
 use super::response::{iso_seconds, json_body, Pairs};
+use super::routes::{Handler, Operation};
 use super::App;
 use crate::oss::multipart as mp;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Request, Response};
-use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 
 /// What every multipart request is admitted for (the profile must allow it).
 pub(super) const MULTIPART: Purpose = Purpose::Upload(UploadMethod::Multipart);
-
-/// The `/v1/multipart...` routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum MultipartOp {
-    /// `POST /v1/multipart` (and `DELETE /v1/multipart?key=&uploadId=` = abort).
-    Create,
-    /// `POST /v1/multipart/sign`.
-    Sign,
-    /// `GET|POST /v1/multipart/parts`.
-    Parts,
-    /// `POST /v1/multipart/complete`.
-    Complete,
-    /// `POST|DELETE /v1/multipart/abort`.
-    Abort,
-}
-
-impl MultipartOp {
-    pub(super) fn from_path(path: &str) -> Option<MultipartOp> {
-        Some(match path {
-            "/v1/multipart" => MultipartOp::Create,
-            "/v1/multipart/sign" => MultipartOp::Sign,
-            "/v1/multipart/parts" => MultipartOp::Parts,
-            "/v1/multipart/complete" => MultipartOp::Complete,
-            "/v1/multipart/abort" => MultipartOp::Abort,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn methods(self) -> &'static [Method] {
-        match self {
-            MultipartOp::Create => &[Method::POST, Method::DELETE],
-            MultipartOp::Parts => &[Method::GET, Method::POST],
-            MultipartOp::Abort => &[Method::POST, Method::DELETE],
-            MultipartOp::Sign | MultipartOp::Complete => &[Method::POST],
-        }
-    }
-}
-
-/// Largest request body the complete routes accept: 10,000 parts written as
-/// `{"partNumber":10000,"etag":"\"<32 hex>\""}` are about 600 KB.
-pub const COMPLETE_BODY_LIMIT: usize = 1024 * 1024;
-
-/// The body limit for `path` when it differs from the runtime's default:
-/// only the two complete routes take a list of up to 10,000 parts.
-pub fn body_limit_for(path: &str) -> Option<usize> {
-    let uppy_complete = path.starts_with("/s3/multipart/") && path.ends_with("/complete");
-    (path == "/v1/multipart/complete" || uppy_complete).then_some(COMPLETE_BODY_LIMIT)
-}
 
 /// How many more requests per minute the steps after create may make than
 /// `RATE_LIMIT_PER_MINUTE` allows credential requests: Uppy signs one part
@@ -96,122 +48,182 @@ pub const STEP_RATE_FACTOR: u32 = 100;
 /// Most part URLs one sign request returns.
 pub const MAX_SIGN_BATCH: usize = 1000;
 
-impl App {
-    /// Serves one `/v1/multipart...` request.
-    pub(super) async fn multipart(
-        &self,
-        op: MultipartOp,
-        req: &Request,
-        ctx: &Context,
-    ) -> Result<Response, ApiError> {
-        let delete = req.method() == Method::DELETE;
-        match op {
-            MultipartOp::Create if !delete => {
-                let params = params::parse(req)?;
-                let scope = self.admit(req, ctx, &params, MULTIPART)?;
-                let c = self.mp_create(&scope, ctx, &params, true).await?;
-                let plan = c.plan.ok_or_else(|| {
-                    ApiError::new(500, "InternalError", "no part plan for a sized upload")
-                })?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": c.key,
-                        "uploadId": c.upload_id,
-                        "bucket": self.config.bucket,
-                        "size": plan.size,
-                        "partSize": plan.part_size,
-                        "partCount": plan.part_count,
-                        "maxBytes": scope.profile.max_bytes,
-                        "expiration": iso_seconds(c.expiration),
-                    }),
-                ))
-            }
-            MultipartOp::Sign => {
-                let body: SignBody = json_request(req)?;
-                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
-                let numbers = part_numbers(&body.part_numbers)?;
-                let plan = match body.size {
-                    None => None,
-                    Some(size) => Some(Self::plan_for(&scope, size)?),
-                };
-                let (parts, expiration) = self.mp_sign(&scope, ctx, &t, &numbers, plan).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "uploadId": t.upload_id,
-                        "expiration": iso_seconds(expiration),
-                        "parts": parts.iter().map(|p| {
-                            let mut v = json!({
-                                "partNumber": p.part_number,
-                                "url": p.url,
-                                "method": "PUT",
-                                "headers": Pairs(&[]),
-                            });
-                            if let Some(n) = p.size {
-                                v["size"] = n.into();
-                            }
-                            v
-                        }).collect::<Vec<_>>(),
-                    }),
-                ))
-            }
-            MultipartOp::Parts => {
-                let params = params::parse(req)?;
-                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
-                let t =
-                    Self::mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
-                let parts = self.mp_list(&scope, ctx, &t).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "uploadId": t.upload_id,
-                        "parts": parts.iter().map(|p| json!({
-                            "partNumber": p.part_number,
-                            "etag": mp::quote_etag(&p.etag),
-                            "size": p.size,
-                            "lastModified": p.last_modified,
-                        })).collect::<Vec<_>>(),
-                    }),
-                ))
-            }
-            MultipartOp::Complete => {
-                let body: CompleteBody = json_request(req)?;
-                let scope = self.admit_upload_step(req, ctx, Some(&body.key))?;
-                let t = Self::mp_target(&scope, Some(&body.key), Some(&body.upload_id))?;
-                let mut list = Vec::with_capacity(body.parts.len());
-                for p in &body.parts {
-                    list.push((part_number(p.part_number)?, p.etag.clone()));
-                }
-                let done = self.mp_complete(&scope, ctx, &t, list).await?;
-                Ok(json_body(
-                    200,
-                    &json!({
-                        "key": t.key,
-                        "bucket": self.config.bucket,
-                        "location": done.location,
-                        "etag": done.etag,
-                        "size": done.size,
-                        "parts": done.parts,
-                    }),
-                ))
-            }
-            MultipartOp::Abort | MultipartOp::Create => {
-                let params = params::parse(req)?;
-                let scope = self.admit_upload_step(req, ctx, params.key.as_deref())?;
-                let t =
-                    Self::mp_target(&scope, params.key.as_deref(), params.upload_id.as_deref())?;
-                self.mp_abort(&scope, ctx, &t).await?;
-                Ok(json_body(
-                    200,
-                    &json!({"key": t.key, "uploadId": t.upload_id, "aborted": true}),
-                ))
+/// Reads one `/v1/multipart...` request's input, admits it on the
+/// operation's budget (a step on an existing upload in the profile its key
+/// lies in) and runs its handler.
+pub(super) async fn serve(
+    app: &App,
+    op: &Operation,
+    req: &Request,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    let step = |key: Option<&str>| {
+        admit(
+            app,
+            req,
+            ctx,
+            ProfileChoice::OfKey(key),
+            MULTIPART,
+            op.budget,
+        )
+    };
+    match op.handler {
+        Handler::MultipartCreate => {
+            let p = params::parse(req)?;
+            let choice = ProfileChoice::Named(p.profile.as_deref());
+            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget)?;
+            create(app, ctx, &scope, p.into_upload()).await
+        }
+        Handler::MultipartSign => {
+            let body: SignBody = json_request(req)?;
+            let scope = step(Some(&body.key))?;
+            sign(app, ctx, &scope, body).await
+        }
+        Handler::MultipartComplete => {
+            let body: CompleteBody = json_request(req)?;
+            let scope = step(Some(&body.key))?;
+            complete(app, ctx, &scope, body).await
+        }
+        Handler::MultipartParts | Handler::MultipartAbort => {
+            let p = params::parse(req)?;
+            let scope = step(p.key.as_deref())?;
+            let t = flow::target(&scope, p.key.as_deref(), p.upload_id.as_deref())?;
+            if op.handler == Handler::MultipartParts {
+                parts(app, ctx, &scope, t).await
+            } else {
+                abort(app, ctx, &scope, t).await
             }
         }
+        other => Err(ApiError::new(
+            ErrorCode::InternalError,
+            format!("{other:?} is not a multipart route"),
+        )),
     }
+}
+
+/// `POST /v1/multipart`: create, with the part plan for the declared size.
+async fn create(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    input: UploadInput,
+) -> Result<Response, ApiError> {
+    let c = flow::create(app, ctx, scope, &input, true).await?;
+    let plan = c.plan.ok_or_else(|| {
+        ApiError::new(ErrorCode::InternalError, "no part plan for a sized upload")
+    })?;
+    Ok(json_body(
+        200,
+        &json!({
+            "key": c.key,
+            "uploadId": c.upload_id,
+            "bucket": app.config.bucket,
+            "size": plan.size,
+            "partSize": plan.part_size,
+            "partCount": plan.part_count,
+            "maxBytes": scope.profile.max_bytes,
+            "expiration": iso_seconds(c.expiration),
+        }),
+    ))
+}
+
+/// `POST /v1/multipart/sign`: part URLs.
+async fn sign(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    body: SignBody,
+) -> Result<Response, ApiError> {
+    let t = flow::target(scope, Some(&body.key), Some(&body.upload_id))?;
+    let numbers = part_numbers(&body.part_numbers)?;
+    let plan = match body.size {
+        None => None,
+        Some(size) => Some(flow::plan_for(&scope.profile, size)?),
+    };
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &numbers, plan).await?;
+    Ok(json_body(
+        200,
+        &json!({
+            "key": t.key,
+            "uploadId": t.upload_id,
+            "expiration": iso_seconds(expiration),
+            "parts": parts.iter().map(|p| {
+                let mut v = json!({
+                    "partNumber": p.part_number,
+                    "url": p.url,
+                    "method": "PUT",
+                    "headers": Pairs(&[]),
+                });
+                if let Some(n) = p.size {
+                    v["size"] = n.into();
+                }
+                v
+            }).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// `GET|POST /v1/multipart/parts`: what OSS holds, to resume.
+async fn parts(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+) -> Result<Response, ApiError> {
+    let parts = flow::list(app, ctx, scope, &t).await?;
+    Ok(json_body(
+        200,
+        &json!({
+            "key": t.key,
+            "uploadId": t.upload_id,
+            "parts": parts.iter().map(|p| json!({
+                "partNumber": p.part_number,
+                "etag": mp::quote_etag(&p.etag),
+                "size": p.size,
+                "lastModified": p.last_modified,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// `POST /v1/multipart/complete`.
+async fn complete(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    body: CompleteBody,
+) -> Result<Response, ApiError> {
+    let t = flow::target(scope, Some(&body.key), Some(&body.upload_id))?;
+    let mut list = Vec::with_capacity(body.parts.len());
+    for p in body.parts {
+        list.push((part_number(p.part_number)?, p.etag));
+    }
+    let done = flow::complete(app, ctx, scope, &t, list).await?;
+    Ok(json_body(
+        200,
+        &json!({
+            "key": t.key,
+            "bucket": app.config.bucket,
+            "location": done.location,
+            "etag": done.etag,
+            "size": done.size,
+            "parts": done.parts,
+        }),
+    ))
+}
+
+/// `POST|DELETE /v1/multipart/abort` (and `DELETE /v1/multipart`).
+async fn abort(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: flow::Target,
+) -> Result<Response, ApiError> {
+    flow::abort(app, ctx, scope, &t).await?;
+    Ok(json_body(
+        200,
+        &json!({"key": t.key, "uploadId": t.upload_id, "aborted": true}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -244,8 +256,7 @@ struct CompletePart {
 pub(super) fn json_request<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(req.body()).map_err(|e| {
         ApiError::new(
-            400,
-            "InvalidJson",
+            ErrorCode::InvalidJson,
             format!("the request body is not the JSON this route takes: {e}"),
         )
     })
@@ -258,8 +269,7 @@ pub(super) fn part_number(n: i64) -> Result<u32, ApiError> {
         .filter(|n| (1..=mp::MAX_PARTS).contains(n))
         .ok_or_else(|| {
             ApiError::new(
-                400,
-                "InvalidPartNumber",
+                ErrorCode::InvalidPartNumber,
                 format!("part number {n} is outside 1..=10000"),
             )
         })
@@ -276,8 +286,7 @@ fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
         let n = part_number(n)?;
         if out.contains(&n) {
             return Err(ApiError::new(
-                400,
-                "InvalidPartNumber",
+                ErrorCode::InvalidPartNumber,
                 format!("part number {n} is listed twice"),
             ));
         }
@@ -291,26 +300,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn complete_routes_get_the_larger_body_limit_only() {
-        assert_eq!(
-            body_limit_for("/v1/multipart/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(
-            body_limit_for("/s3/multipart/UP%2F1/complete"),
-            Some(COMPLETE_BODY_LIMIT)
-        );
-        assert_eq!(body_limit_for("/v1/multipart"), None);
-        assert_eq!(body_limit_for("/v1/presign"), None);
-        assert_eq!(body_limit_for("/s3/multipart/UP/3"), None);
-    }
-
-    #[test]
     fn part_numbers_are_1_to_10000_without_repeats() {
         assert_eq!(part_numbers(&[1, 10_000]).unwrap(), vec![1, 10_000]);
         for bad in [&[0][..], &[10_001], &[-1], &[1, 1], &[]] {
-            assert_eq!(part_numbers(bad).unwrap_err().status, 400, "{bad:?}");
+            assert_eq!(part_numbers(bad).unwrap_err().status(), 400, "{bad:?}");
         }
-        assert_eq!(part_numbers(&[0]).unwrap_err().code, "InvalidPartNumber");
+        assert_eq!(
+            part_numbers(&[0]).unwrap_err().code(),
+            ErrorCode::InvalidPartNumber
+        );
     }
 }
