@@ -2,9 +2,9 @@
 //! filename cleaning and key building, the user-id encoding, and query
 //! parsing. Each property is one README's security model relies on.
 
-use oss_direct_upload::api::keys::{self, MAX_KEY_BYTES};
 use oss_direct_upload::api::params::parse_query;
 use oss_direct_upload::auth::user_prefix_segment;
+use oss_direct_upload::profiles::keys::{self, MAX_KEY_BYTES};
 use proptest::prelude::*;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
@@ -95,7 +95,7 @@ proptest! {
                 // What the function built, it also accepts as the caller's own key.
                 prop_assert!(keys::check_owned_key(&prefix, &key).is_ok());
             }
-            Err(e) => prop_assert_eq!(e.status, 400),
+            Err(e) => prop_assert_eq!(e.status(), 400),
         }
     }
 

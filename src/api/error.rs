@@ -1,5 +1,6 @@
 //! The one error shape every route answers with: `{"error":{"code","message"}}`.
 
+use crate::profiles::keys::KeyError;
 use crate::runtime::Response;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
@@ -72,6 +73,13 @@ impl ApiError {
             h.insert(http::header::WWW_AUTHENTICATE, v);
         }
         resp
+    }
+}
+
+impl From<KeyError> for ApiError {
+    /// 400 `InvalidParameter` or 403 `KeyOutsidePrefix`, with the key rule's message.
+    fn from(e: KeyError) -> Self {
+        ApiError::new(e.status(), e.code(), e.message())
     }
 }
 

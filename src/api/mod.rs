@@ -17,7 +17,6 @@
 pub mod admission;
 pub mod cors;
 pub mod error;
-pub mod keys;
 mod legacy;
 mod limits;
 pub mod multipart;
@@ -32,7 +31,7 @@ mod status;
 mod sts;
 mod uppy;
 
-pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT, PROMISED_LIFETIME};
+pub use admission::{Access, Purpose, Scope, PROMISED_LIFETIME};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -40,7 +39,7 @@ use crate::oss::client::{OssClient, OssClientConfig};
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::{Overwrite, Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::{CacheConfig, CredentialCache};
+use crate::sts::cache::{refresh_margin, CacheConfig, CredentialCache};
 use crate::sts::client::{StsClient, StsClientConfig};
 use cors::{Cors, Verdict};
 use error::ApiError;

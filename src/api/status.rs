@@ -10,12 +10,12 @@
 
 use super::admission::{Access, Scope};
 use super::error::ApiError;
-use super::keys;
 use super::params::Params;
 use super::response::json_body;
 use super::App;
 use crate::events::{TAG_REASON, TAG_STATUS};
 use crate::oss::client::{OssError, OssRequest};
+use crate::profiles::keys;
 use crate::runtime::{Context, Response};
 use chrono::Utc;
 use serde_json::json;

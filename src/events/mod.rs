@@ -4,7 +4,7 @@
 //! module checks the stored object and tells the app.
 //!
 //! One record, one direction:
-//! event → [`parse`] → scoped credentials (STS, [`check_policy`]) →
+//! event → [`parse`] → scoped credentials (STS, [`crate::sts::policy::check_policy`]) →
 //! HeadObject guarded by the event's ETag → verdict already in the tags?
 //! (redelivery: only finish what is left) → first bytes → [`rules`] →
 //! verdict into the object's tags → [`webhook`] → on a rejection, delete or
@@ -31,6 +31,7 @@ use crate::profiles::Profiles;
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use crate::sts::policy::check_policy;
 use alibaba_sign::Credentials;
 use bytes::Bytes;
 use objects::{Objects, OssFailure};
@@ -53,44 +54,6 @@ pub const TAG_NOTIFIED: &str = "upload-notified";
 /// Objects of this size or more cannot be CopyObject'ed; they are deleted
 /// even when a quarantine is configured.
 const MAX_COPY_BYTES: u64 = 1 << 30;
-
-/// The RAM actions the check's scoped credentials get on the upload prefix:
-/// HeadObject and the ranged GET (`oss:GetObject`), reading and writing the
-/// verdict (`oss:GetObjectTagging`, `oss:PutObjectTagging`), and removing a
-/// rejected object (`oss:DeleteObject`). Nothing else: no list, no write.
-pub const CHECK_ACTIONS: [&str; 4] = [
-    "oss:GetObject",
-    "oss:GetObjectTagging",
-    "oss:PutObjectTagging",
-    "oss:DeleteObject",
-];
-
-/// On the quarantine prefix: CopyObject's destination write with its tags.
-pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
-
-/// The session policy of the check's credentials: [`CHECK_ACTIONS`] on
-/// `<bucket>/<prefix>*` for each upload profile's prefix, plus
-/// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
-/// configured.
-pub fn check_policy(bucket: &str, prefixes: &[&str], quarantine: Option<&str>) -> String {
-    let resources: Vec<String> = prefixes
-        .iter()
-        .map(|p| format!("acs:oss:*:*:{bucket}/{p}*"))
-        .collect();
-    let mut statements = vec![json!({
-        "Effect": "Allow",
-        "Action": CHECK_ACTIONS,
-        "Resource": resources,
-    })];
-    if let Some(q) = quarantine {
-        statements.push(json!({
-            "Effect": "Allow",
-            "Action": QUARANTINE_ACTIONS,
-            "Resource": [format!("acs:oss:*:*:{bucket}/{q}*")],
-        }));
-    }
-    json!({"Version": "1", "Statement": statements}).to_string()
-}
 
 /// Where verdicts go.
 pub enum Notify {
@@ -178,7 +141,7 @@ impl Events {
         let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
         let cache = CredentialCache::new(CacheConfig {
             max_entries: 4,
-            refresh_margin: crate::api::refresh_margin(config.token_ttl_secs),
+            refresh_margin: crate::sts::cache::refresh_margin(config.token_ttl_secs),
         });
         Ok(Events {
             config,
@@ -400,32 +363,9 @@ pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
 #[cfg(test)]
 mod tests {
     use super::verdict::tag_value;
-    use super::*;
 
     #[test]
-    fn check_policy_grants_exactly_the_check() {
-        let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", &["uploads/"], Some("quarantine/"))).unwrap();
-        assert_eq!(p["Statement"][0]["Action"], json!(CHECK_ACTIONS));
-        assert_eq!(
-            p["Statement"][0]["Resource"],
-            json!(["acs:oss:*:*:b-1/uploads/*"])
-        );
-        assert_eq!(
-            p["Statement"][1]["Action"],
-            json!(["oss:PutObject", "oss:PutObjectTagging"])
-        );
-        assert_eq!(
-            p["Statement"][1]["Resource"],
-            json!(["acs:oss:*:*:b-1/quarantine/*"])
-        );
-        let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", &["uploads/", "avatars/"], None)).unwrap();
-        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
-        assert_eq!(
-            p["Statement"][0]["Resource"],
-            json!(["acs:oss:*:*:b-1/uploads/*", "acs:oss:*:*:b-1/avatars/*"])
-        );
+    fn tag_values_keep_only_allowed_characters() {
         assert_eq!(
             tag_value("declared image/png but (x)!"),
             "declared image/png but _x__"

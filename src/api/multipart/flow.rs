@@ -7,13 +7,13 @@
 use super::MULTIPART;
 use crate::api::admission::{Access, Scope};
 use crate::api::error::ApiError;
-use crate::api::keys;
 use crate::api::params::Params;
 use crate::api::App;
 use crate::config::SignatureVersion;
 use crate::oss::client::OssError;
 use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
 use crate::oss::multipart_client as calls;
+use crate::profiles::keys;
 use crate::runtime::{Context, Request};
 use crate::sts::client::AssumedRole;
 use chrono::{DateTime, Utc};
