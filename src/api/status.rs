@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::response::json_body;
 use super::App;
-use crate::events::{TAG_REASON, TAG_STATUS};
+use crate::events::Verdict;
 use crate::oss::client::{OssError, OssRequest};
 use crate::profiles::keys;
 use crate::runtime::{Context, Response};
@@ -38,7 +38,7 @@ impl App {
             .await?;
         let req = OssRequest::new("GET", &self.config.bucket, key).query("tagging", "");
         let tags = match self.oss.send(&creds.credentials, req).await {
-            Ok(r) => crate::events::objects::parse_tags(&r.body).map_err(|e| {
+            Ok(r) => crate::oss::tagging::parse_tags(&r.body).map_err(|e| {
                 ApiError::new(
                     502,
                     "OssBadResponse",
@@ -67,18 +67,13 @@ impl App {
                 ))
             }
         };
-        let get = |name: &str| {
-            tags.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let status = match get(TAG_STATUS) {
-            Some("verified") => "verified",
-            Some("rejected") => "rejected",
-            _ => "pending",
-        };
+        let verdict = Verdict::from_tags(&tags);
+        let status = verdict.as_ref().map_or("pending", |v| v.status.as_str());
         let mut body = json!({"key": key, "status": status});
-        if let Some(reason) = get(TAG_REASON).filter(|_| status == "rejected") {
+        if let Some(reason) = verdict
+            .and_then(|v| v.reason)
+            .filter(|_| status == "rejected")
+        {
             body["reason"] = reason.into();
         }
         Ok(json_body(200, &body))

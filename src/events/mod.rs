@@ -18,14 +18,15 @@
 //! 5xx or no answer, STS down, webhook down or non-2xx) fails the invocation
 //! so FC retries it; a verdict, or an event that is not ours, succeeds.
 
-pub mod objects;
 pub mod parse;
 pub mod rules;
 pub mod settings;
-mod verdict;
+pub mod verdict;
 pub mod webhook;
 
 use crate::config::Config;
+use crate::oss::calls;
+use crate::oss::client::{OssClient, OssClientConfig, OssError};
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::Profiles;
 use crate::runtime::Context;
@@ -34,26 +35,47 @@ use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
 use crate::sts::policy::check_policy;
 use alibaba_sign::Credentials;
 use bytes::Bytes;
-use objects::{Objects, OssFailure};
 use parse::Record;
 use serde_json::json;
 use settings::EventSettings;
 use std::sync::Arc;
 use std::time::Duration;
-use verdict::tag;
+use verdict::{Status, Subject};
 
-/// Tag holding the verdict: `verified` or `rejected`.
-pub const TAG_STATUS: &str = "upload-status";
-/// Tag holding a rejection's code.
-pub const TAG_REASON: &str = "upload-reason";
-/// Tag holding what the bytes sniffed as.
-pub const TAG_SNIFFED: &str = "upload-sniffed";
-/// Tag set once the app acknowledged the webhook.
-pub const TAG_NOTIFIED: &str = "upload-notified";
+pub use verdict::{Verdict, TAG_DETAIL, TAG_NOTIFIED, TAG_REASON, TAG_SNIFFED, TAG_STATUS};
 
 /// Objects of this size or more cannot be CopyObject'ed; they are deleted
 /// even when a quarantine is configured.
 const MAX_COPY_BYTES: u64 = 1 << 30;
+
+/// How one of the check's OSS calls failed, as the check sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum OssFailure {
+    /// 404 or 412: the object (that version) is no longer there.
+    Gone,
+    /// Any other failure (the check is retried).
+    Other(String),
+}
+
+impl std::fmt::Display for OssFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OssFailure::Gone => f.write_str("the object is gone or was replaced"),
+            OssFailure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<OssError> for OssFailure {
+    fn from(e: OssError) -> Self {
+        match &e {
+            OssError::Service {
+                status: 404 | 412, ..
+            } => OssFailure::Gone,
+            _ => OssFailure::Other(e.to_string()),
+        }
+    }
+}
 
 /// Where verdicts go.
 pub enum Notify {
@@ -97,7 +119,9 @@ pub struct Events {
     config: Config,
     profiles: Profiles,
     settings: EventSettings,
-    objects: Objects,
+    /// The check's OSS calls ([`calls`]): each bounded by `OSS_TIMEOUT_MS`,
+    /// reading at most 64 KiB (tag sets and the sniffed range).
+    oss: OssClient,
     sts: StsClient,
     cache: CredentialCache,
     notify: Notify,
@@ -129,11 +153,16 @@ impl Events {
         }
         let endpoint =
             Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
-        let objects = Objects::new(
+        let timeout = settings.oss_timeout;
+        let oss = OssClient::new(
             endpoint,
-            &config.bucket,
             &config.region,
-            settings.oss_timeout,
+            OssClientConfig {
+                connect_timeout: timeout.min(Duration::from_secs(3)),
+                request_timeout: timeout,
+                // Tag sets and the sniffed range; nothing larger is ever read.
+                max_response_bytes: 64 * 1024,
+            },
         )?;
         let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
         sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
@@ -147,7 +176,7 @@ impl Events {
             config,
             profiles,
             settings,
-            objects,
+            oss,
             sts,
             cache,
             notify,
@@ -267,14 +296,18 @@ impl Events {
             return Outcome::Ignored("outside UPLOAD_PREFIX");
         };
         let profile = profile.clone();
-        let Some(etag) = r.etag.as_deref().map(objects::normalize_etag) else {
+        let Some(etag) = r.etag.as_deref().map(calls::normalize_etag) else {
             return Outcome::Ignored("the event carries no eTag");
         };
         let creds = match self.credentials(ctx).await {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let head = match self.objects.head(&creds, &r.key, &etag).await {
+        let bucket = &self.config.bucket;
+        let head = match calls::head_object(&self.oss, &creds, bucket, &r.key, &etag)
+            .await
+            .map_err(OssFailure::from)
+        {
             Ok(h) => h,
             Err(OssFailure::Gone) => {
                 // No Alibaba document says whether event keys are URL-encoded
@@ -293,7 +326,10 @@ impl Events {
             }
             Err(e) => return transient(e),
         };
-        let tags = match self.objects.tags(&creds, &r.key).await {
+        let tags = match calls::get_tags(&self.oss, &creds, bucket, &r.key)
+            .await
+            .map_err(OssFailure::from)
+        {
             Ok(t) => t,
             Err(OssFailure::Gone) => return Outcome::Stale,
             Err(e) => return transient(e),
@@ -312,43 +348,38 @@ impl Events {
             reason: None,
             disposition: None,
         };
-        let verdict = match tag(&tags, TAG_STATUS) {
-            Some(status @ ("verified" | "rejected")) => {
+        let subject = Subject {
+            creds: &creds,
+            record: r,
+            head: &head,
+            etag: &etag,
+        };
+        let verdict = match Verdict::from_tags(&tags) {
+            Some(verdict) => {
                 // A redelivery: the verdict stands; finish what is left.
-                data.sniffed_type = tag(&tags, TAG_SNIFFED)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
-                let verdict =
-                    (status == "verified")
-                        .then_some(())
-                        .ok_or_else(|| rules::Violation {
-                            code: "Rejected",
-                            message: String::new(),
-                        });
-                if let Some(code) = tag(&tags, TAG_REASON) {
+                data.sniffed_type = verdict.sniffed.clone();
+                if let Some(code) = &verdict.reason {
                     data.reason = Some(webhook::Reason {
-                        code: code.to_owned(),
-                        message: tag(&tags, "upload-detail").unwrap_or_default().to_owned(),
+                        code: code.clone(),
+                        message: verdict.detail.clone().unwrap_or_default(),
                     });
                 }
-                if verdict.is_ok()
-                    && (tag(&tags, TAG_NOTIFIED).is_some()
-                        || matches!(self.notify, Notify::Nothing))
+                if verdict.status == Status::Verified
+                    && (verdict.notified || matches!(self.notify, Notify::Nothing))
                 {
                     return Outcome::Verified;
                 }
-                verdict
+                Verdict {
+                    etag: Some(etag.clone()),
+                    ..verdict
+                }
             }
-            _ => match self
-                .check(&creds, r, &profile, &head, &etag, &mut data)
-                .await
-            {
+            None => match self.check(&subject, &profile, &mut data).await {
                 Ok(v) => v,
                 Err(o) => return o,
             },
         };
-        self.report(&creds, r, &head, &etag, data, verdict, &tags, ctx)
-            .await
+        self.report(&subject, data, verdict, ctx).await
     }
 }
 
@@ -358,17 +389,4 @@ pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
         let events = events.clone();
         async move { events.handle(event, ctx).await }
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::verdict::tag_value;
-
-    #[test]
-    fn tag_values_keep_only_allowed_characters() {
-        assert_eq!(
-            tag_value("declared image/png but (x)!"),
-            "declared image/png but _x__"
-        );
-    }
 }
