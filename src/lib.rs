@@ -11,7 +11,7 @@
 //! - [`oss`]: endpoints, the multipart plan, and the function's own OSS calls.
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
-//! - [`events`]: what happens after an upload lands (check, verdict, webhook).
+//! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -19,8 +19,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod check;
 pub mod config;
-pub mod events;
 pub mod http_client;
 pub mod log;
 pub mod oss;

@@ -1,5 +1,5 @@
 //! `GET /v1/uploads/status?key=`: what the upload check (see
-//! [`crate::events`]) decided about one of the caller's uploads, read from
+//! [`crate::check`]) decided about one of the caller's uploads, read from
 //! the object's tags with credentials that may read tags and nothing else.
 //!
 //! - `pending`: the object is there and not checked yet;
@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::response::json_body;
 use super::App;
-use crate::events::Verdict;
+use crate::check::Verdict;
 use crate::oss::client::{OssError, OssRequest};
 use crate::profiles::keys;
 use crate::runtime::{Context, Response};

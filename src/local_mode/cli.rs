@@ -348,7 +348,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
     let config = app.config().clone();
     let event_settings = {
         let url = opts.webhook_url.clone();
-        crate::events::settings::EventSettings::from_vars(
+        crate::config::CheckSettings::from_vars(
             &move |n| match n {
                 "WEBHOOK_URL" if url.is_some() => url.clone(),
                 _ => std::env::var(n).ok(),
@@ -358,7 +358,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
         .map_err(|e| Failure::Config(e.to_string()))
     };
     let events = event_settings.and_then(|settings| {
-        let notify = crate::events::Events::notify_from(&settings, crate::events::Notify::Print)
+        let notify = crate::check::UploadCheck::notify_from(&settings, crate::check::Notify::Print)
             .map_err(Failure::Config)?;
         let webhook_line = match (&settings.webhook_url, opts.trigger) {
             (_, false) => "(off: --no-trigger, uploads are not checked)".to_owned(),
@@ -367,9 +367,13 @@ async fn run(opts: Options) -> Result<(), Failure> {
                 "(none: each webhook is printed here; --webhook URL delivers them)".to_owned()
             }
         };
-        let events =
-            crate::events::Events::new(config.clone(), app.profiles().clone(), settings, notify)
-                .map_err(Failure::Config)?;
+        let events = crate::check::UploadCheck::new(
+            config.clone(),
+            app.profiles().clone(),
+            settings,
+            notify,
+        )
+        .map_err(Failure::Config)?;
         Ok((Arc::new(events), webhook_line))
     });
     let (events, webhook_line) = match events {
@@ -420,7 +424,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
             function_name: Some("oss-direct-upload-local".into()),
             account_id: Some("1234567890123456".into()),
         },
-        events: Some(crate::events::handler(events)),
+        events: Some(crate::check::handler(events)),
         body_limit_for: crate::api::multipart::body_limit_for,
         ..runtime::Options::default()
     };

@@ -141,7 +141,7 @@ pub const CHECK_ACTIONS: [&str; 4] = [
 pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
 
 /// The session policy of the upload check's credentials (see
-/// [`crate::events`]): [`CHECK_ACTIONS`] on
+/// [`crate::check`]): [`CHECK_ACTIONS`] on
 /// `<bucket>/<prefix>*` for each upload profile's prefix, plus
 /// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
 /// configured.

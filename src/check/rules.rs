@@ -64,6 +64,11 @@ pub fn normalize_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Bytes read from the start of each object to sniff its type: `infer` needs
+/// up to ~6 KB past a zip's first entry to tell OOXML from a plain zip, and
+/// finds a PDF header within the first 1024 bytes.
+pub const SNIFF_BYTES: u64 = 8192;
+
 /// The type `infer` recognises in the first bytes, if any.
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
     infer::get(head).map(|t| t.mime_type())
@@ -164,7 +169,7 @@ pub fn check_type(declared: &str, head: &[u8], whole: bool) -> Result<(), Violat
 
 /// The whole check of one stored object against its profile, given
 /// HeadObject's size and Content-Type and the first
-/// [`super::settings::SNIFF_BYTES`] bytes.
+/// [`SNIFF_BYTES`] bytes.
 pub fn check_object(
     profile: &Profile,
     size: u64,

@@ -1,14 +1,16 @@
-//! What happens after an upload lands: FC's OSS trigger invokes the function
-//! (`POST /invoke`, see [`crate::runtime`]) for each `PutObject`,
-//! `PostObject` and `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this
-//! module checks the stored object and tells the app.
+//! The upload check ([`UploadCheck`]): what happens after an upload lands.
+//! FC's OSS trigger invokes the function (`POST /invoke`, see
+//! [`crate::runtime`]) for each `PutObject`, `PostObject` and
+//! `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this module checks the
+//! stored object and tells the app.
 //!
 //! One record, one direction:
 //! event → [`parse`] → scoped credentials (STS, [`crate::sts::policy::check_policy`]) →
 //! HeadObject guarded by the event's ETag → verdict already in the tags?
 //! (redelivery: only finish what is left) → first bytes → [`rules`] →
-//! verdict into the object's tags → [`webhook`] → on a rejection, delete or
-//! quarantine.
+//! [`Verdict`] into the object's tags → [`webhook`] → on a rejection, delete
+//! or quarantine. The OSS calls are [`crate::oss::calls`]; the settings are
+//! [`CheckSettings`].
 //!
 //! Delivery is at least once. Everything is idempotent per object version:
 //! an event for a version that was replaced or deleted is a no-op (the HEAD
@@ -20,11 +22,10 @@
 
 pub mod parse;
 pub mod rules;
-pub mod settings;
 pub mod verdict;
 pub mod webhook;
 
-use crate::config::Config;
+use crate::config::{CheckSettings, Config};
 use crate::oss::calls;
 use crate::oss::client::{OssClient, OssClientConfig, OssError};
 use crate::oss::endpoint::Endpoint;
@@ -37,7 +38,6 @@ use alibaba_sign::Credentials;
 use bytes::Bytes;
 use parse::Record;
 use serde_json::json;
-use settings::EventSettings;
 use std::sync::Arc;
 use std::time::Duration;
 use verdict::{Status, Subject};
@@ -115,10 +115,10 @@ impl Outcome {
 }
 
 /// The upload check: configuration plus the clients it shares across events.
-pub struct Events {
+pub struct UploadCheck {
     config: Config,
     profiles: Profiles,
-    settings: EventSettings,
+    settings: CheckSettings,
     /// The check's OSS calls ([`calls`]): each bounded by `OSS_TIMEOUT_MS`,
     /// reading at most 64 KiB (tag sets and the sniffed range).
     oss: OssClient,
@@ -131,15 +131,15 @@ fn transient(e: impl std::fmt::Display) -> Outcome {
     Outcome::Failed(e.to_string())
 }
 
-impl Events {
+impl UploadCheck {
     /// Builds the check from the validated configuration and the upload
     /// profiles (each key is checked against the profile whose prefix holds it).
     pub fn new(
         config: Config,
         profiles: Profiles,
-        settings: EventSettings,
+        settings: CheckSettings,
         notify: Notify,
-    ) -> Result<Events, String> {
+    ) -> Result<UploadCheck, String> {
         if let Some(q) = &settings.quarantine_prefix {
             if let Some(p) = profiles
                 .iter()
@@ -172,7 +172,7 @@ impl Events {
             max_entries: 4,
             refresh_margin: crate::sts::cache::refresh_margin(config.token_ttl_secs),
         });
-        Ok(Events {
+        Ok(UploadCheck {
             config,
             profiles,
             settings,
@@ -184,7 +184,7 @@ impl Events {
     }
 
     /// The notifier from the settings: POST to `WEBHOOK_URL` when set, else `otherwise`.
-    pub fn notify_from(settings: &EventSettings, otherwise: Notify) -> Result<Notify, String> {
+    pub fn notify_from(settings: &CheckSettings, otherwise: Notify) -> Result<Notify, String> {
         match &settings.webhook_url {
             Some(u) => Ok(Notify::Post(webhook::Sender::new(
                 u,
@@ -383,10 +383,10 @@ impl Events {
     }
 }
 
-/// Wraps [`Events`] as the runtime's event handler.
-pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
+/// Wraps the [`UploadCheck`] as the runtime's event handler.
+pub fn handler(check: Arc<UploadCheck>) -> crate::runtime::Events {
     crate::runtime::Events(crate::runtime::event_fn(move |event, ctx| {
-        let events = events.clone();
-        async move { events.handle(event, ctx).await }
+        let check = check.clone();
+        async move { check.handle(event, ctx).await }
     }))
 }

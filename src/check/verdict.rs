@@ -1,13 +1,13 @@
 //! One record's verdict: the typed [`Verdict`] and its encoding in the
 //! object's tags ([`Verdict::to_tags`], [`Verdict::from_tags`], the one place
-//! that knows the tag names), computing it ([`Events::check`]), then telling
-//! the app and settling the object ([`Events::report`]): a verified one is
+//! that knows the tag names), computing it ([`UploadCheck::check`]), then telling
+//! the app and settling the object ([`UploadCheck::report`]): a verified one is
 //! tagged `upload-notified`, a rejected one deleted or quarantined.
 
 use super::parse::Record;
-use super::settings::SNIFF_BYTES;
+use super::rules::SNIFF_BYTES;
 use super::webhook::{self, Delivery, Message};
-use super::{rules, transient, Events, Notify, OssFailure, Outcome, MAX_COPY_BYTES};
+use super::{rules, transient, Notify, OssFailure, Outcome, UploadCheck, MAX_COPY_BYTES};
 use crate::oss::calls::{self, ObjectHead};
 use crate::profiles::Profile;
 use crate::runtime::Context;
@@ -183,7 +183,7 @@ pub(super) struct Subject<'a> {
     pub(super) etag: &'a str,
 }
 
-impl Events {
+impl UploadCheck {
     /// Computes the verdict and records it in the object's tags.
     pub(super) async fn check(
         &self,
