@@ -12,6 +12,7 @@
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
 //! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
+//! - [`wiring`]: the one composition function that builds all of the above from `Config`.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -27,6 +28,7 @@ pub mod oss;
 pub mod profiles;
 pub mod runtime;
 pub mod sts;
+pub mod wiring;
 
 #[cfg(feature = "local")]
 pub mod local_mode;

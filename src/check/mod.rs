@@ -27,19 +27,17 @@ pub mod webhook;
 
 use crate::config::{CheckSettings, Config};
 use crate::oss::calls;
-use crate::oss::client::{OssClient, OssClientConfig, OssError};
-use crate::oss::endpoint::Endpoint;
+use crate::oss::client::{OssClient, OssError};
 use crate::profiles::Profiles;
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
-use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use crate::sts::client::{AssumeRoleRequest, StsClient};
 use crate::sts::policy::check_policy;
 use alibaba_sign::Credentials;
 use bytes::Bytes;
 use parse::Record;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use verdict::{Status, Subject};
 
 pub use verdict::{Verdict, TAG_DETAIL, TAG_NOTIFIED, TAG_REASON, TAG_SNIFFED, TAG_STATUS};
@@ -122,7 +120,8 @@ pub struct UploadCheck {
     /// The check's OSS calls ([`calls`]): each bounded by `OSS_TIMEOUT_MS`,
     /// reading at most 64 KiB (tag sets and the sniffed range).
     oss: OssClient,
-    sts: StsClient,
+    /// Shared with the API (see [`crate::wiring`]).
+    sts: Arc<StsClient>,
     cache: CredentialCache,
     notify: Notify,
 }
@@ -133,12 +132,16 @@ fn transient(e: impl std::fmt::Display) -> Outcome {
 
 impl UploadCheck {
     /// Builds the check from the validated configuration and the upload
-    /// profiles (each key is checked against the profile whose prefix holds it).
+    /// profiles (each key is checked against the profile whose prefix holds
+    /// it), on the STS and OSS clients it shares with the API. Its OSS calls
+    /// run on `oss`'s connection pool with the check's own limits.
     pub fn new(
         config: Config,
         profiles: Profiles,
         settings: CheckSettings,
         notify: Notify,
+        sts: Arc<StsClient>,
+        oss: &OssClient,
     ) -> Result<UploadCheck, String> {
         if let Some(q) = &settings.quarantine_prefix {
             if let Some(p) = profiles
@@ -151,23 +154,8 @@ impl UploadCheck {
                 ));
             }
         }
-        let endpoint =
-            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
-        let timeout = settings.oss_timeout;
-        let oss = OssClient::new(
-            endpoint,
-            &config.region,
-            OssClientConfig {
-                connect_timeout: timeout.min(Duration::from_secs(3)),
-                request_timeout: timeout,
-                // Tag sets and the sniffed range; nothing larger is ever read.
-                max_response_bytes: 64 * 1024,
-            },
-        )?;
-        let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
-        sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
-        sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
-        let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
+        // Tag sets and the sniffed range; nothing larger is ever read.
+        let oss = oss.with_limits(settings.oss_timeout, 64 * 1024);
         let cache = CredentialCache::new(CacheConfig {
             max_entries: 4,
             refresh_margin: crate::sts::cache::refresh_margin(config.token_ttl_secs),

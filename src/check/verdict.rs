@@ -1,7 +1,7 @@
 //! One record's verdict: the typed [`Verdict`] and its encoding in the
 //! object's tags ([`Verdict::to_tags`], [`Verdict::from_tags`], the one place
-//! that knows the tag names), computing it ([`UploadCheck::check`]), then telling
-//! the app and settling the object ([`UploadCheck::report`]): a verified one is
+//! that knows the tag names), computing it (`UploadCheck::check`), then telling
+//! the app and settling the object (`UploadCheck::report`): a verified one is
 //! tagged `upload-notified`, a rejected one deleted or quarantined.
 
 use super::parse::Record;
