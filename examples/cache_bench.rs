@@ -18,10 +18,14 @@
 use alibaba_sign::Credentials;
 use bytes::Bytes;
 use oss_direct_upload::api::App;
-use oss_direct_upload::config::Config;
-use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
+use oss_direct_upload::check::Notify;
+use oss_direct_upload::config::{CheckSettings, Config};
+use oss_direct_upload::runtime::{
+    self, Context, Environment, Options, Request, Response, Shutdown,
+};
 use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
 use oss_direct_upload::sts::client::AssumedRole;
+use oss_direct_upload::wiring::wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,7 +81,11 @@ fn app(sts_url: &str, cache_size: u64) -> Arc<App> {
             .map(|(_, v)| v.clone())
     };
     let config = Config::from_vars(&get).unwrap_or_else(|e| panic!("config: {e}"));
-    Arc::new(App::new(config).unwrap_or_else(|e| panic!("app: {e}")))
+    let settings =
+        CheckSettings::from_vars(&get, &config).unwrap_or_else(|e| panic!("settings: {e}"));
+    wire(config, settings, Notify::Nothing, Environment::default())
+        .unwrap_or_else(|e| panic!("app: {e}"))
+        .app
 }
 
 fn ctx() -> Context {

@@ -11,7 +11,8 @@
 //! - [`oss`]: endpoints, the multipart plan, and the function's own OSS calls.
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
-//! - [`events`]: what happens after an upload lands (check, verdict, webhook).
+//! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
+//! - [`wiring`]: the one composition function that builds all of the above from `Config`.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -19,14 +20,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod check;
 pub mod config;
-pub mod events;
 pub mod http_client;
 pub mod log;
 pub mod oss;
 pub mod profiles;
 pub mod runtime;
 pub mod sts;
+pub mod wiring;
 
 #[cfg(feature = "local")]
 pub mod local_mode;

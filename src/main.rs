@@ -1,10 +1,11 @@
 //! The `oss-direct-upload` binary: FC custom-runtime server by default,
 //! `local` for the function plus an embedded OSS + STS emulator.
 
-use oss_direct_upload::events::{settings::EventSettings, Events, Notify};
+use oss_direct_upload::check::Notify;
+use oss_direct_upload::config::CheckSettings;
+use oss_direct_upload::wiring::{wire, Wired};
 use oss_direct_upload::{api::App, config::Config, log, runtime};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -49,7 +50,7 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let event_settings = match EventSettings::from_env(&config) {
+    let settings = match CheckSettings::from_env(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("oss-direct-upload: {e}");
@@ -67,34 +68,16 @@ fn serve() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let app = match App::new(config) {
-            Ok(app) => Arc::new(app),
+        let environment = runtime::Environment::from_process();
+        let Wired { app, options, .. } = match wire(config, settings, Notify::Nothing, environment)
+        {
+            Ok(w) => w,
             Err(e) => {
                 eprintln!("oss-direct-upload: {e}");
                 return ExitCode::from(2);
             }
         };
         announce(&app);
-        let events = match Events::notify_from(&event_settings, Notify::Nothing).and_then(|n| {
-            Events::new(
-                app.config().clone(),
-                app.profiles().clone(),
-                event_settings,
-                n,
-            )
-        }) {
-            Ok(e) => Arc::new(e),
-            Err(e) => {
-                eprintln!("oss-direct-upload: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let options = runtime::Options {
-            environment: runtime::Environment::from_process(),
-            body_limit_for: oss_direct_upload::api::routes::body_limit_for,
-            events: Some(oss_direct_upload::events::handler(events)),
-            ..runtime::Options::default()
-        };
         match runtime::run(oss_direct_upload::api::handler(app), options).await {
             Ok(()) => {
                 log::info(None, "stopped", &[]);

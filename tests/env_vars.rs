@@ -28,6 +28,7 @@ const READERS: &[&str] = &[
     ".opt(",
     ".required(",
     ".number(",
+    ".millis(",
     ".flag(",
     "nonempty(",
     "env::var(",

@@ -2,9 +2,9 @@
 //! filename cleaning and key building, the user-id encoding, and query
 //! parsing. Each property is one README's security model relies on.
 
-use oss_direct_upload::api::keys::{self, MAX_KEY_BYTES};
 use oss_direct_upload::api::params::parse_query;
 use oss_direct_upload::auth::user_prefix_segment;
+use oss_direct_upload::profiles::keys::{self, MAX_KEY_BYTES};
 use proptest::prelude::*;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 

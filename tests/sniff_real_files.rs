@@ -6,9 +6,8 @@
 #[path = "common/peers.rs"]
 mod peers;
 
+use oss_direct_upload::check::rules::{check_type, SNIFF_BYTES};
 use oss_direct_upload::config::DEFAULT_CONTENT_TYPES;
-use oss_direct_upload::events::rules::check_type;
-use oss_direct_upload::events::settings::SNIFF_BYTES;
 
 #[test]
 fn every_default_type_sniffs_as_itself_and_not_as_the_others() {

@@ -11,6 +11,7 @@ use super::routes::Budget;
 use super::App;
 use crate::auth::{AuthError, Caller};
 use crate::config::AuthMode;
+use crate::profiles::keys::{self, ANONYMOUS_SEGMENT};
 use crate::profiles::{Overwrite, Profile, UploadMethod, DEFAULT_PROFILE};
 use crate::runtime::{Context, Request};
 use chrono::Utc;
@@ -66,9 +67,7 @@ impl Scope {
     /// one object per user.
     pub fn new_upload_key(&self, filename: Option<&str>) -> Result<String, ApiError> {
         match &self.profile.overwrite {
-            Overwrite::Forbid => {
-                super::keys::build_key(&self.prefix, &super::keys::random_id(), filename)
-            }
+            Overwrite::Forbid => Ok(keys::build_key(&self.prefix, &keys::random_id(), filename)?),
             Overwrite::Replace { name } => Ok(format!("{}{name}", self.prefix)),
         }
     }
@@ -79,11 +78,6 @@ impl Scope {
         self.profile.overwrite == Overwrite::Forbid
     }
 }
-
-/// The user segment of a caller without a token, in a profile that admits
-/// them while `AUTH_MODE` is `jwt` or `fc-jwt`. `~` is never produced by
-/// [`crate::auth::user_prefix_segment`], so no user id can collide with it.
-pub const ANONYMOUS_SEGMENT: &str = "~anonymous";
 
 /// What a request wants its scope for: an upload by some method (checked
 /// against the profile's `methods`), or reading back one's own upload.
@@ -100,12 +94,6 @@ pub enum Purpose {
 /// SDKs refresh when 5 remain. STS answers with less are refused (502
 /// `StsCredentialsTooShortLived`) rather than handed out.
 pub const PROMISED_LIFETIME: Duration = Duration::from_secs(360);
-
-/// How early cached STS credentials are refreshed: at least 6 minutes before
-/// they expire (the mobile SDKs refresh at 5), or half their lifetime if longer.
-pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
-    Duration::from_secs((token_ttl_secs / 2).max(360))
-}
 
 /// Which profile a request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,12 +229,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refresh_margin_is_at_least_six_minutes() {
-        assert_eq!(refresh_margin(900), Duration::from_secs(450));
-        assert_eq!(refresh_margin(600), Duration::from_secs(360));
-        assert_eq!(refresh_margin(3600), Duration::from_secs(1800));
+    fn refresh_margin_is_above_the_promised_lifetime() {
         // The shortest margin still leaves a window where a token is served
         // while it is refreshed, above the promised floor.
-        assert!(refresh_margin(900) > PROMISED_LIFETIME);
+        assert!(crate::sts::cache::refresh_margin(900) > PROMISED_LIFETIME);
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::auth::AuthError;
 use crate::oss::client::OssError;
+use crate::profiles::keys::KeyError;
 use crate::profiles::limits::LimitError;
 use crate::runtime::Response;
 use crate::sts::client::StsError;
@@ -391,6 +392,17 @@ impl From<AuthError> for ApiError {
         let mut err = ApiError::new(code, e.message());
         err.www_authenticate = e.www_authenticate();
         err
+    }
+}
+
+impl From<KeyError> for ApiError {
+    /// 400 `InvalidParameter` or 403 `KeyOutsidePrefix`, with the key rule's message.
+    fn from(e: KeyError) -> Self {
+        let code = match e {
+            KeyError::Invalid(_) => ErrorCode::InvalidParameter,
+            KeyError::OutsidePrefix(_) => ErrorCode::KeyOutsidePrefix,
+        };
+        ApiError::new(code, e.message())
     }
 }
 

@@ -20,7 +20,6 @@ pub mod admission;
 mod broker;
 pub mod cors;
 pub mod error;
-pub mod keys;
 mod legacy;
 pub mod multipart;
 pub mod page;
@@ -35,16 +34,16 @@ mod status;
 mod sts;
 mod uppy;
 
-pub use admission::{refresh_margin, Access, Purpose, Scope, ANONYMOUS_SEGMENT, PROMISED_LIFETIME};
+pub use admission::{Access, Purpose, Scope, PROMISED_LIFETIME};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::oss::client::{OssClient, OssClientConfig};
+use crate::oss::client::OssClient;
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::{CacheConfig, CredentialCache};
-use crate::sts::client::{StsClient, StsClientConfig};
+use crate::sts::cache::{refresh_margin, CacheConfig, CredentialCache};
+use crate::sts::client::StsClient;
 use admission::{admit, ProfileChoice};
 use broker::SigningKeys;
 use cors::{Cors, Verdict};
@@ -63,9 +62,10 @@ pub struct App {
     /// The kinds of upload served, `default` (the environment's) first.
     profiles: Profiles,
     endpoint: Endpoint,
-    sts: StsClient,
-    /// The function's own OSS calls (multipart steps, upload checks).
-    oss: OssClient,
+    /// Shared with the upload check (see [`crate::wiring`]).
+    sts: Arc<StsClient>,
+    /// The function's own OSS calls (multipart steps, status); shared with the upload check.
+    oss: Arc<OssClient>,
     cache: CredentialCache,
     auth: Authenticator,
     cors: Cors,
@@ -76,11 +76,11 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the application from a validated configuration; fails if the
-    /// endpoints or authentication keys cannot be used.
-    pub fn new(config: Config) -> Result<App, String> {
-        let endpoint =
-            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
+    /// Builds the application from a validated configuration on the STS and
+    /// OSS clients it shares with the upload check ([`crate::wiring`] builds
+    /// them); fails if the profiles or authentication keys cannot be used.
+    pub fn new(config: Config, sts: Arc<StsClient>, oss: Arc<OssClient>) -> Result<App, String> {
+        let endpoint = oss.endpoint().clone();
         let profiles = Profiles::from_config(&config).map_err(|errs| {
             let lines: Vec<String> = errs.iter().map(|e| format!("  - {e}")).collect();
             format!("the upload profiles have problems:\n{}", lines.join("\n"))
@@ -91,12 +91,6 @@ impl App {
             .map(|p| p.token_ttl_secs)
             .min()
             .unwrap_or(config.token_ttl_secs);
-        let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
-        sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
-        sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
-        let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
-        let oss = OssClient::new(endpoint.clone(), &config.region, OssClientConfig::default())
-            .map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),

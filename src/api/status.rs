@@ -1,5 +1,5 @@
 //! `GET /v1/uploads/status?key=`: what the upload check (see
-//! [`crate::events`]) decided about one of the caller's uploads, read from
+//! [`crate::check`]) decided about one of the caller's uploads, read from
 //! the object's tags with credentials that may read tags and nothing else.
 //!
 //! - `pending`: the object is there and not checked yet;
@@ -11,11 +11,11 @@
 use super::admission::{Access, Scope};
 use super::broker::scoped_credentials;
 use super::error::{ApiError, ErrorCode, OssCall};
-use super::keys;
 use super::response::json_body;
 use super::App;
-use crate::events::{TAG_REASON, TAG_STATUS};
+use crate::check::Verdict;
 use crate::oss::client::{OssError, OssRequest};
+use crate::profiles::keys;
 use crate::runtime::{Context, Response};
 use chrono::Utc;
 use serde_json::json;
@@ -36,7 +36,7 @@ pub(super) async fn upload_status(
     let creds = scoped_credentials(app, scope, Access::Status, ctx, Utc::now()).await?;
     let req = OssRequest::new("GET", &app.config.bucket, key).query("tagging", "");
     let tags = match app.oss.send(&creds.credentials, req).await {
-        Ok(r) => crate::events::objects::parse_tags(&r.body).map_err(|e| {
+        Ok(r) => crate::oss::tagging::parse_tags(&r.body).map_err(|e| {
             ApiError::new(
                 ErrorCode::OssBadResponse,
                 format!("unreadable tag set from OSS: {e}"),
@@ -51,18 +51,13 @@ pub(super) async fn upload_status(
         }
         Err(e) => return Err(ApiError::from_oss(OssCall::GetObjectTagging, e)),
     };
-    let get = |name: &str| {
-        tags.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let status = match get(TAG_STATUS) {
-        Some("verified") => "verified",
-        Some("rejected") => "rejected",
-        _ => "pending",
-    };
+    let verdict = Verdict::from_tags(&tags);
+    let status = verdict.as_ref().map_or("pending", |v| v.status.as_str());
     let mut body = json!({"key": key, "status": status});
-    if let Some(reason) = get(TAG_REASON).filter(|_| status == "rejected") {
+    if let Some(reason) = verdict
+        .and_then(|v| v.reason)
+        .filter(|_| status == "rejected")
+    {
         body["reason"] = reason.into();
     }
     Ok(json_body(200, &body))

@@ -27,7 +27,7 @@
 pub mod jwt;
 mod segment;
 
-pub use segment::{user_prefix_segment, MAX_USER_ID_BYTES};
+pub use segment::{user_from_segment, user_prefix_segment, MAX_USER_ID_BYTES};
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The key-safe encoding of a user id.
+//! The key-safe encoding of a user id as one object-key segment, and its inverse.
 
 use super::AuthError;
 
@@ -44,6 +44,28 @@ pub fn user_prefix_segment(user_id: &str) -> Result<String, AuthError> {
         }
     }
     Ok(out)
+}
+
+/// The user id a key segment encodes (inverse of
+/// [`user_prefix_segment`]); `None` when the segment is not one
+/// that encoding produces.
+pub fn user_from_segment(segment: &str) -> Option<String> {
+    let b = segment.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    let user = String::from_utf8(out).ok()?;
+    // Only the canonical encoding counts (uppercase hex, nothing escaped needlessly).
+    (user_prefix_segment(&user).ok()? == segment).then_some(user)
 }
 
 #[cfg(test)]
@@ -145,5 +167,46 @@ mod tests {
         // 43 three-byte characters are 129 bytes: the limit is on bytes.
         assert!(user_prefix_segment(&"用".repeat(43)).is_err());
         assert_eq!(seg(&"用".repeat(42)).len(), 42 * 9);
+    }
+
+    #[test]
+    fn canonical_segments_decode_and_others_do_not() {
+        assert_eq!(
+            user_from_segment("alice.40example.2Ecom").as_deref(),
+            Some("alice@example.com")
+        );
+        // Lowercase hex, a needless escape, a cut escape, not UTF-8, empty.
+        for bad in [
+            "alice.40example.2ecom",
+            ".61lice",
+            "a.4",
+            "a.",
+            ".FF",
+            "",
+            "~anonymous",
+        ] {
+            assert_eq!(user_from_segment(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every usable user id comes back from its segment unchanged.
+        #[test]
+        fn user_round_trips_through_its_segment(user in "\\PC{1,40}|[ -~]{1,128}|.{1,10}") {
+            let segment = user_prefix_segment(&user);
+            proptest::prop_assert_eq!(segment.is_ok(), user.len() <= MAX_USER_ID_BYTES);
+            if let Ok(segment) = segment {
+                proptest::prop_assert_eq!(user_from_segment(&segment), Some(user));
+            }
+        }
+
+        /// A string that decodes to a user is exactly that user's segment:
+        /// no second spelling of a segment is accepted.
+        #[test]
+        fn segment_round_trips_through_its_user(segment in "[A-Za-z0-9._~-]{0,12}|(\\.[0-9A-Fa-f]{2}|[a-z-]){0,8}|\\PC{0,8}") {
+            if let Some(user) = user_from_segment(&segment) {
+                proptest::prop_assert_eq!(user_prefix_segment(&user).ok(), Some(segment));
+            }
+        }
     }
 }

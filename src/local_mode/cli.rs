@@ -7,9 +7,9 @@
 //! `AUTH_MODE` defaults to `anonymous` (still overridable from the
 //! environment, e.g. to try `jwt` locally).
 
-use crate::api::App;
 use crate::config::Config;
 use crate::runtime;
+use crate::wiring::{wire, Wired};
 use alibaba_sign::Credentials;
 use oss_emulator::{Emulator, EmulatorConfig};
 use std::net::SocketAddr;
@@ -335,50 +335,47 @@ async fn run(opts: Options) -> Result<(), Failure> {
             return Err(Failure::Config(e));
         }
     };
-    let app = match App::new(config) {
-        Ok(app) => Arc::new(app),
-        Err(e) => {
-            emulator.shutdown().await;
-            return Err(Failure::Config(e));
-        }
-    };
-    for warning in app.config().warnings() {
-        crate::log::warn(None, warning, &[]);
-    }
-    let config = app.config().clone();
-    let event_settings = {
+    // The check's settings, with `--webhook` standing in for WEBHOOK_URL.
+    let settings = {
         let url = opts.webhook_url.clone();
-        crate::events::settings::EventSettings::from_vars(
+        crate::config::CheckSettings::from_vars(
             &move |n| match n {
                 "WEBHOOK_URL" if url.is_some() => url.clone(),
                 _ => std::env::var(n).ok(),
             },
             &config,
         )
-        .map_err(|e| Failure::Config(e.to_string()))
     };
-    let events = event_settings.and_then(|settings| {
-        let notify = crate::events::Events::notify_from(&settings, crate::events::Notify::Print)
-            .map_err(Failure::Config)?;
-        let webhook_line = match (&settings.webhook_url, opts.trigger) {
-            (_, false) => "(off: --no-trigger, uploads are not checked)".to_owned(),
-            (Some(u), _) => u.clone(),
-            (None, _) => {
-                "(none: each webhook is printed here; --webhook URL delivers them)".to_owned()
-            }
-        };
-        let events =
-            crate::events::Events::new(config.clone(), app.profiles().clone(), settings, notify)
-                .map_err(Failure::Config)?;
-        Ok((Arc::new(events), webhook_line))
-    });
-    let (events, webhook_line) = match events {
-        Ok(e) => e,
+    let settings = match settings {
+        Ok(s) => s,
         Err(e) => {
             emulator.shutdown().await;
-            return Err(e);
+            return Err(Failure::Config(e.to_string()));
         }
     };
+    let webhook_line = match (&settings.webhook_url, opts.trigger) {
+        (_, false) => "(off: --no-trigger, uploads are not checked)".to_owned(),
+        (Some(u), _) => u.clone(),
+        (None, _) => "(none: each webhook is printed here; --webhook URL delivers them)".to_owned(),
+    };
+    let environment = runtime::Environment {
+        credentials: Some(account.clone()),
+        region: Some(config.region.clone()),
+        function_name: Some("oss-direct-upload-local".into()),
+        account_id: Some("1234567890123456".into()),
+    };
+    let Wired { app, options, .. } =
+        match wire(config, settings, crate::check::Notify::Print, environment) {
+            Ok(w) => w,
+            Err(e) => {
+                emulator.shutdown().await;
+                return Err(Failure::Config(e));
+            }
+        };
+    for warning in app.config().warnings() {
+        crate::log::warn(None, warning, &[]);
+    }
+    let config = app.config().clone();
     let delivery = super::trigger::start(super::trigger::Delivery {
         target: internal_addr,
         prefixes: app.profiles().iter().map(|p| p.prefix.clone()).collect(),
@@ -413,17 +410,6 @@ async fn run(opts: Options) -> Result<(), Failure> {
         "  events     http://{internal_addr}/invoke   (FC's side: the emulator delivers each upload's OSS event here)\n  webhook    {webhook_line}\n"
     );
 
-    let options = runtime::Options {
-        environment: runtime::Environment {
-            credentials: Some(account),
-            region: Some(app.config().region.clone()),
-            function_name: Some("oss-direct-upload-local".into()),
-            account_id: Some("1234567890123456".into()),
-        },
-        events: Some(crate::events::handler(events)),
-        body_limit_for: crate::api::routes::body_limit_for,
-        ..runtime::Options::default()
-    };
     let front_door = runtime::Options {
         // No FC gateway in front: x-fc-* headers can only be the client's.
         drop_fc_headers: true,

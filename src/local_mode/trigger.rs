@@ -165,7 +165,7 @@ mod tests {
             source_ip: "127.0.0.1".parse().unwrap(),
         };
         let json = event_json(&e, "cn-hangzhou", "123", "rid");
-        let r = crate::events::parse::parse(json.as_bytes()).unwrap();
+        let r = crate::check::parse::parse(json.as_bytes()).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].key, "uploads/a b/é.png");
         assert_eq!(r[0].etag.as_deref(), Some("5B3C"));

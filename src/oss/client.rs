@@ -227,13 +227,16 @@ impl Default for OssClientConfig {
 }
 
 /// The HTTP side of the function's OSS calls: a pooled HTTP/1.1 client for
-/// one endpoint and region.
+/// one endpoint and region. Cloning it, or [`OssClient::with_limits`], shares
+/// the connection pool.
 #[derive(Clone)]
 pub struct OssClient {
     http: reqwest::Client,
     endpoint: Endpoint,
     region: String,
     max_response_bytes: usize,
+    /// Each call's limit when it sets none; `None`: the pool's `request_timeout`.
+    request_timeout: Option<Duration>,
 }
 
 impl OssClient {
@@ -247,7 +250,20 @@ impl OssClient {
             endpoint,
             region: region.to_owned(),
             max_response_bytes: config.max_response_bytes,
+            request_timeout: None,
         })
+    }
+
+    /// The same client, on the same connection pool, for a caller with
+    /// tighter limits: each call bounded by `request_timeout` (unless it sets
+    /// its own) and reading at most `max_response_bytes` (never more than this
+    /// client reads).
+    pub fn with_limits(&self, request_timeout: Duration, max_response_bytes: usize) -> OssClient {
+        OssClient {
+            request_timeout: Some(request_timeout),
+            max_response_bytes: max_response_bytes.min(self.max_response_bytes),
+            ..self.clone()
+        }
     }
 
     /// The endpoint requests go to.
@@ -266,7 +282,7 @@ impl OssClient {
         let method = http::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| OssError::BadResponse(format!("bad method {}", req.method)))?;
         let mut builder = self.http.request(method, &signed.url);
-        if let Some(limit) = req.timeout {
+        if let Some(limit) = req.timeout.or(self.request_timeout) {
             builder = builder.timeout(limit);
         }
         for (k, v) in &signed.headers {

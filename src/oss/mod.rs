@@ -5,13 +5,16 @@
 //! - [`endpoint`]: where the signed request goes (virtual-hosted, path-style, CNAME).
 //! - [`multipart`]: the part plan and the checks at complete (pure).
 //! - [`client`]: signed requests sent with a bounded HTTP client, and [`xml`] to read
-//!   OSS's answers; [`multipart_client`] and [`multipart_xml`] for the multipart calls.
+//!   OSS's answers.
+//! - [`calls`]: every OSS call the function makes itself (the multipart steps and
+//!   the upload check's), with their bodies in [`multipart_xml`] and [`tagging`].
 
+pub mod calls;
 pub mod client;
 pub mod endpoint;
 pub mod multipart;
-pub mod multipart_client;
 pub mod multipart_xml;
+pub mod tagging;
 pub mod xml;
 
 /// A bucket name as OSS allows it: 3–63 of `a-z 0-9 -`, not starting or

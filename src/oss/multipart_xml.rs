@@ -91,8 +91,9 @@ pub fn parse_complete(xml: &[u8]) -> Result<CompleteResult, XmlError> {
 
 /// The CompleteMultipartUpload request body for `parts` (already ascending,
 /// ETags quoted): `<CompleteMultipartUpload><Part><PartNumber>n</PartNumber>
-/// <ETag>"…"</ETag></Part>…</CompleteMultipartUpload>`. Written by hand so the
-/// quotes stay literal, as oss2 writes them.
+/// <ETag>"…"</ETag></Part>…</CompleteMultipartUpload>`. The ETag is escaped
+/// with quick-xml's `partial_escape` (`&`, `<`, `>`), so the quotes stay
+/// literal, as oss2 writes them.
 pub fn complete_body(parts: &[ListedPart]) -> String {
     let mut s = String::with_capacity(40 + parts.len() * 80);
     s.push_str("<CompleteMultipartUpload>");
@@ -100,14 +101,7 @@ pub fn complete_body(parts: &[ListedPart]) -> String {
         s.push_str("<Part><PartNumber>");
         s.push_str(&p.part_number.to_string());
         s.push_str("</PartNumber><ETag>");
-        for c in p.etag.chars() {
-            match c {
-                '&' => s.push_str("&amp;"),
-                '<' => s.push_str("&lt;"),
-                '>' => s.push_str("&gt;"),
-                c => s.push(c),
-            }
-        }
+        s.push_str(&quick_xml::escape::partial_escape(p.etag.as_str()));
         s.push_str("</ETag></Part>");
     }
     s.push_str("</CompleteMultipartUpload>");
@@ -188,8 +182,8 @@ mod tests {
             last_modified: String::new(),
         };
         assert_eq!(
-            complete_body(&[part(1, "\"AA\""), part(3, "\"B&B\"")]),
-            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"AA\"</ETag></Part><Part><PartNumber>3</PartNumber><ETag>\"B&amp;B\"</ETag></Part></CompleteMultipartUpload>"
+            complete_body(&[part(1, "\"AA\""), part(3, "\"B&B\""), part(4, "\"<x>'\"")]),
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"AA\"</ETag></Part><Part><PartNumber>3</PartNumber><ETag>\"B&amp;B\"</ETag></Part><Part><PartNumber>4</PartNumber><ETag>\"&lt;x&gt;'\"</ETag></Part></CompleteMultipartUpload>"
         );
     }
 }

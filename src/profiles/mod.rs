@@ -19,6 +19,9 @@
 //! Prefixes never overlap (none is a prefix of another), so a key has at
 //! most one profile. The user segment is [`crate::auth::user_prefix_segment`];
 //! with `AUTH_MODE=anonymous` there is no user segment (today's layout).
+//!
+//! [`keys`] holds the key grammar itself: how the function builds a key and
+//! which keys it accepts (the API's and the upload check's one rule set).
 
 use crate::config::{AuthMode, Config};
 use std::fmt;
@@ -26,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod file;
+pub mod keys;
 pub mod limits;
 
 /// The name of the profile the environment variables define.

@@ -1,10 +1,10 @@
 //! STS AssumeRole: client, credential cache, session policy (the signing is `alibaba_sign::acs`).
 //!
 //! Layout, so each piece can be tested on its own:
-//! - [`policy`]: the upload-only session policy and `RoleSessionName`.
+//! - [`policy`]: the session policies (uploads, the upload check) and `RoleSessionName`.
 //! - [`client`]: the HTTP client that calls `AssumeRole` and reads its answer.
 //! - [`error`]: why a call failed, mapped onto the function's status and code.
-//! - [`cache`]: per-scope credential cache with single-flight refresh.
+//! - [`cache`]: per-scope credential cache with single-flight refresh, and its refresh margin.
 
 #![warn(missing_docs)]
 

@@ -1,4 +1,5 @@
-//! Session policy and session name for `AssumeRole`.
+//! Session policies and session names for `AssumeRole`: the upload-only
+//! policy, the read-back and status policies, and the upload check's.
 //!
 //! The session policy is what makes an STS token least-privilege: the token's
 //! effective permission is (role policy) ∩ (session policy), so even if the
@@ -125,6 +126,46 @@ pub fn session_policy(bucket: &str, prefix: &str, actions: &[&str]) -> Result<St
     Ok(json)
 }
 
+/// The RAM actions the check's scoped credentials get on the upload prefix:
+/// HeadObject and the ranged GET (`oss:GetObject`), reading and writing the
+/// verdict (`oss:GetObjectTagging`, `oss:PutObjectTagging`), and removing a
+/// rejected object (`oss:DeleteObject`). Nothing else: no list, no write.
+pub const CHECK_ACTIONS: [&str; 4] = [
+    "oss:GetObject",
+    "oss:GetObjectTagging",
+    "oss:PutObjectTagging",
+    "oss:DeleteObject",
+];
+
+/// On the quarantine prefix: CopyObject's destination write with its tags.
+pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
+
+/// The session policy of the upload check's credentials (see
+/// [`crate::check`]): [`CHECK_ACTIONS`] on
+/// `<bucket>/<prefix>*` for each upload profile's prefix, plus
+/// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
+/// configured.
+pub fn check_policy(bucket: &str, prefixes: &[&str], quarantine: Option<&str>) -> String {
+    let resources: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("acs:oss:*:*:{bucket}/{p}*"))
+        .collect();
+    use serde_json::json;
+    let mut statements = vec![json!({
+        "Effect": "Allow",
+        "Action": CHECK_ACTIONS,
+        "Resource": resources,
+    })];
+    if let Some(q) = quarantine {
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": QUARANTINE_ACTIONS,
+            "Resource": [format!("acs:oss:*:*:{bucket}/{q}*")],
+        }));
+    }
+    json!({"Version": "1", "Statement": statements}).to_string()
+}
+
 /// Turns a hint (e.g. a user id) into a valid, distinguishable `RoleSessionName`.
 ///
 /// STS allows 2–64 characters of `[A-Za-z0-9.@_-]`; anything else becomes `_`.
@@ -247,5 +288,34 @@ mod tests {
         assert!(!is_valid_role_session_name("a b"));
         assert!(!is_valid_role_session_name(&"a".repeat(65)));
         assert!(is_valid_role_session_name("ab"));
+    }
+
+    #[test]
+    fn check_policy_grants_exactly_the_check() {
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", &["uploads/"], Some("quarantine/"))).unwrap();
+        assert_eq!(
+            p["Statement"][0]["Action"],
+            serde_json::json!(CHECK_ACTIONS)
+        );
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            serde_json::json!(["acs:oss:*:*:b-1/uploads/*"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Action"],
+            serde_json::json!(["oss:PutObject", "oss:PutObjectTagging"])
+        );
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            serde_json::json!(["acs:oss:*:*:b-1/quarantine/*"])
+        );
+        let p: serde_json::Value =
+            serde_json::from_str(&check_policy("b-1", &["uploads/", "avatars/"], None)).unwrap();
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            serde_json::json!(["acs:oss:*:*:b-1/uploads/*", "acs:oss:*:*:b-1/avatars/*"])
+        );
     }
 }

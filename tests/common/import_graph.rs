@@ -517,6 +517,41 @@ pub fn describe(g: &FileGraph, loops: &[Loop]) -> String {
     s
 }
 
+/// The same graph one level up: each file folded into its top-level module
+/// (`api/multipart/flow.rs` → `api`, `log.rs` → `log`; the crate root stays
+/// itself). A loop here is two modules that each import from the other, even
+/// when no two files do.
+pub fn module_graph(g: &FileGraph) -> FileGraph {
+    let top = |f: &Path| -> PathBuf {
+        let first = f
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let name = first.unwrap_or_default();
+        PathBuf::from(name.strip_suffix(".rs").unwrap_or(&name))
+    };
+    let modules: BTreeSet<PathBuf> = g.files.iter().map(|f| top(f)).collect();
+    let files: Vec<PathBuf> = modules.into_iter().collect();
+    let at = |f: &Path| files.iter().position(|m| *m == top(f));
+    let mut edges: BTreeMap<usize, BTreeMap<usize, String>> = BTreeMap::new();
+    for (a, targets) in &g.edges {
+        for (b, why) in targets {
+            if let (Some(ma), Some(mb)) = (at(&g.files[*a]), at(&g.files[*b])) {
+                if ma != mb {
+                    edges.entry(ma).or_default().entry(mb).or_insert_with(|| {
+                        format!(
+                            "{} → {}: {why}",
+                            g.files[*a].display(),
+                            g.files[*b].display()
+                        )
+                    });
+                }
+            }
+        }
+    }
+    FileGraph { files, edges }
+}
+
 #[cfg(test)]
 mod import_graph_tests {
     use super::*;
@@ -627,39 +662,4 @@ mod import_graph_tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(names(&g), vec![vec!["x/mod.rs", "y.rs", "x/mod.rs"]]);
     }
-}
-
-/// The same graph one level up: each file folded into its top-level module
-/// (`api/multipart/flow.rs` → `api`, `log.rs` → `log`; the crate root stays
-/// itself). A loop here is two modules that each import from the other, even
-/// when no two files do.
-pub fn module_graph(g: &FileGraph) -> FileGraph {
-    let top = |f: &Path| -> PathBuf {
-        let first = f
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned());
-        let name = first.unwrap_or_default();
-        PathBuf::from(name.strip_suffix(".rs").unwrap_or(&name))
-    };
-    let modules: BTreeSet<PathBuf> = g.files.iter().map(|f| top(f)).collect();
-    let files: Vec<PathBuf> = modules.into_iter().collect();
-    let at = |f: &Path| files.iter().position(|m| *m == top(f));
-    let mut edges: BTreeMap<usize, BTreeMap<usize, String>> = BTreeMap::new();
-    for (a, targets) in &g.edges {
-        for (b, why) in targets {
-            if let (Some(ma), Some(mb)) = (at(&g.files[*a]), at(&g.files[*b])) {
-                if ma != mb {
-                    edges.entry(ma).or_default().entry(mb).or_insert_with(|| {
-                        format!(
-                            "{} → {}: {why}",
-                            g.files[*a].display(),
-                            g.files[*b].display()
-                        )
-                    });
-                }
-            }
-        }
-    }
-    FileGraph { files, edges }
 }

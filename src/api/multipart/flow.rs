@@ -7,12 +7,12 @@
 use crate::api::admission::{Access, Scope};
 use crate::api::broker::{scoped_credentials, signing};
 use crate::api::error::{ApiError, ErrorCode, OssCall};
-use crate::api::keys;
 use crate::api::params::UploadInput;
 use crate::api::App;
 use crate::config::SignatureVersion;
+use crate::oss::calls;
 use crate::oss::multipart::{self as mp, ListedPart, PartPlan, UploadPart, Violation};
-use crate::oss::multipart_client as calls;
+use crate::profiles::keys;
 use crate::profiles::Profile;
 use crate::runtime::Context;
 use alibaba_sign::Credentials;

@@ -66,6 +66,13 @@ pub struct CacheConfig {
     pub refresh_margin: Duration,
 }
 
+/// How early cached STS credentials are refreshed for a token lifetime of
+/// `token_ttl_secs`: at least 6 minutes before they expire (the mobile SDKs
+/// refresh at 5), or half their lifetime if longer.
+pub fn refresh_margin(token_ttl_secs: u64) -> Duration {
+    Duration::from_secs((token_ttl_secs / 2).max(360))
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {

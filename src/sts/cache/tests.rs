@@ -19,6 +19,13 @@ fn role(id: &str, expires: DateTime<Utc>) -> AssumedRole {
     }
 }
 
+#[test]
+fn refresh_margin_is_at_least_six_minutes() {
+    assert_eq!(refresh_margin(900), Duration::from_secs(450));
+    assert_eq!(refresh_margin(600), Duration::from_secs(360));
+    assert_eq!(refresh_margin(3600), Duration::from_secs(1800));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_gets_one_fetch() {
     let cache = Arc::new(CredentialCache::default());

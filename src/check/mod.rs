@@ -1,14 +1,16 @@
-//! What happens after an upload lands: FC's OSS trigger invokes the function
-//! (`POST /invoke`, see [`crate::runtime`]) for each `PutObject`,
-//! `PostObject` and `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this
-//! module checks the stored object and tells the app.
+//! The upload check ([`UploadCheck`]): what happens after an upload lands.
+//! FC's OSS trigger invokes the function (`POST /invoke`, see
+//! [`crate::runtime`]) for each `PutObject`, `PostObject` and
+//! `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this module checks the
+//! stored object and tells the app.
 //!
 //! One record, one direction:
-//! event → [`parse`] → scoped credentials (STS, [`check_policy`]) →
+//! event → [`parse`] → scoped credentials (STS, [`crate::sts::policy::check_policy`]) →
 //! HeadObject guarded by the event's ETag → verdict already in the tags?
 //! (redelivery: only finish what is left) → first bytes → [`rules`] →
-//! verdict into the object's tags → [`webhook`] → on a rejection, delete or
-//! quarantine.
+//! [`Verdict`] into the object's tags → [`webhook`] → on a rejection, delete
+//! or quarantine. The OSS calls are [`crate::oss::calls`]; the settings are
+//! [`CheckSettings`].
 //!
 //! Delivery is at least once. Everything is idempotent per object version:
 //! an event for a version that was replaced or deleted is a no-op (the HEAD
@@ -18,78 +20,59 @@
 //! 5xx or no answer, STS down, webhook down or non-2xx) fails the invocation
 //! so FC retries it; a verdict, or an event that is not ours, succeeds.
 
-pub mod objects;
 pub mod parse;
 pub mod rules;
-pub mod settings;
-mod verdict;
+pub mod verdict;
 pub mod webhook;
 
-use crate::config::Config;
-use crate::oss::endpoint::Endpoint;
+use crate::config::{CheckSettings, Config};
+use crate::oss::calls;
+use crate::oss::client::{OssClient, OssError};
 use crate::profiles::Profiles;
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
-use crate::sts::client::{AssumeRoleRequest, StsClient, StsClientConfig};
+use crate::sts::client::{AssumeRoleRequest, StsClient};
+use crate::sts::policy::check_policy;
 use alibaba_sign::Credentials;
 use bytes::Bytes;
-use objects::{Objects, OssFailure};
 use parse::Record;
 use serde_json::json;
-use settings::EventSettings;
 use std::sync::Arc;
-use std::time::Duration;
-use verdict::tag;
+use verdict::{Status, Subject};
 
-/// Tag holding the verdict: `verified` or `rejected`.
-pub const TAG_STATUS: &str = "upload-status";
-/// Tag holding a rejection's code.
-pub const TAG_REASON: &str = "upload-reason";
-/// Tag holding what the bytes sniffed as.
-pub const TAG_SNIFFED: &str = "upload-sniffed";
-/// Tag set once the app acknowledged the webhook.
-pub const TAG_NOTIFIED: &str = "upload-notified";
+pub use verdict::{Verdict, TAG_DETAIL, TAG_NOTIFIED, TAG_REASON, TAG_SNIFFED, TAG_STATUS};
 
 /// Objects of this size or more cannot be CopyObject'ed; they are deleted
 /// even when a quarantine is configured.
 const MAX_COPY_BYTES: u64 = 1 << 30;
 
-/// The RAM actions the check's scoped credentials get on the upload prefix:
-/// HeadObject and the ranged GET (`oss:GetObject`), reading and writing the
-/// verdict (`oss:GetObjectTagging`, `oss:PutObjectTagging`), and removing a
-/// rejected object (`oss:DeleteObject`). Nothing else: no list, no write.
-pub const CHECK_ACTIONS: [&str; 4] = [
-    "oss:GetObject",
-    "oss:GetObjectTagging",
-    "oss:PutObjectTagging",
-    "oss:DeleteObject",
-];
+/// How one of the check's OSS calls failed, as the check sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum OssFailure {
+    /// 404 or 412: the object (that version) is no longer there.
+    Gone,
+    /// Any other failure (the check is retried).
+    Other(String),
+}
 
-/// On the quarantine prefix: CopyObject's destination write with its tags.
-pub const QUARANTINE_ACTIONS: [&str; 2] = ["oss:PutObject", "oss:PutObjectTagging"];
-
-/// The session policy of the check's credentials: [`CHECK_ACTIONS`] on
-/// `<bucket>/<prefix>*` for each upload profile's prefix, plus
-/// [`QUARANTINE_ACTIONS`] on `<bucket>/<QUARANTINE_PREFIX>*` when one is
-/// configured.
-pub fn check_policy(bucket: &str, prefixes: &[&str], quarantine: Option<&str>) -> String {
-    let resources: Vec<String> = prefixes
-        .iter()
-        .map(|p| format!("acs:oss:*:*:{bucket}/{p}*"))
-        .collect();
-    let mut statements = vec![json!({
-        "Effect": "Allow",
-        "Action": CHECK_ACTIONS,
-        "Resource": resources,
-    })];
-    if let Some(q) = quarantine {
-        statements.push(json!({
-            "Effect": "Allow",
-            "Action": QUARANTINE_ACTIONS,
-            "Resource": [format!("acs:oss:*:*:{bucket}/{q}*")],
-        }));
+impl std::fmt::Display for OssFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OssFailure::Gone => f.write_str("the object is gone or was replaced"),
+            OssFailure::Other(e) => f.write_str(e),
+        }
     }
-    json!({"Version": "1", "Statement": statements}).to_string()
+}
+
+impl From<OssError> for OssFailure {
+    fn from(e: OssError) -> Self {
+        match &e {
+            OssError::Service {
+                status: 404 | 412, ..
+            } => OssFailure::Gone,
+            _ => OssFailure::Other(e.to_string()),
+        }
+    }
 }
 
 /// Where verdicts go.
@@ -130,12 +113,15 @@ impl Outcome {
 }
 
 /// The upload check: configuration plus the clients it shares across events.
-pub struct Events {
+pub struct UploadCheck {
     config: Config,
     profiles: Profiles,
-    settings: EventSettings,
-    objects: Objects,
-    sts: StsClient,
+    settings: CheckSettings,
+    /// The check's OSS calls ([`calls`]): each bounded by `OSS_TIMEOUT_MS`,
+    /// reading at most 64 KiB (tag sets and the sniffed range).
+    oss: OssClient,
+    /// Shared with the API (see [`crate::wiring`]).
+    sts: Arc<StsClient>,
     cache: CredentialCache,
     notify: Notify,
 }
@@ -144,15 +130,19 @@ fn transient(e: impl std::fmt::Display) -> Outcome {
     Outcome::Failed(e.to_string())
 }
 
-impl Events {
+impl UploadCheck {
     /// Builds the check from the validated configuration and the upload
-    /// profiles (each key is checked against the profile whose prefix holds it).
+    /// profiles (each key is checked against the profile whose prefix holds
+    /// it), on the STS and OSS clients it shares with the API. Its OSS calls
+    /// run on `oss`'s connection pool with the check's own limits.
     pub fn new(
         config: Config,
         profiles: Profiles,
-        settings: EventSettings,
+        settings: CheckSettings,
         notify: Notify,
-    ) -> Result<Events, String> {
+        sts: Arc<StsClient>,
+        oss: &OssClient,
+    ) -> Result<UploadCheck, String> {
         if let Some(q) = &settings.quarantine_prefix {
             if let Some(p) = profiles
                 .iter()
@@ -164,27 +154,17 @@ impl Events {
                 ));
             }
         }
-        let endpoint =
-            Endpoint::parse(&config.oss_endpoint).map_err(|e| format!("OSS_ENDPOINT: {e}"))?;
-        let objects = Objects::new(
-            endpoint,
-            &config.bucket,
-            &config.region,
-            settings.oss_timeout,
-        )?;
-        let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
-        sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
-        sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
-        let sts = StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))?;
+        // Tag sets and the sniffed range; nothing larger is ever read.
+        let oss = oss.with_limits(settings.oss_timeout, 64 * 1024);
         let cache = CredentialCache::new(CacheConfig {
             max_entries: 4,
-            refresh_margin: crate::api::refresh_margin(config.token_ttl_secs),
+            refresh_margin: crate::sts::cache::refresh_margin(config.token_ttl_secs),
         });
-        Ok(Events {
+        Ok(UploadCheck {
             config,
             profiles,
             settings,
-            objects,
+            oss,
             sts,
             cache,
             notify,
@@ -192,7 +172,7 @@ impl Events {
     }
 
     /// The notifier from the settings: POST to `WEBHOOK_URL` when set, else `otherwise`.
-    pub fn notify_from(settings: &EventSettings, otherwise: Notify) -> Result<Notify, String> {
+    pub fn notify_from(settings: &CheckSettings, otherwise: Notify) -> Result<Notify, String> {
         match &settings.webhook_url {
             Some(u) => Ok(Notify::Post(webhook::Sender::new(
                 u,
@@ -304,14 +284,18 @@ impl Events {
             return Outcome::Ignored("outside UPLOAD_PREFIX");
         };
         let profile = profile.clone();
-        let Some(etag) = r.etag.as_deref().map(objects::normalize_etag) else {
+        let Some(etag) = r.etag.as_deref().map(calls::normalize_etag) else {
             return Outcome::Ignored("the event carries no eTag");
         };
         let creds = match self.credentials(ctx).await {
             Ok(c) => c,
             Err(o) => return o,
         };
-        let head = match self.objects.head(&creds, &r.key, &etag).await {
+        let bucket = &self.config.bucket;
+        let head = match calls::head_object(&self.oss, &creds, bucket, &r.key, &etag)
+            .await
+            .map_err(OssFailure::from)
+        {
             Ok(h) => h,
             Err(OssFailure::Gone) => {
                 // No Alibaba document says whether event keys are URL-encoded
@@ -330,7 +314,10 @@ impl Events {
             }
             Err(e) => return transient(e),
         };
-        let tags = match self.objects.tags(&creds, &r.key).await {
+        let tags = match calls::get_tags(&self.oss, &creds, bucket, &r.key)
+            .await
+            .map_err(OssFailure::from)
+        {
             Ok(t) => t,
             Err(OssFailure::Gone) => return Outcome::Stale,
             Err(e) => return transient(e),
@@ -349,86 +336,45 @@ impl Events {
             reason: None,
             disposition: None,
         };
-        let verdict = match tag(&tags, TAG_STATUS) {
-            Some(status @ ("verified" | "rejected")) => {
+        let subject = Subject {
+            creds: &creds,
+            record: r,
+            head: &head,
+            etag: &etag,
+        };
+        let verdict = match Verdict::from_tags(&tags) {
+            Some(verdict) => {
                 // A redelivery: the verdict stands; finish what is left.
-                data.sniffed_type = tag(&tags, TAG_SNIFFED)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
-                let verdict =
-                    (status == "verified")
-                        .then_some(())
-                        .ok_or_else(|| rules::Violation {
-                            code: "Rejected",
-                            message: String::new(),
-                        });
-                if let Some(code) = tag(&tags, TAG_REASON) {
+                data.sniffed_type = verdict.sniffed.clone();
+                if let Some(code) = &verdict.reason {
                     data.reason = Some(webhook::Reason {
-                        code: code.to_owned(),
-                        message: tag(&tags, "upload-detail").unwrap_or_default().to_owned(),
+                        code: code.clone(),
+                        message: verdict.detail.clone().unwrap_or_default(),
                     });
                 }
-                if verdict.is_ok()
-                    && (tag(&tags, TAG_NOTIFIED).is_some()
-                        || matches!(self.notify, Notify::Nothing))
+                if verdict.status == Status::Verified
+                    && (verdict.notified || matches!(self.notify, Notify::Nothing))
                 {
                     return Outcome::Verified;
                 }
-                verdict
+                Verdict {
+                    etag: Some(etag.clone()),
+                    ..verdict
+                }
             }
-            _ => match self
-                .check(&creds, r, &profile, &head, &etag, &mut data)
-                .await
-            {
+            None => match self.check(&subject, &profile, &mut data).await {
                 Ok(v) => v,
                 Err(o) => return o,
             },
         };
-        self.report(&creds, r, &head, &etag, data, verdict, &tags, ctx)
-            .await
+        self.report(&subject, data, verdict, ctx).await
     }
 }
 
-/// Wraps [`Events`] as the runtime's event handler.
-pub fn handler(events: Arc<Events>) -> crate::runtime::Events {
+/// Wraps the [`UploadCheck`] as the runtime's event handler.
+pub fn handler(check: Arc<UploadCheck>) -> crate::runtime::Events {
     crate::runtime::Events(crate::runtime::event_fn(move |event, ctx| {
-        let events = events.clone();
-        async move { events.handle(event, ctx).await }
+        let check = check.clone();
+        async move { check.handle(event, ctx).await }
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::verdict::tag_value;
-    use super::*;
-
-    #[test]
-    fn check_policy_grants_exactly_the_check() {
-        let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", &["uploads/"], Some("quarantine/"))).unwrap();
-        assert_eq!(p["Statement"][0]["Action"], json!(CHECK_ACTIONS));
-        assert_eq!(
-            p["Statement"][0]["Resource"],
-            json!(["acs:oss:*:*:b-1/uploads/*"])
-        );
-        assert_eq!(
-            p["Statement"][1]["Action"],
-            json!(["oss:PutObject", "oss:PutObjectTagging"])
-        );
-        assert_eq!(
-            p["Statement"][1]["Resource"],
-            json!(["acs:oss:*:*:b-1/quarantine/*"])
-        );
-        let p: serde_json::Value =
-            serde_json::from_str(&check_policy("b-1", &["uploads/", "avatars/"], None)).unwrap();
-        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
-        assert_eq!(
-            p["Statement"][0]["Resource"],
-            json!(["acs:oss:*:*:b-1/uploads/*", "acs:oss:*:*:b-1/avatars/*"])
-        );
-        assert_eq!(
-            tag_value("declared image/png but (x)!"),
-            "declared image/png but _x__"
-        );
-    }
 }

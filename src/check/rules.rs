@@ -2,9 +2,9 @@
 //! limit, the allowed types, and whether the bytes are what the declared type
 //! says. No I/O; the caller fetches the first bytes and the stored metadata.
 
-use crate::api::keys::check_owned_key;
-use crate::api::ANONYMOUS_SEGMENT;
+use crate::auth::user_from_segment;
 use crate::config::{AuthMode, Config};
+use crate::profiles::keys::{check_owned_key, ANONYMOUS_SEGMENT};
 use crate::profiles::Profile;
 
 /// Why an upload is rejected. `code` goes in the webhook and the object's
@@ -24,7 +24,7 @@ fn violation(code: &'static str, message: impl Into<String>) -> Violation {
     }
 }
 
-/// The key grammar the function itself builds (see [`crate::api::keys`]),
+/// The key grammar the function itself builds (see [`crate::profiles::keys`]),
 /// applied to every uploaded key, because STS-credential clients choose their
 /// own keys under their prefix: under the profile's prefix, and, with
 /// authentication, in a user's folder (`<prefix><segment>/...`, or the
@@ -34,7 +34,7 @@ pub fn check_key(
     profile: &Profile,
     key: &str,
 ) -> Result<Option<String>, Violation> {
-    check_owned_key(&profile.prefix, key).map_err(|e| violation("KeyNotAllowed", e.message))?;
+    check_owned_key(&profile.prefix, key).map_err(|e| violation("KeyNotAllowed", e.to_string()))?;
     if config.auth == AuthMode::Anonymous {
         return Ok(None);
     }
@@ -54,32 +54,15 @@ pub fn check_key(
     }
 }
 
-/// The user id a key segment encodes (inverse of
-/// [`crate::auth::user_prefix_segment`]); `None` when the segment is not one
-/// that encoding produces.
-pub fn user_from_segment(segment: &str) -> Option<String> {
-    let b = segment.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'.' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    let user = String::from_utf8(out).ok()?;
-    // Only the canonical encoding counts (uppercase hex, nothing escaped needlessly).
-    (crate::auth::user_prefix_segment(&user).ok()? == segment).then_some(user)
-}
-
 /// `image/PNG; charset=x` → `image/png`.
 pub fn normalize_type(content_type: &str) -> String {
     crate::profiles::limits::media_type_essence(content_type)
 }
+
+/// Bytes read from the start of each object to sniff its type: `infer` needs
+/// up to ~6 KB past a zip's first entry to tell OOXML from a plain zip, and
+/// finds a PDF header within the first 1024 bytes.
+pub const SNIFF_BYTES: u64 = 8192;
 
 /// The type `infer` recognises in the first bytes, if any.
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
@@ -181,7 +164,7 @@ pub fn check_type(declared: &str, head: &[u8], whole: bool) -> Result<(), Violat
 
 /// The whole check of one stored object against its profile, given
 /// HeadObject's size and Content-Type and the first
-/// [`super::settings::SNIFF_BYTES`] bytes.
+/// [`SNIFF_BYTES`] bytes.
 pub fn check_object(
     profile: &Profile,
     size: u64,

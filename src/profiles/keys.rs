@@ -1,4 +1,6 @@
-//! Object keys are built here, by the server: `<prefix><random id>/<clean filename>`.
+//! The object-key grammar: keys are built here, by the server
+//! (`<prefix><random id>/<clean filename>`), and every key a caller or an
+//! upload brings is checked against the same rules.
 //!
 //! A client never chooses a path. Its filename contributes only its last
 //! segment, cleaned; anything that could escape the prefix or confuse a
@@ -6,8 +8,50 @@
 //! right-to-left override that shows `evil\u{202E}gnp.exe` as `evilexe.png`,
 //! line separators, `.`/`..`, over-long names) is refused.
 
-use super::error::{ApiError, ErrorCode};
+use std::fmt;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// The user segment of a caller without a token, in a profile that admits
+/// them while `AUTH_MODE` is `jwt` or `fc-jwt`. `~` is never produced by
+/// [`crate::auth::user_prefix_segment`], so no user id can collide with it.
+pub const ANONYMOUS_SEGMENT: &str = "~anonymous";
+
+/// Why a filename or key is refused. The API answers [`KeyError::Invalid`]
+/// with 400 `InvalidParameter` and [`KeyError::OutsidePrefix`] with 403
+/// `KeyOutsidePrefix` (see [`KeyError::status`]; `api::error` maps each to its code); the
+/// upload check records either as `KeyNotAllowed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// The name or key is not usable: what is wrong and what to send instead.
+    Invalid(String),
+    /// The key does not lie under the caller's prefix.
+    OutsidePrefix(String),
+}
+
+impl KeyError {
+    /// The HTTP status the API answers with: 400 or 403.
+    pub fn status(&self) -> u16 {
+        match self {
+            KeyError::Invalid(_) => 400,
+            KeyError::OutsidePrefix(_) => 403,
+        }
+    }
+
+    /// What is wrong, for people.
+    pub fn message(&self) -> &str {
+        match self {
+            KeyError::Invalid(m) | KeyError::OutsidePrefix(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for KeyError {}
 
 /// OSS's limit on a key's length in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1023;
@@ -36,25 +80,26 @@ pub fn is_unsafe_key_char(c: char) -> bool {
 /// Cleans a client-supplied filename down to one safe path segment.
 ///
 /// The name arrives decoded exactly once (query parameters by
-/// [`super::params`], JSON strings as they are), so `%2e%2e%2f` stays those
+/// the API's query parser, JSON strings as they are), so `%2e%2e%2f` stays those
 /// nine literal characters. Only the last `/`- or `\`-separated segment is
 /// kept. Control, format and line-separator characters (see
 /// [`is_unsafe_key_char`]), `.`/`..` and empty names are refused with 400.
-pub fn clean_filename(raw: &str) -> Result<String, ApiError> {
+pub fn clean_filename(raw: &str) -> Result<String, KeyError> {
     if raw.chars().any(is_unsafe_key_char) {
-        return Err(ApiError::bad_param(
-            "filename contains control or invisible formatting characters (such as a right-to-left override); send the plain file name",
+        return Err(KeyError::Invalid(
+            "filename contains control or invisible formatting characters (such as a right-to-left override); send the plain file name"
+                .into(),
         ));
     }
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if last.is_empty() || last == "." || last == ".." {
-        return Err(ApiError::bad_param(format!(
+        return Err(KeyError::Invalid(format!(
             "filename {:?} has no usable name; send the file's own name such as photo.jpg",
             raw.chars().take(64).collect::<String>()
         )));
     }
     if last.len() > MAX_FILENAME_BYTES {
-        return Err(ApiError::bad_param(format!(
+        return Err(KeyError::Invalid(format!(
             "filename is longer than {MAX_FILENAME_BYTES} bytes"
         )));
     }
@@ -69,7 +114,7 @@ pub fn random_id() -> String {
 }
 
 /// Builds `<prefix><id>/<filename>`, refusing keys over OSS's 1023-byte limit.
-pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<String, ApiError> {
+pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<String, KeyError> {
     let name = match filename {
         Some(f) => clean_filename(f)?,
         None => DEFAULT_FILENAME.to_owned(),
@@ -78,12 +123,12 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
     if key.chars().any(is_unsafe_key_char) {
         // Prefix and id come from config and us; checked anyway, since the
         // key is what gets signed.
-        return Err(ApiError::bad_param(
-            "the object key would contain control or formatting characters",
+        return Err(KeyError::Invalid(
+            "the object key would contain control or formatting characters".into(),
         ));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(ApiError::bad_param(format!(
+        return Err(KeyError::Invalid(format!(
             "the object key would be {} bytes, over OSS's {MAX_KEY_BYTES}; use a shorter filename",
             key.len()
         )));
@@ -93,13 +138,9 @@ pub fn build_key(prefix: &str, id: &str, filename: Option<&str>) -> Result<Strin
 
 /// Checks a caller-supplied key (presigned GET): it must lie under `prefix`
 /// and contain no `.`/`..` segment, empty segment or control character.
-pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
-    let forbidden = || {
-        ApiError::new(
-            ErrorCode::KeyOutsidePrefix,
-            format!("key must lie under your upload prefix {prefix:?}"),
-        )
-    };
+pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), KeyError> {
+    let forbidden =
+        || KeyError::OutsidePrefix(format!("key must lie under your upload prefix {prefix:?}"));
     let Some(rest) = key.strip_prefix(prefix) else {
         return Err(forbidden());
     };
@@ -112,8 +153,8 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), ApiError> {
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..")
     {
-        return Err(ApiError::bad_param(
-            "key is not a valid object key under your prefix",
+        return Err(KeyError::Invalid(
+            "key is not a valid object key under your prefix".into(),
         ));
     }
     Ok(())

@@ -1,19 +1,14 @@
-//! The settings of the upload check and the webhook, read from the
-//! environment next to [`crate::config::Config`] and validated the same way
-//! (every problem named by variable, refused at start).
+//! The upload check's settings (webhook, quarantine, timeouts), read from
+//! the environment next to [`Config`] by the same reader and validated the
+//! same way (every problem named by variable, refused at start).
 
-use crate::config::{check_prefix, Config, ConfigError, ConfigErrors};
+use super::{check_prefix, Config, ConfigErrors, Reader};
 use std::fmt;
 use std::time::Duration;
 
-/// Bytes read from the start of each object to sniff its type: `infer` needs
-/// up to ~6 KB past a zip's first entry to tell OOXML from a plain zip, and
-/// finds a PDF header within the first 1024 bytes.
-pub const SNIFF_BYTES: u64 = 8192;
-
 /// How uploads are checked and reported.
 #[derive(Clone)]
-pub struct EventSettings {
+pub struct CheckSettings {
     /// `WEBHOOK_URL`: where verdicts are POSTed; `None`: no webhook.
     pub webhook_url: Option<String>,
     /// `WEBHOOK_SECRET`: one or more `whsec_...` secrets, space-separated;
@@ -31,9 +26,9 @@ pub struct EventSettings {
     pub event_timeout: Duration,
 }
 
-impl fmt::Debug for EventSettings {
+impl fmt::Debug for CheckSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventSettings")
+        f.debug_struct("CheckSettings")
             .field("webhook_url", &self.webhook_url)
             .field("webhook_secrets", &self.webhook_secrets.len())
             .field("quarantine_prefix", &self.quarantine_prefix)
@@ -53,33 +48,18 @@ pub fn valid_secret(s: &str) -> bool {
         .is_some_and(|k| (24..=64).contains(&k.len()))
 }
 
-/// Reads trimmed, non-empty variables through the caller's lookup.
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Vars<'_> {
-    fn opt(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-}
-
-impl EventSettings {
-    /// Reads the event settings from the process environment.
+impl CheckSettings {
+    /// Reads the check's settings from the process environment.
     pub fn from_env(config: &Config) -> Result<Self, ConfigErrors> {
         Self::from_vars(&|n| std::env::var(n).ok(), config)
     }
 
-    /// Reads and validates the event settings through `get`.
+    /// Reads and validates the check's settings through `get`.
     pub fn from_vars(
         get: &dyn Fn(&str) -> Option<String>,
         config: &Config,
     ) -> Result<Self, ConfigErrors> {
-        let r = Vars(get);
-        let mut errors = Vec::new();
-        let mut fail = |variable: &'static str, message: String| {
-            errors.push(ConfigError { variable, message })
-        };
+        let mut r = Reader::new(get);
         let webhook_url = r.opt("WEBHOOK_URL");
         if let Some(u) = &webhook_url {
             let ok = url::Url::parse(u).is_ok_and(|p| {
@@ -89,9 +69,9 @@ impl EventSettings {
                     && p.password().is_none()
             });
             if !ok {
-                fail(
+                r.fail(
                     "WEBHOOK_URL",
-                    "is not an http(s) URL, e.g. https://app.example.com/hooks/uploads".into(),
+                    "is not an http(s) URL, e.g. https://app.example.com/hooks/uploads",
                 );
             }
         }
@@ -102,51 +82,34 @@ impl EventSettings {
         for (i, s) in webhook_secrets.iter().enumerate() {
             if !valid_secret(s) {
                 // Never echo the value: it is a secret.
-                fail(
+                r.fail(
                     "WEBHOOK_SECRET",
                     format!("secret #{} is not whsec_ followed by the base64 of 24-64 random bytes; generate one with: python3 -c 'import base64,os; print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'", i + 1),
                 );
             }
         }
         if webhook_url.is_some() && webhook_secrets.is_empty() {
-            fail(
+            r.fail(
                 "WEBHOOK_SECRET",
-                "not set while WEBHOOK_URL is; an unsigned webhook could be forged by anyone, so set a whsec_... secret (the app verifies with it)".into(),
+                "not set while WEBHOOK_URL is; an unsigned webhook could be forged by anyone, so set a whsec_... secret (the app verifies with it)",
             );
         }
         let quarantine_prefix = r.opt("QUARANTINE_PREFIX");
         if let Some(q) = &quarantine_prefix {
             if let Err(why) = check_prefix(q) {
-                fail("QUARANTINE_PREFIX", why);
+                r.fail("QUARANTINE_PREFIX", why);
             } else if q.starts_with(&config.upload_prefix) || config.upload_prefix.starts_with(q) {
-                fail(
+                r.fail(
                     "QUARANTINE_PREFIX",
                     format!("{q:?} overlaps UPLOAD_PREFIX {:?}; quarantined objects would trigger the check again and clients could write there; use a separate folder such as quarantine/", config.upload_prefix),
                 );
             }
         }
-        let mut millis = |name: &'static str, value: Option<String>, default: u64| -> Duration {
-            match value {
-                None => Duration::from_millis(default),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if (100..=60_000).contains(&n) => Duration::from_millis(n),
-                    _ => {
-                        fail(
-                            name,
-                            format!("{v:?} is not a whole number of milliseconds from 100 to 60000; unset it for {default}"),
-                        );
-                        Duration::from_millis(default)
-                    }
-                },
-            }
-        };
-        let webhook_timeout = millis("WEBHOOK_TIMEOUT_MS", r.opt("WEBHOOK_TIMEOUT_MS"), 5_000);
-        let oss_timeout = millis("OSS_TIMEOUT_MS", r.opt("OSS_TIMEOUT_MS"), 3_000);
-        let event_timeout = millis("EVENT_TIMEOUT_MS", r.opt("EVENT_TIMEOUT_MS"), 8_000);
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Ok(EventSettings {
+        let webhook_timeout = r.millis("WEBHOOK_TIMEOUT_MS", 5_000);
+        let oss_timeout = r.millis("OSS_TIMEOUT_MS", 3_000);
+        let event_timeout = r.millis("EVENT_TIMEOUT_MS", 8_000);
+        r.finish()?;
+        Ok(CheckSettings {
             webhook_url,
             webhook_secrets,
             quarantine_prefix,
@@ -172,12 +135,12 @@ mod tests {
         .unwrap()
     }
 
-    fn read(vars: &[(&str, &str)]) -> Result<EventSettings, ConfigErrors> {
+    fn read(vars: &[(&str, &str)]) -> Result<CheckSettings, ConfigErrors> {
         let owned: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        EventSettings::from_vars(
+        CheckSettings::from_vars(
             &move |n| owned.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
             &config(),
         )

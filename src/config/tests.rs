@@ -1,0 +1,146 @@
+//! The configuration's behaviour tests: defaults, refusals, and the
+//! messages that name each variable.
+
+use super::*;
+use std::collections::HashMap;
+
+fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_vars(&move |k| map.get(k).cloned())
+}
+
+const BASE: &[(&str, &str)] = &[
+    ("OSS_BUCKET", "my-bucket"),
+    ("OSS_REGION", "cn-hangzhou"),
+    ("OSS_ROLE_ARN", "acs:ram::1234567890:role/oss-upload"),
+    ("AUTH_MODE", "anonymous"),
+];
+
+fn base_with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigErrors> {
+    let mut v: Vec<(&str, &str)> = BASE.to_vec();
+    v.extend_from_slice(extra);
+    with(&v)
+}
+
+#[test]
+fn defaults_follow_the_region() {
+    let c = base_with(&[]).unwrap();
+    assert_eq!(c.oss_endpoint, "https://oss-cn-hangzhou.aliyuncs.com");
+    assert_eq!(c.sts_endpoint, "https://sts.cn-hangzhou.aliyuncs.com");
+    assert_eq!(c.upload_prefix, "uploads/");
+    assert_eq!(c.token_ttl_secs, 900);
+    assert_eq!(c.url_ttl_secs, 600);
+    assert_eq!(c.signature_version, SignatureVersion::V4);
+    assert!(c.content_type_allowed("image/png"));
+    assert!(!c.content_type_allowed("text/html"));
+}
+
+#[test]
+fn empty_environment_names_every_required_variable() {
+    let errs = with(&[]).unwrap_err();
+    let vars: Vec<&str> = errs.0.iter().map(|e| e.variable).collect();
+    for v in ["OSS_BUCKET", "OSS_REGION", "OSS_ROLE_ARN", "AUTH_MODE"] {
+        assert!(vars.contains(&v), "{v} not reported in {errs}");
+    }
+    assert!(errs.to_string().contains("AUTH_MODE: not set; choose jwt"));
+}
+
+#[test]
+fn missing_role_arn_is_refused_with_what_to_set() {
+    let errs = with(&[
+        ("OSS_BUCKET", "b-1"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("AUTH_MODE", "anonymous"),
+    ])
+    .unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert_eq!(errs.0[0].variable, "OSS_ROLE_ARN");
+    assert!(errs.0[0].message.contains("acs:ram::<account id>:role/"));
+}
+
+#[test]
+fn bad_values_are_reported_by_name() {
+    let errs = base_with(&[
+        ("TOKEN_TTL_SECONDS", "60"),
+        ("SIGNATURE_VERSION", "v2"),
+        ("UPLOAD_PREFIX", "../etc"),
+        ("OSS_ENDPOINT", "ftp://x"),
+        ("ALLOWED_CONTENT_TYPES", "image/png,notatype"),
+    ])
+    .unwrap_err();
+    let vars: Vec<&str> = errs.0.iter().map(|e| e.variable).collect();
+    for v in [
+        "TOKEN_TTL_SECONDS",
+        "SIGNATURE_VERSION",
+        "UPLOAD_PREFIX",
+        "OSS_ENDPOINT",
+        "ALLOWED_CONTENT_TYPES",
+    ] {
+        assert!(vars.contains(&v), "{v} not reported in {errs}");
+    }
+}
+
+#[test]
+fn region_with_oss_prefix_is_refused_with_the_fix() {
+    let errs = with(&[
+        ("OSS_BUCKET", "b-1"),
+        ("OSS_REGION", "oss-cn-hangzhou"),
+        ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+        ("AUTH_MODE", "anonymous"),
+    ])
+    .unwrap_err();
+    assert!(errs.to_string().contains("\"cn-hangzhou\""));
+}
+
+#[test]
+fn wildcard_origin_needs_anonymous_mode() {
+    assert!(base_with(&[("ALLOWED_ORIGINS", "*")]).is_ok());
+    let errs = with(&[
+        ("OSS_BUCKET", "b-1"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+        ("AUTH_MODE", "fc-jwt"),
+        ("TRIGGER_USER_HEADER", "x-user-id"),
+        ("ALLOWED_ORIGINS", "*"),
+    ])
+    .unwrap_err();
+    assert_eq!(errs.0[0].variable, "ALLOWED_ORIGINS");
+}
+
+#[test]
+fn jwt_mode_needs_exactly_one_key_source() {
+    let errs = with(&[
+        ("OSS_BUCKET", "b-1"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+        ("AUTH_MODE", "jwt"),
+    ])
+    .unwrap_err();
+    assert!(errs.to_string().contains("exactly one of JWT_SECRET"));
+}
+
+#[test]
+fn url_ttl_cannot_exceed_token_ttl() {
+    let errs = base_with(&[("URL_TTL_SECONDS", "1000")]).unwrap_err();
+    assert_eq!(errs.0[0].variable, "URL_TTL_SECONDS");
+}
+
+#[test]
+fn prefix_rules() {
+    assert!(check_prefix("uploads/").is_ok());
+    assert!(check_prefix("a/b/").is_ok());
+    for bad in [
+        "",
+        "uploads",
+        "/uploads/",
+        "a/../",
+        "a//b/",
+        "up*/",
+        "a\u{0}/",
+    ] {
+        assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
+    }
+}
