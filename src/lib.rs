@@ -11,6 +11,7 @@
 //! - [`oss`]: endpoints, the multipart plan, and the function's own OSS calls.
 //! - [`profiles`]: the kinds of upload a deployment serves, each with its own rules.
 //! - [`api`]: routes and JSON shapes.
+//! - [`state`]: optional shared state across instances on Redis/Tair (`STATE_REDIS_URL`).
 //! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
 //! - [`wiring`]: the one composition function that builds all of the above from `Config`.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
@@ -27,6 +28,7 @@ pub mod log;
 pub mod oss;
 pub mod profiles;
 pub mod runtime;
+pub mod state;
 pub mod sts;
 pub mod wiring;
 

@@ -1,6 +1,8 @@
 //! The one admission path every credential route takes, in order: the
 //! profile asked for → authentication (who) → rate limit (the route's
-//! [`Budget`]) → [`Scope`] (which prefix, which profile).
+//! [`Budget`]: this instance's limiter, then the deployment-wide one when
+//! `STATE_REDIS_URL` is set and the store answers) → [`Scope`] (which
+//! prefix, which profile).
 //!
 //! Route handlers get a [`Scope`] from [`admit`] and credentials from
 //! [`super::broker`]; none of them authenticates, limits or assumes a role
@@ -161,7 +163,7 @@ fn profile_for(
 /// limit of `budget` (the multipart steps after create draw on their own,
 /// larger one: Uppy signs each part with its own request), then the
 /// caller's scope in that profile.
-pub(super) fn admit(
+pub(super) async fn admit(
     app: &App,
     req: &Request,
     ctx: &Context,
@@ -184,7 +186,21 @@ pub(super) fn admit(
         Some(u) => format!("user:{u}"),
         None => super::ratelimit::anonymous_key(req.headers(), &ctx.request_id),
     };
-    if let Err(retry) = limiter.check(&limiter_key, now.timestamp_millis()) {
+    let mut verdict = limiter.check(&limiter_key, now.timestamp_millis());
+    if let (Ok(()), Some(state)) = (verdict, &app.state) {
+        // The deployment-wide limit, when the store answers; the
+        // per-instance verdict above stands when it does not.
+        if limiter.per_minute() > 0 {
+            let class = match budget {
+                Budget::Step => "step",
+                Budget::Credential | Budget::Free => "credential",
+            };
+            if let Some(shared) = state.limit(class, &limiter_key, limiter.per_minute()).await {
+                verdict = shared;
+            }
+        }
+    }
+    if let Err(retry) = verdict {
         crate::log::warn(
             Some(&ctx.request_id),
             "rate limited",

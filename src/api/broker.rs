@@ -31,6 +31,12 @@ pub(super) async fn scoped_credentials(
     let request_id = ctx.request_id.clone();
     let sts = &app.sts;
     let config = &app.config;
+    // With shared state, one instance calls STS for a scope and the others
+    // read its sealed credentials; the shared name covers all they depend on.
+    let (state, shared_key) = (
+        app.state.as_deref(),
+        format!("{cache_key}\n{}", scope.profile.token_ttl_secs),
+    );
     app.cache
         .get(&cache_key, now, || async move {
             // Built only when STS is actually called, not on cache hits.
@@ -48,9 +54,20 @@ pub(super) async fn scoped_credentials(
                 policy: Some(policy),
             };
             let started = std::time::Instant::now();
-            let result = sts.assume_role(caller, &request, Utc::now()).await;
+            let (result, shared) = match state {
+                None => (sts.assume_role(caller, &request, Utc::now()).await, false),
+                Some(state) => {
+                    let call = || sts.assume_role(caller, &request, Utc::now());
+                    state.credentials(&shared_key, now, call).await
+                }
+            };
             let ms = started.elapsed().as_micros() as f64 / 1000.0;
             match &result {
+                Ok(_) if shared => crate::log::info(
+                    Some(&request_id),
+                    "credentials from the shared state store",
+                    &[("durationMs", ms.into())],
+                ),
                 Ok(r) => crate::log::info(
                     Some(&request_id),
                     "AssumeRole ok",

@@ -73,6 +73,9 @@ pub struct App {
     /// The multipart steps' own budget ([`routes::Budget::Step`]).
     step_limiter: RateLimiter,
     signing_keys: SigningKeys,
+    /// The optional shared state (`STATE_REDIS_URL`): the deployment-wide
+    /// rate limit, the shared credential cache, finished completes.
+    state: Option<Arc<crate::state::SharedState>>,
 }
 
 impl App {
@@ -108,7 +111,22 @@ impl App {
                 .saturating_mul(multipart::STEP_RATE_FACTOR),
             100_000,
         );
+        let state = match &config.state {
+            None => None,
+            Some(settings) => {
+                let shared = crate::state::SharedState::new(
+                    settings,
+                    &format!("{}\n{}", config.bucket, config.role_arn),
+                    refresh_margin(shortest_ttl),
+                    Duration::from_millis(config.sts_timeout_ms),
+                )?;
+                // Connects in the background: the first request does not wait.
+                shared.start();
+                Some(Arc::new(shared))
+            }
+        };
         Ok(App {
+            state,
             config,
             profiles,
             endpoint,
@@ -224,27 +242,27 @@ impl App {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::Sts);
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 sts::sts(self, ctx, &scope, legacy).await
             }
             Handler::PostPolicy => {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 post_policy::post_policy_route(self, ctx, &scope, &p.into_upload(), legacy).await
             }
             Handler::Presign => {
                 let p = presign::PresignRequest::from(params::parse(req)?);
                 let (choice, purpose) = p.admission();
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 presign::presign(self, ctx, &scope, p, legacy).await
             }
             Handler::UploadStatus => {
                 let p = params::parse(req)?;
                 // Like a read-back, the key names the profile it is in.
                 let choice = ProfileChoice::named_or_key(p.profile.as_deref(), p.key.as_deref());
-                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget)?;
+                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget).await?;
                 status::upload_status(self, ctx, &scope, p.key.as_deref()).await
             }
             Handler::MultipartCreate

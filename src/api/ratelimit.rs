@@ -142,6 +142,11 @@ impl RateLimiter {
         }
     }
 
+    /// Requests per caller per minute (0: no limit).
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
     /// Takes one token for `caller` at `now_ms`; `Err(seconds)` says when to retry.
     pub fn check(&self, caller: &str, now_ms: i64) -> Result<(), u64> {
         if self.per_minute == 0 {

@@ -10,10 +10,12 @@ use std::fmt;
 pub mod check;
 mod checks;
 mod reader;
+pub mod state;
 mod variables;
 
 pub use check::CheckSettings;
 use reader::Reader;
+pub use state::StateSettings;
 
 pub use checks::{check_prefix, valid_role_arn};
 pub(crate) use checks::{split_list, valid_http_url, valid_mime, valid_origin};
@@ -150,6 +152,10 @@ pub struct Config {
     /// `PROFILES_FILE`: the upload-profile file (TOML). Unset: `profiles.toml`
     /// beside the executable, if there is one (see [`crate::profiles`]).
     pub profiles_file: Option<String>,
+    /// `STATE_REDIS_URL`, `STATE_KEY`, `STATE_TIMEOUT_MS`: the optional
+    /// shared state ([`crate::state`]); `None` keeps every limit and cache
+    /// per instance.
+    pub state: Option<StateSettings>,
 }
 
 /// The content types allowed when `ALLOWED_CONTENT_TYPES` is not set: common
@@ -365,6 +371,7 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
         let legacy_routes = r.flag("LEGACY_ROUTES", false);
         let profiles_file = r.opt("PROFILES_FILE");
+        let state = state::read(&mut r);
 
         r.finish()?;
         Ok(Config {
@@ -387,6 +394,7 @@ impl Config {
             ali_oss_script_url,
             legacy_routes,
             profiles_file,
+            state,
         })
     }
 

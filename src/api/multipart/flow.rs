@@ -26,7 +26,8 @@ pub(in crate::api) struct Created {
     pub expiration: DateTime<Utc>,
 }
 
-/// What complete made.
+/// What complete made (also what the shared state remembers of it).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(in crate::api) struct Completed {
     pub location: String,
     pub etag: String,
@@ -222,9 +223,15 @@ pub(in crate::api) async fn complete(
     let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     let c = &creds.credentials;
     let bucket = &app.config.bucket;
-    let listed = calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id)
-        .await
-        .map_err(|e| ApiError::from_oss(OssCall::ListParts, e))?;
+    let listed = match calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id).await {
+        Ok(listed) => listed,
+        // A retried complete of an upload that already finished: the answer it got.
+        Err(e) if e.oss_code() == Some("NoSuchUpload") => match finished(app, t).await {
+            Some(done) => return Ok(done),
+            None => return Err(ApiError::from_oss(OssCall::ListParts, e)),
+        },
+        Err(e) => return Err(ApiError::from_oss(OssCall::ListParts, e)),
+    };
     let (parts, total) = match mp::check_complete(
         &client_parts,
         &listed,
@@ -246,7 +253,7 @@ pub(in crate::api) async fn complete(
                     ("parts", parts.len().into()),
                 ],
             );
-            Ok(Completed {
+            let done = Completed {
                 location: if r.location.is_empty() {
                     app.endpoint.object_url(bucket, &t.key, &[])
                 } else {
@@ -255,7 +262,14 @@ pub(in crate::api) async fn complete(
                 etag: r.etag,
                 size: total,
                 parts: parts.len(),
-            })
+            };
+            if let Some(state) = app.state.as_deref() {
+                let id = finished_id(t);
+                state
+                    .remember(FINISHED, &id, &done, crate::state::COMPLETE_TTL)
+                    .await;
+            }
+            Ok(done)
         }
         Err(e) if e.oss_code() == Some("FileAlreadyExists") => {
             let err = ApiError::from_oss(OssCall::CompleteMultipartUpload, e);
@@ -263,6 +277,20 @@ pub(in crate::api) async fn complete(
         }
         Err(e) => Err(ApiError::from_oss(OssCall::CompleteMultipartUpload, e)),
     }
+}
+
+/// The shared state's kind for finished completes.
+const FINISHED: &str = "complete";
+
+fn finished_id(t: &Target) -> String {
+    format!("{}\n{}", t.key, t.upload_id)
+}
+
+/// The answer a complete of `t` got, if one finished and the shared state
+/// (`STATE_REDIS_URL`) remembers it; `None` without shared state.
+async fn finished(app: &App, t: &Target) -> Option<Completed> {
+    let state = app.state.as_deref()?;
+    state.recall(FINISHED, &finished_id(t)).await
 }
 
 /// Aborts `t` after a refusal and returns the refusal, saying whether the
