@@ -23,6 +23,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 # `ss` shows a listening socket's backlog (tests/runtime_limits.rs).
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+# A real store for the shared state (tests/shared_state.rs).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

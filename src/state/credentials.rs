@@ -131,7 +131,12 @@ impl SharedState {
             .await;
         match taken {
             Ok(Some(_)) => {
-                let result = fetch().await.map(Shared::Fetched);
+                // Another instance may have stored and unlocked since the
+                // first look: look again before calling STS.
+                let result = match self.look(&key, now).await {
+                    Found::Fresh(r) => Ok(Shared::Read(r)),
+                    _ => fetch().await.map(Shared::Fetched),
+                };
                 if let (Ok(Shared::Fetched(role)), true) = (&result, writable) {
                     self.put(&key, role, Utc::now()).await;
                 }
@@ -148,17 +153,19 @@ impl SharedState {
                 let deadline = Instant::now() + self.lock_time / 2;
                 while Instant::now() < deadline {
                     tokio::time::sleep(POLL).await;
-                    match self.look(&key, now).await {
-                        Found::Fresh(r) => return Ok(Shared::Read(r)),
-                        Found::Away => break,
-                        Found::Nothing { .. } => {}
-                    }
+                    // The lock first: a winner writes its value before it
+                    // drops the lock, so a look after "not held" sees it.
                     let held: Result<bool, StoreError> = self
                         .store
                         .run(|mut c| async move {
                             redis::cmd("EXISTS").arg(lock).query_async(&mut c).await
                         })
                         .await;
+                    match self.look(&key, now).await {
+                        Found::Fresh(r) => return Ok(Shared::Read(r)),
+                        Found::Away => break,
+                        Found::Nothing { .. } => {}
+                    }
                     if held != Ok(true) {
                         // The winner gave up (its STS call failed) or the store went away.
                         break;
