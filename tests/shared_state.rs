@@ -497,3 +497,54 @@ fn a_retried_multipart_complete_answers_the_same_result() {
     no_panic(&fs);
     rt.block_on(emulator.shutdown());
 }
+
+#[test]
+fn a_slow_or_missing_store_does_not_slow_requests() {
+    let peer = StsPeer::start(&[]);
+    // Missing at start: the function starts and serves at once.
+    let closed = free_port();
+    let mut e = env(&peer, None, STATE_KEY);
+    e.push((
+        "STATE_REDIS_URL".into(),
+        format!("redis://127.0.0.1:{closed}"),
+    ));
+    e.push(("STATE_KEY".into(), STATE_KEY.into()));
+    let started = Instant::now();
+    let lonely = Function::start(&e);
+    let client = client();
+    let (status, body) = sts(&client, &lonely, "early-user");
+    assert_eq!(status, 200, "{body}");
+    println!(
+        "start + first request without a store: {:?}",
+        started.elapsed()
+    );
+
+    // Slow after being fine: every call would time out, but after the first
+    // the circuit skips the store.
+    let redis = RedisServer::start(&["--enable-debug-command", "yes"]);
+    let fs = instances(1, &env(&peer, Some(&redis), STATE_KEY));
+    let (status, _) = sts(&client, &fs[0], "steady-user");
+    assert_eq!(status, 200);
+    let url = redis.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(3).query(&mut c);
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let one = Instant::now();
+        let (status, body) = sts(&client, &fs[0], "steady-user");
+        assert_eq!(status, 200, "{body}");
+        slowest = slowest.max(one.elapsed());
+    }
+    let total = t.elapsed();
+    println!("20 requests with a stalled store: {total:?} (slowest {slowest:?})");
+    // STATE_TIMEOUT_MS is 200: without the circuit that is 4 s.
+    assert!(total < Duration::from_millis(1500), "{total:?}");
+    assert!(slowest < Duration::from_millis(1000), "{slowest:?}");
+    sleeper.join().unwrap();
+    no_panic(&fs);
+    no_panic(&[lonely]);
+}
