@@ -12,9 +12,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # Other entries: `bench.sh cache` (full vs empty credential cache),
 # `bench.sh soak` (minutes of mixed load, RSS and errors at intervals),
-# `bench.sh ratelimit` (the rate limiter on a full vs an empty table).
+# `bench.sh ratelimit` (the rate limiter on a full vs an empty table),
+# `bench.sh scale` (four instances: AssumeRole calls and latency with and without Redis).
 case "${1:-}" in
-  cache|soak|ratelimit) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
+  cache|soak|ratelimit|scale) exec "$root/scripts/bench-$1.sh" "${@:2}" ;;
 esac
 DURATION="${BENCH_DURATION:-10}"
 CONNS="${BENCH_CONNECTIONS:-32}"
