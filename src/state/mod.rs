@@ -26,7 +26,7 @@ use seal::{OpenError, Sealer};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{Store, StoreError};
+use store::{LogGate, Store, StoreError};
 
 /// The shared state of one deployment, as one instance sees it.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub struct SharedState {
     refresh_margin: Duration,
     /// How long a credential refresh holds its lock (at most the STS timeout).
     lock_time: Duration,
+    /// "A value did not open" is logged at most once a minute.
+    unopened_log: LogGate,
 }
 
 impl std::fmt::Debug for limit::Limiter {
@@ -70,6 +72,7 @@ impl SharedState {
             namespace: namespace.to_owned(),
             refresh_margin,
             lock_time: lock_time.clamp(Duration::from_millis(200), Duration::from_secs(10)),
+            unopened_log: LogGate::default(),
         })
     }
 
@@ -162,7 +165,7 @@ impl SharedState {
 
     /// Logs (at most once a minute) that a stored value did not open.
     fn log_unopened(&self, e: OpenError) {
-        if self.store.may_log() {
+        if self.unopened_log.open() {
             let msg = match e {
                 OpenError::OtherKey => "a value in the shared state store was sealed with another STATE_KEY: give every instance the same STATE_KEY (this instance refetches meanwhile; logged at most once a minute)",
                 OpenError::Damaged => "a value in the shared state store does not open (damaged or not ours); refetching (logged at most once a minute)",

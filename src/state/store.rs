@@ -50,7 +50,30 @@ pub struct Store {
     healthy: AtomicBool,
     wake: tokio::sync::Notify,
     started: AtomicBool,
-    last_log_ms: AtomicI64,
+    away_log: LogGate,
+}
+
+/// Lets one line through at most once a minute.
+#[derive(Debug)]
+pub struct LogGate(AtomicI64);
+
+impl Default for LogGate {
+    fn default() -> Self {
+        LogGate(AtomicI64::new(i64::MIN / 2))
+    }
+}
+
+impl LogGate {
+    /// Whether a line may be logged now (at most one a minute).
+    pub fn open(&self) -> bool {
+        let now = now_ms();
+        let last = self.0.load(Ordering::Acquire);
+        now - last >= LOG_EVERY_MS
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -85,7 +108,7 @@ impl Store {
             healthy: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
-            last_log_ms: AtomicI64::new(i64::MIN / 2),
+            away_log: LogGate::default(),
         })
     }
 
@@ -146,7 +169,7 @@ impl Store {
 
     /// Logs that the store is away, at most once a minute.
     fn log_away(&self, reason: &str) {
-        if self.may_log() {
+        if self.away_log.open() {
             crate::log::warn(
                 None,
                 "shared state store unavailable: serving with per-instance limits and caches until it is back (logged at most once a minute)",
@@ -156,17 +179,6 @@ impl Store {
                 ],
             );
         }
-    }
-
-    /// Whether a line may be logged now (at most one a minute).
-    pub(super) fn may_log(&self) -> bool {
-        let now = now_ms();
-        let last = self.last_log_ms.load(Ordering::Acquire);
-        now - last >= LOG_EVERY_MS
-            && self
-                .last_log_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
     }
 
     fn config(&self) -> ConnectionManagerConfig {
