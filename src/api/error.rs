@@ -344,7 +344,7 @@ impl From<StsError> for ApiError {
     fn from(e: StsError) -> Self {
         let code = match &e {
             StsError::Rejected { .. } => ErrorCode::StsRejected,
-            StsError::Throttled { .. } => ErrorCode::StsThrottled,
+            StsError::Throttled { .. } | StsError::OverBudget { .. } => ErrorCode::StsThrottled,
             StsError::Upstream { .. } => ErrorCode::StsUpstreamError,
             StsError::Timeout => ErrorCode::StsTimeout,
             StsError::Unavailable { .. } => ErrorCode::StsUnavailable,
@@ -482,6 +482,10 @@ mod tests {
                 remaining_secs: 1,
                 required_secs: 360,
                 expiration: "x".into(),
+            },
+            StsError::OverBudget {
+                max_per_second: 20,
+                retry_after_secs: 1,
             },
         ];
         for e in sts {

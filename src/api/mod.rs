@@ -42,7 +42,7 @@ use crate::oss::client::OssClient;
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::{refresh_margin, CacheConfig, CredentialCache};
+use crate::sts::cache::{refresh_jitter, refresh_margin, CacheConfig, CredentialCache};
 use crate::sts::client::StsClient;
 use admission::{admit, ProfileChoice};
 use broker::SigningKeys;
@@ -94,6 +94,7 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),
+            refresh_jitter: refresh_jitter(shortest_ttl),
         })
         // Never hand out or sign with less than the promised life, and
         // answer every request within the STS timeout.

@@ -9,7 +9,7 @@
 //!   removed.
 
 use super::admission::{Access, Scope};
-use super::broker::scoped_credentials;
+use super::broker::profile_credentials;
 use super::error::{ApiError, ErrorCode, OssCall};
 use super::response::json_body;
 use super::App;
@@ -33,9 +33,9 @@ pub(super) async fn upload_status(
         ));
     };
     keys::check_owned_key(&scope.prefix, key)?;
-    let creds = scoped_credentials(app, scope, Access::Status, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Status, ctx, Utc::now()).await?;
     let req = OssRequest::new("GET", &app.config.bucket, key).query("tagging", "");
-    let tags = match app.oss.send(&creds.credentials, req).await {
+    let tags = match app.oss.send(creds.for_key(key)?, req).await {
         Ok(r) => crate::oss::tagging::parse_tags(&r.body).map_err(|e| {
             ApiError::new(
                 ErrorCode::OssBadResponse,

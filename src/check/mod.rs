@@ -159,6 +159,7 @@ impl UploadCheck {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: 4,
             refresh_margin: crate::sts::cache::refresh_margin(config.token_ttl_secs),
+            refresh_jitter: crate::sts::cache::refresh_jitter(config.token_ttl_secs),
         });
         Ok(UploadCheck {
             config,

@@ -5,7 +5,7 @@
 //! abort. OSS's failures map onto ours through [`ApiError::from_oss`].
 
 use crate::api::admission::{Access, Scope};
-use crate::api::broker::{scoped_credentials, signing};
+use crate::api::broker::{profile_credentials, signing};
 use crate::api::error::{ApiError, ErrorCode, OssCall};
 use crate::api::params::UploadInput;
 use crate::api::App;
@@ -109,7 +109,7 @@ pub(in crate::api) async fn create(
     let signing = signing(app, scope, Access::Upload, ctx).await?;
     let upload_id = calls::initiate(
         &app.oss,
-        signing.credentials(),
+        signing.for_key(&key)?,
         &app.config.bucket,
         &key,
         &content_type,
@@ -153,7 +153,7 @@ pub(in crate::api) async fn sign(
         lengths.push(len);
     }
     let signing = signing(app, scope, Access::Upload, ctx).await?;
-    let c = signing.credentials();
+    let c = signing.for_key(&t.key)?;
     let (now, lifetime) = (signing.now, signing.lifetime);
     let config = &app.config;
     let v4 = config.signature_version == SignatureVersion::V4;
@@ -192,10 +192,10 @@ pub(in crate::api) async fn list(
     scope: &Scope,
     t: &Target,
 ) -> Result<Vec<ListedPart>, ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::list_parts(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,
@@ -219,8 +219,8 @@ pub(in crate::api) async fn complete(
             "parts is empty: list every part you uploaded with its partNumber and ETag",
         ));
     }
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
-    let c = &creds.credentials;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let c = creds.for_key(&t.key)?;
     let bucket = &app.config.bucket;
     let listed = calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id)
         .await
@@ -302,10 +302,10 @@ pub(in crate::api) async fn abort(
     scope: &Scope,
     t: &Target,
 ) -> Result<(), ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::abort(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,
