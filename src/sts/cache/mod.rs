@@ -108,6 +108,13 @@ struct Cached {
     refresh_at: DateTime<Utc>,
 }
 
+impl Cached {
+    /// Before its refresh point: hand out without refreshing.
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        now < self.refresh_at
+    }
+}
+
 /// State for one scope.
 #[derive(Default)]
 struct Slot {
@@ -306,11 +313,6 @@ impl CredentialCache {
         }
     }
 
-    /// Before its refresh point: hand out without refreshing.
-    fn fresh(&self, v: &Cached, now: DateTime<Utc>) -> bool {
-        now < v.refresh_at
-    }
-
     /// At least the hard floor left (and not expired): may be handed out
     /// while a refresh is in flight or after it failed.
     fn usable(&self, v: &AssumedRole, now: DateTime<Utc>) -> bool {
@@ -353,7 +355,7 @@ impl CredentialCache {
         let slot = self.slot(key);
         let cached = slot.value();
         if let Some(v) = &cached {
-            if self.fresh(v, now) {
+            if v.fresh(now) {
                 return Ok(v.role.clone());
             }
         }
@@ -374,7 +376,7 @@ impl CredentialCache {
         // Re-read: a fetch may have finished since the first look.
         let cached = slot.value();
         if let Some(v) = &cached {
-            if self.fresh(v, now) {
+            if v.fresh(now) {
                 return Ok(v.role.clone());
             }
         }
