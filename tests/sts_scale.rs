@@ -583,3 +583,45 @@ fn a_burst_of_users_never_sends_more_than_the_budget_per_second() {
     let seen = peer_saw_at_most_five_per_second(&sts.stats());
     assert_eq!(seen, 40, "one call per user, the retries included");
 }
+
+/// The figure for README's capacity model (not part of the suite: run it
+/// with `cargo test --features local --test sts_scale -- --ignored
+/// --nocapture`): 100,000 users presigning once each, round-robin over
+/// four function instances that share nothing, against the STS peer.
+#[test]
+#[ignore]
+fn hundred_thousand_users_over_four_instances() {
+    let users: usize = std::env::var("SCALE_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let sts = StsPeer::start(&[]);
+    let mut env = base_env(&sts.url());
+    env.retain(|(k, _)| k != "AUTH_MODE");
+    for (k, v) in [
+        ("AUTH_MODE", "fc-jwt"),
+        ("TRIGGER_USER_HEADER", "x-user-id"),
+    ] {
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    let instances: Vec<Function> = (0..4).map(|_| Function::start(&env)).collect();
+    let started = Instant::now();
+    for_users(users, |i| {
+        let f = &instances[i % instances.len()];
+        let (status, _, body) = send(
+            client()
+                .get(format!(
+                    "{}/v1/presign?filename=a.txt&contentType=text/plain&size=5",
+                    f.url()
+                ))
+                .header("x-user-id", format!("user-{i}")),
+        );
+        assert_eq!(status, 200, "{body}");
+    });
+    let calls = sts.stats()["assumeRole"].as_u64().unwrap();
+    println!(
+        "{users} users presigning over 4 instances (no shared state): {calls} AssumeRole calls in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(calls, 4, "one per instance (one profile, one access)");
+}

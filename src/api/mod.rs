@@ -13,8 +13,13 @@
 //! `service`). [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
-//! credentials**, never with the function's own identity, so even a leaked
-//! URL or policy carries no more than the session policy allows.
+//! credentials**, never with the function's own identity: scoped to the
+//! caller's prefix where the caller receives the secret (`/v1/sts`), to the
+//! profile's prefix where the secret never leaves the function (every
+//! signing route, the multipart steps, the upload status), so the number of
+//! AssumeRole calls does not grow with users. A leaked URL or policy allows
+//! the one request it was signed for: it carries the AccessKeyId and
+//! SecurityToken, not the secret every other request needs (see `broker`).
 
 pub mod admission;
 mod broker;
