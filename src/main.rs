@@ -27,6 +27,15 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         #[cfg(feature = "local")]
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
+        // For tests/deploy: the routes' methods and deadlines and the profile
+        // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
+        Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
