@@ -11,7 +11,8 @@
 // of three parts (multipart through `/s3/multipart...`) from a page on its
 // own origin, as an app would; then, with `shouldUseMultipart: true`, a
 // file under 5 MiB as a one-part multipart upload (Uppy 5 PUTs the File
-// itself, typed, so its part URL must sign the type it is told to send). The packages are bundled for the browser with
+// itself, typed, so its part URL must sign the type it is told to send);
+// then a file of a type the deployment refuses, for what each version shows. The packages are bundled for the browser with
 // esbuild (installed next to them in tests/browser/uppy/v5 and v6). The bytes,
 // type and key of what landed are read back from the emulator with the
 // account key.
@@ -108,7 +109,7 @@ async function uploadInPage({ pluginOpts, files, multipartAbove }) {
 
 let children = [];
 
-async function runMajor({ major, bundleInfo, app, tmp, context, files, onePart, auth }) {
+async function runMajor({ major, bundleInfo, app, tmp, context, files, onePart, refusedFile, auth }) {
   const secret = crypto.randomBytes(32).toString('hex');
   const env = auth === 'jwt' ? { AUTH_MODE: 'jwt', JWT_SECRET: secret } : { AUTH_MODE: 'anonymous' };
   const local = await startLocal(path.join(tmp, `data${major}`), env, ['--allowed-origin', app.origin, '--no-trigger']);
@@ -186,6 +187,23 @@ async function runMajor({ major, bundleInfo, app, tmp, context, files, onePart, 
     check(`${label}: ...its part PUT carried Content-Type ${wantType ?? '(none)'}`,
       partTypes.length === 1 && partTypes[0] === wantType, JSON.stringify(partTypes));
 
+    // A refused upload (a type the deployment does not allow): what the user
+    // sees. Uppy 5 shows the answer's top-level `message`; Uppy 6 reads no
+    // error body, only the status text.
+    const refused = await page.evaluate(uploadInPage, {
+      pluginOpts,
+      files: [{ name: refusedFile.name, type: refusedFile.type }],
+      multipartAbove: 5 * MiB,
+    });
+    const shown = refused.failed[0]?.error || '';
+    if (major === 5) {
+      check(`${label}: a refused upload (${refusedFile.type}) shows the function's message`,
+        refused.successful.length === 0 && shown.includes(`"${refusedFile.type}" is not allowed`), JSON.stringify(refused));
+    } else {
+      check(`${label}: a refused upload (${refusedFile.type}) shows only "Companion request failed: Bad Request"`,
+        refused.successful.length === 0 && /Companion request failed: Bad Request$/.test(shown) && !shown.includes('allowed'), JSON.stringify(refused));
+    }
+
     // What landed: every key in the bucket, read as the account.
     const keys = await accountList(local.emulator, cfg.bucket, '');
     check(`${label}: exactly the three objects exist, all under the user's prefix ${prefix}`,
@@ -217,12 +235,13 @@ async function main() {
       files.set(name, { name, type, bytes: crypto.randomBytes(size) });
     }
     const onePart = { name: 'scan.pdf', type: 'application/pdf', bytes: crypto.randomBytes(1 * MiB + 777) };
-    const app = await startAppServer(bundles, new Map([...files, [onePart.name, onePart]]));
+    const refusedFile = { name: 'page.html', type: 'text/html', bytes: Buffer.from('<!doctype html><p>hi</p>') };
+    const app = await startAppServer(bundles, new Map([...files, [onePart.name, onePart], [refusedFile.name, refusedFile]]));
     cleanup.push(() => new Promise((r) => app.srv.close(r)));
     const context = await launchChromium(path.join(tmp, 'chromium'));
     cleanup.push(() => context.close());
-    await step('Uppy 5 with a JWT', () => runMajor({ major: 5, bundleInfo: bundles[5], app, tmp, context, files, onePart, auth: 'jwt' }));
-    await step('Uppy 6 anonymous', () => runMajor({ major: 6, bundleInfo: bundles[6], app, tmp, context, files, onePart, auth: 'anonymous' }));
+    await step('Uppy 5 with a JWT', () => runMajor({ major: 5, bundleInfo: bundles[5], app, tmp, context, files, onePart, refusedFile, auth: 'jwt' }));
+    await step('Uppy 6 anonymous', () => runMajor({ major: 6, bundleInfo: bundles[6], app, tmp, context, files, onePart, refusedFile, auth: 'anonymous' }));
   } catch (e) {
     check('test ran to the end', false, (e && e.stack) || String(e));
   } finally {
