@@ -17,6 +17,10 @@ USAGE:
     oss-direct-upload            serve on 0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000} (what FC runs)
     oss-direct-upload local      run the function and an embedded OSS + STS emulator on loopback
                                  (see `oss-direct-upload local --help`)
+    oss-direct-upload deploy-facts
+                                 print, as JSON, what a deployment file must agree with:
+                                 each route's methods and deadline, the upload check's
+                                 deadline, every profile prefix (tests/deploy reads it)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";

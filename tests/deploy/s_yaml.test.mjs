@@ -200,6 +200,18 @@ test('the HTTP trigger check sees DELETE: the route table serves it (Uppy abort,
   assert.ok(complete.deadlineSeconds > 10, `complete may take longer than the old 10 s timeout: ${complete.deadlineSeconds}`);
 });
 
+test("README's RAM steps grant mns:PublishMessage: the failure destination is an MNS topic", () => {
+  // Events whose retries ran out go to the asyncInvokeConfig destination;
+  // publishing to a topic is mns:PublishMessage (SendMessage writes to queues).
+  const topics = deploymentFiles().flatMap((f) => Object.values(yaml.load(fs.readFileSync(f, 'utf8')).resources))
+    .map((r) => r.props.asyncInvokeConfig?.destinationConfig?.onFailure?.destination || '')
+    .filter((d) => /^acs:mns:[^:]*::\/topics\//.test(d));
+  assert.ok(topics.length > 0, 'the deployment files send failed events to an MNS topic');
+  const deploy = readmeDeploySection();
+  assert.match(deploy, /mns:PublishMessage/, "README's Deploy section must grant mns:PublishMessage on the failed-events topic");
+  assert.doesNotMatch(deploy, /mns:SendMessage/, "README's Deploy section grants mns:SendMessage, a queue action; the destination is a topic");
+});
+
 for (const file of deploymentFiles()) {
   const rel = path.relative(repo, file);
   const text = fs.readFileSync(file, 'utf8');
@@ -339,13 +351,7 @@ for (const file of deploymentFiles()) {
       const served = new Set([...facts.routes.flatMap((r) => r.methods), facts.preflightMethod]);
       assert.deepEqual([...new Set(tc.methods)].sort(), [...served].sort(),
         `${where}: the HTTP trigger's methods must be the routes' methods plus OPTIONS`);
-      // Events whose retries ran out go to an MNS topic: publishing to a topic is
-      // mns:PublishMessage (SendMessage is for queues); README's RAM steps grant it.
-      if (/^acs:mns:[^:]*::\/topics\//.test(p.asyncInvokeConfig?.destinationConfig?.onFailure?.destination || '')) {
-        const deploy = readmeDeploySection();
-        assert.match(deploy, /mns:PublishMessage/, `${where}: README's Deploy section must grant mns:PublishMessage on the failed-events topic`);
-        assert.doesNotMatch(deploy, /mns:SendMessage/, `${where}: README's Deploy section grants mns:SendMessage, a queue action; the destination is a topic`);
-      }
+
       if (env.AUTH_MODE === 'fc-jwt') {
         assert.equal(tc.authType, 'jwt', `${where}: fc-jwt needs the trigger to verify the JWT`);
         const ac = tc.authConfig;
