@@ -545,7 +545,7 @@ fn a_burst_of_users_never_sends_more_than_the_budget_per_second() {
     assert!(!throttled.is_empty(), "40 at once exceed 5 per second");
 
     // What the peer saw: only the calls that were let through, never more
-    // than 5 within a second (50 ms allowed for the trip between the
+    // than 5 within a second (100 ms allowed for the trip between the
     // function's clock and the peer's).
     let stats = sts.stats();
     assert_eq!(
@@ -561,10 +561,10 @@ fn a_burst_of_users_never_sends_more_than_the_budget_per_second() {
             .map(|t| t.as_f64().unwrap())
             .collect();
         for (i, start) in at.iter().enumerate() {
-            let in_window = at[i..].iter().take_while(|t| **t - start < 0.95).count();
+            let in_window = at[i..].iter().take_while(|t| **t - start < 0.9).count();
             assert!(
                 in_window <= 5,
-                "{in_window} AssumeRole calls within 0.95 s: {at:?}"
+                "{in_window} AssumeRole calls within 0.9 s: {at:?}"
             );
         }
         at.len()
