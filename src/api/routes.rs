@@ -129,6 +129,8 @@ impl Family {
 pub enum Handler {
     /// `GET /`.
     Page,
+    /// `GET /client.js`.
+    Client,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
@@ -281,6 +283,11 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/index.html"),
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    route(
+        Exact("/client.js"),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::Client)],
     ),
     route(
         Exact("/healthz"),
