@@ -41,15 +41,16 @@ export class UploadError extends Error {
 
 const configs = new Map(); // baseUrl -> promise of GET v1/config
 
-/** One call to a JSON route of the function; a 401 asks the token function for a fresh token once. */
+/**
+ * One call to a JSON route of the function. A 401 asks the token function for
+ * a fresh token once; calls that fail together share that one refresh.
+ */
 async function call(ctx, path, body, anonymous) {
-  for (let refresh = false; ; refresh = true) {
+  for (let retried = false; ; retried = true) {
     const headers = { Accept: 'application/json' };
     if (body) headers['Content-Type'] = 'application/json';
-    if (ctx.token && !anonymous) {
-      ctx.bearer = refresh || !ctx.bearer ? await ctx.token({ refresh }) : ctx.bearer;
-      headers.Authorization = 'Bearer ' + ctx.bearer;
-    }
+    const bearer = ctx.token && !anonymous && (ctx.bearer ??= Promise.resolve(ctx.token({ refresh: false })));
+    if (bearer) headers.Authorization = 'Bearer ' + (await bearer);
     let res;
     try {
       res = await fetch(ctx.base + path, {
@@ -66,7 +67,10 @@ async function call(ctx, path, body, anonymous) {
     }
     const data = await res.json().catch(() => ({}));
     if (res.ok) return data;
-    if (res.status === 401 && ctx.token && !anonymous && !refresh) continue;
+    if (res.status === 401 && bearer && !retried) {
+      if (ctx.bearer === bearer) ctx.bearer = Promise.resolve(ctx.token({ refresh: true }));
+      continue;
+    }
     const e = data.error || {};
     throw new UploadError(e.message || 'HTTP ' + res.status, e.code || 'HTTP' + res.status, {
       status: res.status,
