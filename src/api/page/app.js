@@ -187,7 +187,7 @@ async function uploadWithClient(file, contentType, onProgress, item, methods) {
     token: bearerToken ? () => bearerToken : undefined,
     onProgress: (p) => {
       item.multipart = p.method === 'multipart';
-      onProgress(p.loaded / p.total);
+      onProgress(p.total ? p.loaded / p.total : 1);
     },
     onRetry: (err, delay) => item.onRetry(err, delay),
   });
