@@ -178,7 +178,7 @@ impl Handler {
     /// initializer; none for the routes that never call STS.
     pub fn sts_waits(self) -> u32 {
         match self {
-            Handler::Page | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
             Handler::Initialize => 2,
             _ => 1,
         }
@@ -193,6 +193,7 @@ impl Handler {
         let call = OssClientConfig::default().request_timeout;
         match self {
             Handler::Page
+            | Handler::Client
             | Handler::Healthz
             | Handler::Initialize
             | Handler::PublicConfig
