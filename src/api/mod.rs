@@ -259,6 +259,7 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
+            Handler::Client => Ok(page::client()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),
