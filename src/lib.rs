@@ -13,6 +13,7 @@
 //! - [`api`]: routes and JSON shapes.
 //! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
 //! - [`wiring`]: the one composition function that builds all of the above from `Config`.
+//! - [`preflight`]: `oss-direct-upload check`, the configuration validated without serving.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -25,6 +26,7 @@ pub mod config;
 pub mod http_client;
 pub mod log;
 pub mod oss;
+pub mod preflight;
 pub mod profiles;
 pub mod runtime;
 pub mod sts;

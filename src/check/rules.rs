@@ -193,7 +193,14 @@ pub fn check_object(
     if declared.is_empty() || !profile.content_type_allowed(&declared) {
         return Err(violation(
             "TypeNotAllowed",
-            format!("content type {declared:?} is not allowed here"),
+            if declared.is_empty() {
+                "declared no content type, which is not allowed here".to_owned()
+            } else {
+                format!(
+                    "declared {declared}, not allowed in profile {:?}",
+                    profile.name
+                )
+            },
         ));
     }
     if profile.any_content_type() {
