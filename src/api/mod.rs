@@ -217,6 +217,8 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
+            #[cfg(feature = "local")]
+            Handler::AliOss => Ok(page::ali_oss()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),

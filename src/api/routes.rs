@@ -129,6 +129,9 @@ impl Family {
 pub enum Handler {
     /// `GET /`.
     Page,
+    /// `GET /vendor/aliyun-oss-sdk.min.js` (local builds only).
+    #[cfg(feature = "local")]
+    AliOss,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
@@ -281,6 +284,12 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/index.html"),
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    #[cfg(feature = "local")]
+    route(
+        Exact(super::page::ALI_OSS_PATH),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::AliOss)],
     ),
     route(
         Exact("/healthz"),

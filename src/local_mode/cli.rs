@@ -297,6 +297,8 @@ fn local_config(
         ("RATE_LIMIT_PER_MINUTE", "600".into()),
         // Local mode is for trying things, Alibaba's sample clients included.
         ("LEGACY_ROUTES", "true".into()),
+        // The page's STS tab loads ali-oss from this binary: nothing from outside.
+        ("ALI_OSS_SCRIPT_URL", crate::api::page::ALI_OSS_PATH.into()),
     ];
     if let Some(secret) = &auth.dev_secret {
         defaults.push(("JWT_SECRET", secret.clone()));
