@@ -2,7 +2,8 @@
 // every request that is not to the loopback interface failed, still uploads
 // through the STS tab (ali-oss comes from the function itself) and the other
 // two. Also: when ali-oss cannot be loaded the error names ALI_OSS_SCRIPT_URL
-// and offers Retry; a file the rules refuse gets no Retry.
+// and offers Retry; a file the rules refuse gets no Retry. Writes
+// test-output/upload-page-offline.png (README's docs/upload-page.png).
 //
 //   cargo build --features local && node tests/browser/offline.test.mjs
 //
@@ -12,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  makePng, sha, check, step, finish, watchdog, startLocal, stopChild, launchChromium, accountGet,
+  makePng, sha, OUT_DIR, check, step, finish, watchdog, startLocal, stopChild, launchChromium, accountGet,
 } from './lib.mjs';
 
 const TOTAL_BUDGET_MS = 120_000;
@@ -78,6 +79,17 @@ async function main() {
         check(`${mode}: uploads offline, the bytes land`, r.state === 'done' && got.status === 200 && sha(got.body) === sha(png),
           JSON.stringify({ r, status: got.status }));
       }
+      // Each row shows the check's verdict (local mode plays the OSS trigger); README's screenshot.
+      await page.waitForFunction(() => [...document.querySelectorAll('#uploads li')].every((r) => r.dataset.verdict),
+        null, { timeout: 30_000 });
+      const verdicts = await page.$$eval('#uploads li', (rows) => rows.map((r) => r.dataset.verdict));
+      check('every upload is verified on the page', verdicts.length === 3 && verdicts.every((v) => v === 'verified'),
+        JSON.stringify(verdicts));
+      await page.evaluate(() => window.scrollTo(0, 0));
+      fs.mkdirSync(OUT_DIR, { recursive: true });
+      await page.screenshot({ path: path.join(OUT_DIR, 'upload-page-offline.png'), fullPage: true });
+      check('screenshot saved to test-output/upload-page-offline.png',
+        fs.statSync(path.join(OUT_DIR, 'upload-page-offline.png')).size > 10_000);
       check('ali-oss came from the function itself', scripts.includes(local.base + '/vendor/aliyun-oss-sdk.min.js'),
         JSON.stringify(scripts));
       check('nothing outside the machine was asked for', blocked.length === 0, JSON.stringify(blocked));
