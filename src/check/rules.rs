@@ -230,7 +230,7 @@ mod tests {
                     "OSS_REGION" => Some("cn-hangzhou".into()),
                     "OSS_ROLE_ARN" => Some("acs:ram::123:role/up".into()),
                     "AUTH_MODE" => Some(auth.clone()),
-                    "JWT_SECRET" => Some("x".repeat(32)),
+                    "JWT_SECRET" if auth == "jwt" => Some("x".repeat(32)),
                     _ => None,
                 })
         })
