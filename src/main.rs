@@ -21,6 +21,10 @@ USAGE:
                                  (local builds: `cargo build --features local`; see `local --help`)
     oss-direct-upload token      print a development JWT for AUTH_MODE=jwt (local builds only;
                                  see `token --help`)
+    oss-direct-upload deploy-facts
+                                 print, as JSON, what a deployment file must agree with:
+                                 each route's methods and deadline, the upload check's
+                                 deadline, every profile prefix (tests/deploy reads it)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";
@@ -34,6 +38,15 @@ fn main() -> ExitCode {
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
         #[cfg(feature = "local")]
         Some("token") => oss_direct_upload::local_mode::token::main(&args[1..]),
+        // For tests/deploy: the routes' methods and deadlines and the profile
+        // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
+        Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
