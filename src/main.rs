@@ -17,6 +17,8 @@ USAGE:
     oss-direct-upload            serve on 0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000} (what FC runs)
     oss-direct-upload local      run the function and an embedded OSS + STS emulator on loopback
                                  (see `oss-direct-upload local --help`)
+    oss-direct-upload openapi    print the OpenAPI document generated from the route table
+                                 (`local` builds; docs/openapi.json is its output)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         #[cfg(feature = "local")]
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
+        #[cfg(feature = "local")]
+        Some("openapi") => openapi(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -38,6 +42,21 @@ fn main() -> ExitCode {
         Some(other) => {
             eprintln!("oss-direct-upload: unknown command {other:?}\n\n{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints the generated OpenAPI document (what docs/openapi.json holds).
+#[cfg(feature = "local")]
+fn openapi() -> ExitCode {
+    match serde_json::to_string_pretty(&oss_direct_upload::api::openapi::document()) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("oss-direct-upload openapi: {e}");
+            ExitCode::FAILURE
         }
     }
 }

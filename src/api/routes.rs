@@ -78,7 +78,8 @@ impl PathPattern {
 /// Whether and how a route counts against the rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
-    /// Not limited, not authenticated, no CORS refusal (page, health, config, hook).
+    /// Not limited, not authenticated, no CORS refusal (page, health, config,
+    /// the OpenAPI document, hook).
     Free,
     /// `RATE_LIMIT_PER_MINUTE`: the credential routes.
     Credential,
@@ -135,6 +136,8 @@ pub enum Handler {
     Initialize,
     /// `GET /v1/config`.
     PublicConfig,
+    /// `GET /v1/openapi.json`.
+    OpenApi,
     /// STS credentials.
     Sts,
     /// A POST policy.
@@ -296,6 +299,11 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/v1/config"),
         Family::Service,
         &[one(GET_HEAD, Free, Handler::PublicConfig)],
+    ),
+    route(
+        Exact("/v1/openapi.json"),
+        Family::Service,
+        &[one(GET_HEAD, Free, Handler::OpenApi)],
     ),
     route(
         Exact("/v1/sts"),
