@@ -647,11 +647,9 @@ mod generate {
         }
     }
 
-    fn operation(route: &RouteSpec, op: &Operation, method: &Method) -> Value {
-        let f = fragment(op.handler, method, route.legacy);
-        let mut o = Map::new();
-        let template = route.path.template();
-        let id: String = format!("{} {}", method.as_str().to_lowercase(), template)
+    /// `postV1MultipartSign`: the method, then the path's words.
+    fn operation_id(method: &Method, template: &str) -> String {
+        format!("{} {}", method.as_str().to_lowercase(), template)
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|s| !s.is_empty())
             .enumerate()
@@ -662,7 +660,64 @@ mod generate {
                     s[..1].to_uppercase() + &s[1..]
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Where a 200 leads: the steps on the upload or object it made, with
+    /// the key and upload id taken from its body (OpenAPI links, which
+    /// schemathesis's stateful phase follows).
+    fn links(handler: Handler, legacy: bool) -> Option<Value> {
+        let key = "$response.body#/key";
+        let id = "$response.body#/uploadId";
+        let op = |method: Method, template: &str| operation_id(&method, template);
+        let link = |target: String, how: Value| {
+            let mut l = json!({"operationId": target});
+            if let Some(o) = how.as_object() {
+                for (k, v) in o {
+                    l[k] = v.clone();
+                }
+            }
+            l
+        };
+        let target = json!({"parameters": {"key": key, "uploadId": id}});
+        let target_body = json!({"requestBody": {"key": key, "uploadId": id}});
+        let uppy = json!({"parameters": {"path.uploadId": id, "query.key": key}});
+        let status = link(
+            op(Method::GET, "/v1/uploads/status"),
+            json!({"parameters": {"key": key}}),
+        );
+        let links = match handler {
+            _ if legacy => return None,
+            Handler::MultipartCreate => json!({
+                "sign": link(op(Method::POST, "/v1/multipart/sign"), json!({"requestBody": {"key": key, "uploadId": id, "partNumbers": [1]}})),
+                "parts": link(op(Method::GET, "/v1/multipart/parts"), target.clone()),
+                "partsByPost": link(op(Method::POST, "/v1/multipart/parts"), target_body.clone()),
+                "complete": link(op(Method::POST, "/v1/multipart/complete"), target_body.clone()),
+                "abort": link(op(Method::DELETE, "/v1/multipart"), target.clone()),
+                "abortByPost": link(op(Method::POST, "/v1/multipart/abort"), target_body),
+                "abortByDelete": link(op(Method::DELETE, "/v1/multipart/abort"), target),
+            }),
+            Handler::UppyCreate => json!({
+                "sign": link(op(Method::GET, "/s3/multipart/{uploadId}/{partNumber}"), uppy.clone()),
+                "list": link(op(Method::GET, "/s3/multipart/{uploadId}"), uppy.clone()),
+                "complete": link(op(Method::POST, "/s3/multipart/{uploadId}/complete"), uppy.clone()),
+                "abort": link(op(Method::DELETE, "/s3/multipart/{uploadId}"), uppy),
+            }),
+            Handler::Presign => json!({
+                "readBack": link(op(Method::POST, "/v1/presign"), json!({"requestBody": {"method": "GET", "key": key}})),
+                "status": status,
+            }),
+            Handler::PostPolicy => json!({"status": status}),
+            _ => return None,
+        };
+        Some(links)
+    }
+
+    fn operation(route: &RouteSpec, op: &Operation, method: &Method) -> Value {
+        let f = fragment(op.handler, method, route.legacy);
+        let mut o = Map::new();
+        let template = route.path.template();
+        let id = operation_id(method, template);
         o.insert("operationId".into(), id.into());
         o.insert("tags".into(), json!([route.family.as_str()]));
         o.insert("summary".into(), f.summary.into());
@@ -704,6 +759,10 @@ mod generate {
                 json!({"description": what, "content": {*media: {"schema": {"type": "string"}}}})
             }
         };
+        let mut ok = ok;
+        if let Some(links) = links(op.handler, route.legacy).filter(|_| method != Method::HEAD) {
+            ok["links"] = links;
+        }
         responses.insert("200".into(), ok);
         responses.insert(
             "431".into(),
