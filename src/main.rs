@@ -19,6 +19,10 @@ USAGE:
                                  (see `oss-direct-upload local --help`)
     oss-direct-upload openapi    print the OpenAPI document generated from the route table
                                  (`local` builds; docs/openapi.json is its output)
+    oss-direct-upload deploy-facts
+                                 print, as JSON, what a deployment file must agree with:
+                                 each route's methods and deadline, the upload check's
+                                 deadline, every profile prefix (tests/deploy reads it)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";
@@ -31,6 +35,15 @@ fn main() -> ExitCode {
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
         #[cfg(feature = "local")]
         Some("openapi") => openapi(),
+        // For tests/deploy: the routes' methods and deadlines and the profile
+        // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
+        Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -280,6 +280,13 @@ mod generate {
                 f.errors = codes(&[RUNTIME]);
                 f.errors.retain(|c| *c != InternalError);
             }
+            Handler::Client => {
+                f.summary = "The browser client";
+                f.description = "The dependency-free ES module the upload page runs on (`client/oss-direct-upload.js`).".into();
+                f.ok = Ok::Text("text/javascript", "The module.");
+                f.errors = codes(&[RUNTIME]);
+                f.errors.retain(|c| *c != InternalError);
+            }
             Handler::Healthz => {
                 f.summary = "Health";
                 f.description =

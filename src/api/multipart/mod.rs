@@ -22,6 +22,7 @@
 //! themselves are in `flow.rs`, which Uppy's Companion routes (`uppy.rs`)
 //! share.
 
+mod finished;
 pub(super) mod flow;
 
 use super::admission::{admit, ProfileChoice, Purpose, Scope};
@@ -140,7 +141,7 @@ async fn sign(
         None => None,
         Some(size) => Some(flow::plan_for(&scope.profile, size)?),
     };
-    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &numbers, plan).await?;
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &numbers, plan, None).await?;
     Ok(json_body(
         200,
         &json!({
