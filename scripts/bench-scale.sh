@@ -8,6 +8,7 @@
 #     each asking BENCH_FANOUT (2) of the four instances, without and with Redis;
 #   - presign throughput with the Redis-backed limiter as a ratio of the
 #     in-memory one (one instance, RATE_LIMIT_PER_MINUTE high enough never to refuse).
+# STS_MAX_CALLS_PER_SECOND is raised to 1000 so the calls are counted, not refused.
 # Env: BENCH_USERS, BENCH_FANOUT, BENCH_CONCURRENCY (64), BENCH_PRESIGNS (50000);
 # STATE_TIMEOUT_MS passes through to the instances (default 50).
 set -euo pipefail
@@ -64,7 +65,7 @@ start_instances() {
     (
       export OSS_BUCKET=bench-bucket OSS_REGION=cn-hangzhou OSS_ROLE_ARN=acs:ram::1234567890:role/upload \
         AUTH_MODE=fc-jwt TRIGGER_USER_HEADER=x-user-id RATE_LIMIT_PER_MINUTE="$rate" \
-        CREDENTIAL_CACHE_SIZE=100000 STS_ENDPOINT="$sts_url" \
+        CREDENTIAL_CACHE_SIZE=100000 STS_MAX_CALLS_PER_SECOND=1000 STS_ENDPOINT="$sts_url" \
         ALIBABA_CLOUD_ACCESS_KEY_ID=STS.bench ALIBABA_CLOUD_ACCESS_KEY_SECRET=bench-secret \
         ALIBABA_CLOUD_SECURITY_TOKEN=bench-token FC_CUSTOM_LISTEN_PORT="$port"
       if [ -n "$redis" ]; then

@@ -46,10 +46,15 @@ fn env(sts: &StsPeer, redis: Option<&RedisServer>, key: &str) -> Vec<(String, St
     add("AUTH_MODE", "jwt");
     add("JWT_SECRET", JWT_SECRET);
     add("CREDENTIAL_CACHE_SIZE", "100000");
+    // The per-instance guard on the STS quota would refuse this test's
+    // bursts of new users; here the calls themselves are counted.
+    add("STS_MAX_CALLS_PER_SECOND", "1000");
     if let Some(r) = redis {
         add("STATE_REDIS_URL", &r.url());
         add("STATE_KEY", key);
-        add("STATE_TIMEOUT_MS", "200");
+        // Generous: a loaded test machine must not look like a store
+        // outage (a_slow_or_missing_store_does_not_slow_requests sets its own).
+        add("STATE_TIMEOUT_MS", "1000");
     }
     env
 }
@@ -262,7 +267,14 @@ fn a_thousand_users_cost_at_most_a_thousand_assume_roles_and_see_one_credential(
         split.len()
     );
     assert_eq!(seen.len(), 1000);
-    assert!(calls <= 1000, "{calls} AssumeRole calls for 1,000 users");
+    let away: usize = fs
+        .iter()
+        .map(|f| f.output().matches("shared state store unavailable").count())
+        .sum();
+    assert!(
+        calls <= 1000,
+        "{calls} AssumeRole calls for 1,000 users (the store was away {away} times)"
+    );
     assert!(
         split.is_empty(),
         "users with differing credentials: {split:?}"
@@ -478,13 +490,25 @@ fn a_retried_multipart_complete_answers_the_same_result() {
     let complete = serde_json::json!({"key": key, "uploadId": upload_id, "parts": [{"partNumber": 1, "etag": etag}]});
     let (status, first) = post(&fs[0], "/v1/multipart/complete", complete.clone());
     assert_eq!(status, 200, "{first}");
-    // The client lost the answer and retries, on another instance.
+    // The client lost the answer and retries, on another instance: the
+    // shared state answers, before the object would (issue 19's HeadObject).
     let (status, again) = post(&fs[1], "/v1/multipart/complete", complete.clone());
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, first, "the same result");
-    // Without the shared state the upload is gone: OSS's 404.
-    let (status, gone) = post(&plain, "/v1/multipart/complete", complete.clone());
-    assert_eq!(status, 404, "{gone}");
+    let out = fs[1].output_when(|o| o.contains("from the shared state"));
+    assert!(
+        out.contains("answering the retry from the shared state"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("answering the retry from the object"),
+        "{out}"
+    );
+    // Without the shared state only the object can answer.
+    let (status, other) = post(&plain, "/v1/multipart/complete", complete.clone());
+    let out = plain.output_when(|o| o.contains("answering the retry"));
+    assert!(!out.contains("from the shared state"), "{out}");
+    println!("without shared state the retry gets {status}: {other}");
     // Nothing readable in the store: the key's user-visible parts are sealed.
     let k = key.as_str().unwrap().as_bytes().to_vec();
     for (name, value) in redis.everything() {
@@ -522,7 +546,10 @@ fn a_slow_or_missing_store_does_not_slow_requests() {
     // Slow after being fine: every call would time out, but after the first
     // the circuit skips the store.
     let redis = RedisServer::start(&["--enable-debug-command", "yes"]);
-    let fs = instances(1, &env(&peer, Some(&redis), STATE_KEY));
+    let mut e = env(&peer, Some(&redis), STATE_KEY);
+    e.retain(|(k, _)| k != "STATE_TIMEOUT_MS");
+    e.push(("STATE_TIMEOUT_MS".into(), "200".into()));
+    let fs = instances(1, &e);
     let (status, _) = sts(&client, &fs[0], "steady-user");
     assert_eq!(status, 200);
     let url = redis.url();

@@ -10,11 +10,17 @@
 //! [`Scope`]; `broker` turns a scope into scoped STS credentials; then one
 //! file of plain handler functions per route family (`sts`, `post_policy`,
 //! `presign`, [`multipart`], `uppy`, `legacy`, `status`, [`page`],
-//! `service`). [`App`] is state only.
+//! `service`). [`openapi`] describes them all in one OpenAPI document.
+//! [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
-//! credentials**, never with the function's own identity, so even a leaked
-//! URL or policy carries no more than the session policy allows.
+//! credentials**, never with the function's own identity: scoped to the
+//! caller's prefix where the caller receives the secret (`/v1/sts`), to the
+//! profile's prefix where the secret never leaves the function (every
+//! signing route, the multipart steps, the upload status), so the number of
+//! AssumeRole calls does not grow with users. A leaked URL or policy allows
+//! the one request it was signed for: it carries the AccessKeyId and
+//! SecurityToken, not the secret every other request needs (see `broker`).
 
 pub mod admission;
 mod broker;
@@ -22,6 +28,7 @@ pub mod cors;
 pub mod error;
 mod legacy;
 pub mod multipart;
+pub mod openapi;
 pub mod page;
 pub mod params;
 mod post_policy;
@@ -42,7 +49,7 @@ use crate::oss::client::OssClient;
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::{refresh_margin, CacheConfig, CredentialCache};
+use crate::sts::cache::{refresh_jitter, refresh_margin, CacheConfig, CredentialCache};
 use crate::sts::client::StsClient;
 use admission::{admit, ProfileChoice};
 use broker::SigningKeys;
@@ -97,6 +104,7 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),
+            refresh_jitter: refresh_jitter(shortest_ttl),
         })
         // Never hand out or sign with less than the promised life, and
         // answer every request within the STS timeout.
@@ -200,7 +208,10 @@ impl App {
                 "this origin is not in ALLOWED_ORIGINS",
             )
             .to_response(ErrorShape::Plain),
-            Some(op) => match self.route(spec, op, captures, &req, &ctx).await {
+            Some(op) => match self
+                .route_within_deadline(spec, op, captures, &req, &ctx)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     if e.status() >= 500 {
@@ -222,6 +233,39 @@ impl App {
         with_no_store(resp)
     }
 
+    /// [`App::route`], cut at the handler's
+    /// [`deadline`](routes::Handler::deadline) so that every route answers
+    /// JSON inside the deployed function timeout instead of being killed by
+    /// FC.
+    async fn route_within_deadline(
+        &self,
+        spec: &RouteSpec,
+        op: &Operation,
+        captures: Captures<'_>,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<Response, ApiError> {
+        let limit = op
+            .handler
+            .deadline(Duration::from_millis(self.config.sts_timeout_ms));
+        match tokio::time::timeout(limit, self.route(spec, op, captures, req, ctx)).await {
+            Ok(done) => done,
+            // STS waits end on their own (STS_TIMEOUT_MS) before the
+            // deadline, so what ran out is the OSS budget.
+            Err(_) => Err(ApiError::new(
+                if op.handler.oss_budget().is_zero() {
+                    ErrorCode::StsTimeout
+                } else {
+                    ErrorCode::OssTimeout
+                },
+                format!(
+                    "the request did not finish within {} s; OSS may still finish what it was asked: retry",
+                    limit.as_secs()
+                ),
+            )),
+        }
+    }
+
     /// Reads the request's input, admits it (profile, authentication,
     /// the operation's rate budget) and runs the operation's handler.
     async fn route(
@@ -235,9 +279,13 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
+            Handler::Client => Ok(page::client()),
+            #[cfg(feature = "local")]
+            Handler::AliOss => Ok(page::ali_oss()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),
+            Handler::OpenApi => Ok(openapi::served(self.config.legacy_routes)),
             Handler::Sts => {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());

@@ -5,7 +5,7 @@
 //! abort. OSS's failures map onto ours through [`ApiError::from_oss`].
 
 use crate::api::admission::{Access, Scope};
-use crate::api::broker::{scoped_credentials, signing};
+use crate::api::broker::{profile_credentials, signing};
 use crate::api::error::{ApiError, ErrorCode, OssCall};
 use crate::api::params::UploadInput;
 use crate::api::App;
@@ -18,35 +18,7 @@ use crate::runtime::Context;
 use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
 
-/// What create made.
-pub(in crate::api) struct Created {
-    pub key: String,
-    pub upload_id: String,
-    pub plan: Option<PartPlan>,
-    pub expiration: DateTime<Utc>,
-}
-
-/// What complete made (also what the shared state remembers of it).
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(in crate::api) struct Completed {
-    pub location: String,
-    pub etag: String,
-    pub size: u64,
-    pub parts: usize,
-}
-
-/// One signed part URL.
-pub(in crate::api) struct SignedPart {
-    pub part_number: u32,
-    pub url: String,
-    pub size: Option<u64>,
-}
-
-/// An upload named by a client: its key and upload id, checked.
-pub(in crate::api) struct Target {
-    pub key: String,
-    pub upload_id: String,
-}
+pub(in crate::api) use super::steps::{Completed, Created, SignedPart, Target};
 
 /// The part plan for a declared total, within the profile's limits.
 pub(in crate::api) fn plan_for(profile: &Profile, size: u64) -> Result<PartPlan, ApiError> {
@@ -110,7 +82,7 @@ pub(in crate::api) async fn create(
     let signing = signing(app, scope, Access::Upload, ctx).await?;
     let upload_id = calls::initiate(
         &app.oss,
-        signing.credentials(),
+        signing.for_key(&key)?,
         &app.config.bucket,
         &key,
         &content_type,
@@ -128,7 +100,8 @@ pub(in crate::api) async fn create(
 
 /// Sign: presigned UploadPart URLs for `numbers`. With a plan, numbers past
 /// its last part are refused and (V4) each URL is bound to its part's exact
-/// length. No OSS call.
+/// length. With `content_type`, each URL signs that `Content-Type` (the PUT
+/// must then carry exactly it); without, the PUT must carry none. No OSS call.
 pub(in crate::api) async fn sign(
     app: &App,
     ctx: &Context,
@@ -136,6 +109,7 @@ pub(in crate::api) async fn sign(
     t: &Target,
     numbers: &[u32],
     plan: Option<PartPlan>,
+    content_type: Option<&str>,
 ) -> Result<(Vec<SignedPart>, DateTime<Utc>), ApiError> {
     let mut lengths = Vec::with_capacity(numbers.len());
     for &n in numbers {
@@ -154,7 +128,7 @@ pub(in crate::api) async fn sign(
         lengths.push(len);
     }
     let signing = signing(app, scope, Access::Upload, ctx).await?;
-    let c = signing.credentials();
+    let c = signing.for_key(&t.key)?;
     let (now, lifetime) = (signing.now, signing.lifetime);
     let config = &app.config;
     let v4 = config.signature_version == SignatureVersion::V4;
@@ -168,6 +142,7 @@ pub(in crate::api) async fn sign(
                 upload_id: &t.upload_id,
                 part_number: n,
                 content_length: if v4 { len } else { None },
+                content_type,
             };
             let query = if v4 {
                 part.presign_v4(c, &config.region, now, lifetime, |date| {
@@ -193,10 +168,10 @@ pub(in crate::api) async fn list(
     scope: &Scope,
     t: &Target,
 ) -> Result<Vec<ListedPart>, ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::list_parts(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,
@@ -220,17 +195,14 @@ pub(in crate::api) async fn complete(
             "parts is empty: list every part you uploaded with its partNumber and ETag",
         ));
     }
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
-    let c = &creds.credentials;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let c = creds.for_key(&t.key)?;
     let bucket = &app.config.bucket;
     let listed = match calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id).await {
-        Ok(listed) => listed,
-        // A retried complete of an upload that already finished: the answer it got.
-        Err(e) if e.oss_code() == Some("NoSuchUpload") => match finished(app, t).await {
-            Some(done) => return Ok(done),
-            None => return Err(ApiError::from_oss(OssCall::ListParts, e)),
-        },
-        Err(e) => return Err(ApiError::from_oss(OssCall::ListParts, e)),
+        Ok(l) => l,
+        Err(e) => {
+            return finished_or(app, ctx, scope, t, &client_parts, OssCall::ListParts, e).await
+        }
     };
     let (parts, total) = match mp::check_complete(
         &client_parts,
@@ -263,34 +235,73 @@ pub(in crate::api) async fn complete(
                 size: total,
                 parts: parts.len(),
             };
-            if let Some(state) = app.state.as_deref() {
-                let id = finished_id(t);
-                state
-                    .remember(FINISHED, &id, &done, crate::state::COMPLETE_TTL)
-                    .await;
-            }
+            remember(app, t, &done).await;
             Ok(done)
         }
         Err(e) if e.oss_code() == Some("FileAlreadyExists") => {
             let err = ApiError::from_oss(OssCall::CompleteMultipartUpload, e);
             Err(abort_after(app, ctx, c, t, err).await)
         }
-        Err(e) => Err(ApiError::from_oss(OssCall::CompleteMultipartUpload, e)),
+        Err(e) => {
+            let call = OssCall::CompleteMultipartUpload;
+            finished_or(app, ctx, scope, t, &client_parts, call, e).await
+        }
     }
 }
 
-/// The shared state's kind for finished completes.
+/// OSS's failure `e` of `call` as our error, unless it says `NoSuchUpload`
+/// and the upload turns out to have finished already (a retried complete):
+/// then the first complete's answer.
+async fn finished_or(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: &Target,
+    client_parts: &[(u32, String)],
+    call: OssCall,
+    e: crate::oss::client::OssError,
+) -> Result<Completed, ApiError> {
+    if e.oss_code() == Some("NoSuchUpload") {
+        if let Some(done) = remembered(app, ctx, t).await {
+            return Ok(done);
+        }
+        if let Some(done) = super::finished::answer(app, ctx, scope, t, client_parts).await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::from_oss(call, e))
+}
+
+/// The shared state's kind for finished completes (issue 16).
 const FINISHED: &str = "complete";
 
 fn finished_id(t: &Target) -> String {
     format!("{}\n{}", t.key, t.upload_id)
 }
 
-/// The answer a complete of `t` got, if one finished and the shared state
-/// (`STATE_REDIS_URL`) remembers it; `None` without shared state.
-async fn finished(app: &App, t: &Target) -> Option<Completed> {
-    let state = app.state.as_deref()?;
-    state.recall(FINISHED, &finished_id(t)).await
+/// With shared state (`STATE_REDIS_URL`), remembers a finished complete's
+/// answer for any instance a retry reaches.
+async fn remember(app: &App, t: &Target, done: &Completed) {
+    if let Some(state) = app.state.as_deref() {
+        let ttl = crate::state::COMPLETE_TTL;
+        state.remember(FINISHED, &finished_id(t), done, ttl).await;
+    }
+}
+
+/// The answer a complete of `t` got, if the shared state remembers one
+/// (checked before the object itself, [`super::finished::answer`]).
+async fn remembered(app: &App, ctx: &Context, t: &Target) -> Option<Completed> {
+    let done: Completed = app
+        .state
+        .as_deref()?
+        .recall(FINISHED, &finished_id(t))
+        .await?;
+    crate::log::info(
+        Some(&ctx.request_id),
+        "multipart upload already completed; answering the retry from the shared state",
+        &[("key", t.key.clone().into())],
+    );
+    Some(done)
 }
 
 /// Aborts `t` after a refusal and returns the refusal, saying whether the
@@ -330,10 +341,10 @@ pub(in crate::api) async fn abort(
     scope: &Scope,
     t: &Target,
 ) -> Result<(), ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::abort(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,
