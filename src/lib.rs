@@ -15,6 +15,7 @@
 //! - [`wiring`]: the one composition function that builds all of the above from `Config`.
 //! - [`deploy_facts`]: what a deployment file must agree with (routes, deadlines, profile
 //!   prefixes), printed by `oss-direct-upload deploy-facts` for tests/deploy.
+//! - [`doctor`]: `oss-direct-upload doctor <url>`, a client that checks a live deployment end to end.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod check;
 pub mod config;
 pub mod deploy_facts;
+pub mod doctor;
 pub mod http_client;
 pub mod log;
 pub mod oss;

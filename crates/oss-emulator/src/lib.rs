@@ -27,7 +27,8 @@
 //! object tagging (`?tagging`, `x-oss-tagging`), PostObject, multipart upload
 //! (Initiate/UploadPart/Complete/Abort/ListParts), ListObjects v1 and v2;
 //! V1/V4 header and presigned auth; V1/V4 POST policies; STS AssumeRole with
-//! session policies; CORS; an upload hook ([`hook`]) for local events.
+//! session policies; bucket CORS rules (`?cors`: PutBucketCors, GetBucketCors,
+//! DeleteBucketCors, applied to preflights and answers); an upload hook ([`hook`]) for local events.
 //!
 //! Requests are authenticated and authorized from their headers before a
 //! byte of the body is read; uploads stream to disk with `data_dir`; idle,
@@ -85,7 +86,9 @@ pub struct EmulatorConfig {
     pub account: Credentials,
     /// Account id used in ARNs and OSS resources (`acs:oss:*:<id>:<bucket>/<key>`).
     pub account_id: String,
-    /// CORS origins allowed to call OSS from a browser; `"*"` allows any.
+    /// CORS origins allowed to call OSS from a browser; `"*"` allows any. Each
+    /// bucket starts with one CORS rule for them (all methods, any header,
+    /// `ETag` exposed), which PutBucketCors replaces and DeleteBucketCors removes.
     pub allowed_origins: Vec<String>,
     /// Largest object accepted by PutObject/PostObject/UploadPart/Complete;
     /// bigger uploads get 400 EntityTooLarge.

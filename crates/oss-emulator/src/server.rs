@@ -22,9 +22,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::cors::{allow_origin_value, origin_allowed};
 use super::request::{Reply, ReplyBody};
-use super::route::{route, Routed};
+use super::route::{route, target, Routed, Target};
 use super::state::State;
 use super::wire::{header, http_date};
 use super::xml::OssError;
@@ -125,14 +124,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
         .header("date", http_date(Utc::now().timestamp()));
     b = apply_headers(b, &reply.headers);
     if let Some(o) = &origin {
-        if parts.method != Method::OPTIONS && origin_allowed(&state.cfg, o) {
-            b = b
-                .header(
-                    "access-control-allow-origin",
-                    allow_origin_value(&state.cfg, o),
-                )
-                .header("access-control-expose-headers", "ETag, x-oss-request-id")
-                .header("vary", "Origin");
+        // An actual cross-origin request: the first matching rule's headers.
+        if parts.method != Method::OPTIONS {
+            if let Ok(Target::Bucket(bucket) | Target::Object(bucket, _)) =
+                target(&state.cfg, &parts.headers, parts.uri.path())
+            {
+                b = apply_headers(b, &state.cors.actual(&bucket, o, parts.method.as_str()));
+            }
         }
     }
     eprintln!(
