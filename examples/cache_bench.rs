@@ -2,11 +2,15 @@
 //! 100,000 scopes serve as fast as an empty one?
 //!
 //! Runs the real request path in process (`App::handle`: fc-jwt user, rate
-//! limit off, scope, cached or fresh STS credentials, V4 presign) with
+//! limit off, scope, cached or fresh per-user STS credentials, `/v1/sts`, the
+//! route that still caches one scope per user; the signing routes share one
+//! per profile) with
 //! `WORKERS` concurrent tasks against a stub STS on loopback that answers
 //! every AssumeRole at once with distinct credentials, and measures:
 //! - new users/s: every request a user never seen (an STS call each; with a
-//!   full cache, an eviction each);
+//!   full cache, an eviction each). The app is built without the STS call
+//!   budget (`STS_MAX_CALLS_PER_SECOND`), which would otherwise be what this
+//!   measures;
 //! - cached users/s: requests cycling over 1000 users already cached.
 //!
 //! Each is measured on a fresh, empty cache and on one filled to
@@ -18,14 +22,13 @@
 use alibaba_sign::Credentials;
 use bytes::Bytes;
 use oss_direct_upload::api::App;
-use oss_direct_upload::check::Notify;
-use oss_direct_upload::config::{CheckSettings, Config};
-use oss_direct_upload::runtime::{
-    self, Context, Environment, Options, Request, Response, Shutdown,
-};
+use oss_direct_upload::config::Config;
+use oss_direct_upload::oss::client::{OssClient, OssClientConfig};
+use oss_direct_upload::oss::endpoint::Endpoint;
+use oss_direct_upload::runtime::{self, Context, Options, Request, Response, Shutdown};
 use oss_direct_upload::sts::cache::{CacheConfig, CredentialCache};
 use oss_direct_upload::sts::client::AssumedRole;
-use oss_direct_upload::wiring::wire;
+use oss_direct_upload::sts::client::{StsClient, StsClientConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,11 +84,13 @@ fn app(sts_url: &str, cache_size: u64) -> Arc<App> {
             .map(|(_, v)| v.clone())
     };
     let config = Config::from_vars(&get).unwrap_or_else(|e| panic!("config: {e}"));
-    let settings =
-        CheckSettings::from_vars(&get, &config).unwrap_or_else(|e| panic!("settings: {e}"));
-    wire(config, settings, Notify::Nothing, Environment::default())
-        .unwrap_or_else(|e| panic!("app: {e}"))
-        .app
+    // Not `wiring::wire`: its STS client holds the call budget, and this
+    // bench measures the cache behind it.
+    let sts = StsClient::new(StsClientConfig::new(sts_url)).unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = Endpoint::parse(&config.oss_endpoint).unwrap_or_else(|e| panic!("{e}"));
+    let oss = OssClient::new(endpoint, &config.region, OssClientConfig::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    Arc::new(App::new(config, Arc::new(sts), Arc::new(oss)).unwrap_or_else(|e| panic!("app: {e}")))
 }
 
 fn ctx() -> Context {
@@ -102,7 +107,7 @@ fn ctx() -> Context {
 
 fn request(user: u64) -> Request {
     http::Request::builder()
-        .uri("/v1/presign?filename=photo.png&contentType=image/png&size=48213")
+        .uri("/v1/sts")
         .header("x-user-id", format!("user-{user}"))
         .body(Bytes::new())
         .unwrap_or_else(|e| panic!("request: {e}"))
@@ -182,6 +187,7 @@ async fn cache_alone(size: u64, ops: u64) -> [(f64, f64); 2] {
         let c = CredentialCache::new(CacheConfig {
             max_entries: size as usize,
             refresh_margin: Duration::from_secs(450),
+            refresh_jitter: Duration::from_secs(90),
         });
         for n in 0..fill {
             let _ = c
@@ -284,7 +290,7 @@ async fn main() {
     let [(hit_e, new_e), (hit_f, new_f)] = cache_alone(size, 20_000).await;
     let pct = |full: f64, empty: f64| 100.0 * full / empty;
     println!(
-        "credential cache bench ({} cores, {workers} tasks, {rounds} alternating rounds of {millis} ms, medians; full/empty is the median of the rounds' ratios, in-process App::handle /v1/presign, fc-jwt users, stub STS on loopback)",
+        "credential cache bench ({} cores, {workers} tasks, {rounds} alternating rounds of {millis} ms, medians; full/empty is the median of the rounds' ratios, in-process App::handle /v1/sts, fc-jwt users, stub STS on loopback)",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(

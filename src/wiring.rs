@@ -69,10 +69,12 @@ pub fn wire(
 }
 
 /// The one STS client: `STS_ENDPOINT`, each call bounded by `STS_TIMEOUT_MS`
-/// (connecting within at most 3 s of it).
+/// (connecting within at most 3 s of it), at most `STS_MAX_CALLS_PER_SECOND`
+/// calls in any second (the API's and the upload check's together).
 fn sts_client(config: &Config) -> Result<StsClient, String> {
     let mut sts_cfg = StsClientConfig::new(config.sts_endpoint.clone());
     sts_cfg.request_timeout = Duration::from_millis(config.sts_timeout_ms);
     sts_cfg.connect_timeout = Duration::from_millis(config.sts_timeout_ms.min(3000));
+    sts_cfg.max_calls_per_second = Some(config.sts_max_calls_per_second);
     StsClient::new(sts_cfg).map_err(|e| format!("STS_ENDPOINT: {e}"))
 }

@@ -314,6 +314,9 @@ pub enum OssCall {
     AbortMultipartUpload,
     /// The status route's read of the verdict tags.
     GetObjectTagging,
+    /// The status route's read of the version there now; a retried complete's
+    /// read of the object it made.
+    HeadObject,
 }
 
 impl OssCall {
@@ -325,6 +328,7 @@ impl OssCall {
             OssCall::CompleteMultipartUpload => "CompleteMultipartUpload",
             OssCall::AbortMultipartUpload => "AbortMultipartUpload",
             OssCall::GetObjectTagging => "GetObjectTagging",
+            OssCall::HeadObject => "HeadObject",
         }
     }
 
@@ -332,6 +336,7 @@ impl OssCall {
     fn actions(self) -> &'static str {
         match self {
             OssCall::GetObjectTagging => "oss:GetObjectTagging",
+            OssCall::HeadObject => "oss:GetObject",
             _ => "oss:PutObject, oss:ListParts and oss:AbortMultipartUpload",
         }
     }
@@ -344,7 +349,7 @@ impl From<StsError> for ApiError {
     fn from(e: StsError) -> Self {
         let code = match &e {
             StsError::Rejected { .. } => ErrorCode::StsRejected,
-            StsError::Throttled { .. } => ErrorCode::StsThrottled,
+            StsError::Throttled { .. } | StsError::OverBudget { .. } => ErrorCode::StsThrottled,
             StsError::Upstream { .. } => ErrorCode::StsUpstreamError,
             StsError::Timeout => ErrorCode::StsTimeout,
             StsError::Unavailable { .. } => ErrorCode::StsUnavailable,
@@ -482,6 +487,10 @@ mod tests {
                 remaining_secs: 1,
                 required_secs: 360,
                 expiration: "x".into(),
+            },
+            StsError::OverBudget {
+                max_per_second: 20,
+                retry_after_secs: 1,
             },
         ];
         for e in sts {

@@ -3,11 +3,16 @@
 //! what the sample clients read differs, and it lives here.
 
 use alibaba_sign::post_policy::PostForm;
-use alibaba_sign::Credentials;
 use serde_json::Value;
 
 /// The JSON Alibaba's POST-signature sample clients read.
-pub(super) fn post_body(form: &PostForm, url: &str, dir: &str, creds: &Credentials) -> Value {
+pub(super) fn post_body(
+    form: &PostForm,
+    url: &str,
+    dir: &str,
+    access_key_id: &str,
+    security_token: Option<&str>,
+) -> Value {
     let field = |name: &str| {
         form.fields
             .iter()
@@ -28,12 +33,12 @@ pub(super) fn post_body(form: &PostForm, url: &str, dir: &str, creds: &Credentia
         body.insert("x_oss_date".into(), field("x-oss-date").into());
         body.insert("signature".into(), field("x-oss-signature").into());
     } else {
-        body.insert("ossAccessKeyId".into(), creds.access_key_id.clone().into());
+        body.insert("ossAccessKeyId".into(), access_key_id.into());
         body.insert("signature".into(), field("Signature").into());
     }
     body.insert(
         "security_token".into(),
-        creds.security_token.clone().unwrap_or_default().into(),
+        security_token.unwrap_or_default().into(),
     );
     body.insert("expire".into(), form.expiration.timestamp().into());
     Value::Object(body)

@@ -13,8 +13,13 @@
 //! `service`). [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
-//! credentials**, never with the function's own identity, so even a leaked
-//! URL or policy carries no more than the session policy allows.
+//! credentials**, never with the function's own identity: scoped to the
+//! caller's prefix where the caller receives the secret (`/v1/sts`), to the
+//! profile's prefix where the secret never leaves the function (every
+//! signing route, the multipart steps, the upload status), so the number of
+//! AssumeRole calls does not grow with users. A leaked URL or policy allows
+//! the one request it was signed for: it carries the AccessKeyId and
+//! SecurityToken, not the secret every other request needs (see `broker`).
 
 pub mod admission;
 mod broker;
@@ -42,7 +47,7 @@ use crate::oss::client::OssClient;
 use crate::oss::endpoint::Endpoint;
 use crate::profiles::{Profiles, UploadMethod};
 use crate::runtime::{Context, Request, Response};
-use crate::sts::cache::{refresh_margin, CacheConfig, CredentialCache};
+use crate::sts::cache::{refresh_jitter, refresh_margin, CacheConfig, CredentialCache};
 use crate::sts::client::StsClient;
 use admission::{admit, ProfileChoice};
 use broker::SigningKeys;
@@ -94,6 +99,7 @@ impl App {
         let cache = CredentialCache::new(CacheConfig {
             max_entries: config.credential_cache_size,
             refresh_margin: refresh_margin(shortest_ttl),
+            refresh_jitter: refresh_jitter(shortest_ttl),
         })
         // Never hand out or sign with less than the promised life, and
         // answer every request within the STS timeout.
@@ -253,6 +259,7 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
+            Handler::Client => Ok(page::client()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),

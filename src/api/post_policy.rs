@@ -12,9 +12,7 @@ use crate::config::SignatureVersion;
 use crate::profiles::keys;
 use crate::profiles::Profile;
 use crate::runtime::{Context, Response};
-use crate::sts::client::AssumedRole;
 use alibaba_sign::post_policy::{self, Condition, PostForm};
-use std::sync::Arc;
 
 /// A signed POST form for one upload: what `/v1/post-policy`, Uppy's
 /// `/s3/params` and the sample clients' route each serialise their own way.
@@ -29,9 +27,10 @@ pub(super) struct PostPolicyAnswer {
     pub max_bytes: u64,
     /// `<prefix><random id>/`: the directory a legacy form's key is pinned to.
     pub dir: String,
-    /// The credentials the form is signed with (the legacy shape names the
-    /// key id and token). Secret: never logged.
-    pub role: Arc<AssumedRole>,
+    /// The AccessKeyId and SecurityToken the form is signed with (the legacy
+    /// shape names them; the form's own fields carry them too). Never the
+    /// secret: it stays in the broker.
+    pub signer: (String, Option<String>),
 }
 
 /// `/v1/post-policy` and the sample clients' POST-signature route.
@@ -46,7 +45,7 @@ pub(super) async fn post_policy_route(
     if legacy {
         return Ok(json_body(
             200,
-            &legacy::post_body(&a.form, &a.url, &a.dir, &a.role.credentials),
+            &legacy::post_body(&a.form, &a.url, &a.dir, &a.signer.0, a.signer.1.as_deref()),
         ));
     }
     Ok(json_body(
@@ -108,14 +107,17 @@ pub(super) async fn post_policy(
             content_type: content_type.as_deref(),
             forbid_overwrite: !legacy && scope.forbids_overwrite(),
         },
-    );
+    )?;
     Ok(PostPolicyAnswer {
         url: app.endpoint.bucket_url(&app.config.bucket),
         key,
         form,
         max_bytes: profile.max_bytes,
         dir,
-        role: signing.role,
+        signer: (
+            signing.creds.role.credentials.access_key_id.clone(),
+            signing.creds.role.credentials.security_token.clone(),
+        ),
     })
 }
 
@@ -127,7 +129,11 @@ pub(super) async fn post_policy(
 /// Fields come out in the order OSS wants (signature fields, then
 /// `success_action_status`, `x-oss-forbid-overwrite`, `Content-Type`),
 /// signed with the configured version.
-fn upload_post_form(app: &App, signing: &Signing, form: &UploadForm<'_>) -> PostForm {
+fn upload_post_form(
+    app: &App,
+    signing: &Signing,
+    form: &UploadForm<'_>,
+) -> Result<PostForm, ApiError> {
     let key_condition = match form.pin {
         KeyPin::Exact => Condition::Eq("key".into(), form.key.into()),
         KeyPin::StartsWith(dir) => Condition::StartsWith("key".into(), dir.into()),
@@ -155,8 +161,12 @@ fn upload_post_form(app: &App, signing: &Signing, form: &UploadForm<'_>) -> Post
         }
     }
     let config = &app.config;
-    let creds = signing.credentials();
-    match config.signature_version {
+    // The credentials are handed out for the key or directory the policy pins.
+    let creds = match form.pin {
+        KeyPin::Exact => signing.for_key(form.key)?,
+        KeyPin::StartsWith(dir) => signing.creds.for_dir(dir)?,
+    };
+    Ok(match config.signature_version {
         SignatureVersion::V4 => post_policy::post_form_v4(
             creds,
             &config.region,
@@ -175,7 +185,7 @@ fn upload_post_form(app: &App, signing: &Signing, form: &UploadForm<'_>) -> Post
             signing.expiration(),
             &extra,
         ),
-    }
+    })
 }
 
 /// How a POST policy holds the form's `key` field.

@@ -12,6 +12,7 @@ use crate::config::SignatureVersion;
 use crate::profiles::keys;
 use crate::profiles::UploadMethod;
 use crate::runtime::{Context, Response};
+use alibaba_sign::Credentials;
 use alibaba_sign::{oss_v1 as v1, oss_v4 as v4, PresignInput};
 
 /// The method a presigned URL is for.
@@ -151,7 +152,13 @@ pub(super) async fn presign(
         headers: &signed_headers,
         query: &[],
     };
-    let query = presign_query(app, &signing, &input, bound_size.is_some());
+    let query = presign_query(
+        app,
+        signing.for_key(&key)?,
+        &signing,
+        &input,
+        bound_size.is_some(),
+    );
     let url = app.endpoint.object_url(&app.config.bucket, &key, &query);
     if legacy {
         return Ok(text_body(url));
@@ -169,15 +176,16 @@ pub(super) async fn presign(
     ))
 }
 
-/// The query of a presigned URL for `input`, signed with the configured
-/// version; `bind_length` signs `Content-Length` too (V4 only).
+/// The query of a presigned URL for `input`, signed with `creds` (for
+/// `signing`'s time and lifetime) in the configured version; `bind_length`
+/// signs `Content-Length` too (V4 only).
 fn presign_query(
     app: &App,
+    creds: &Credentials,
     signing: &Signing,
     input: &PresignInput,
     bind_length: bool,
 ) -> Vec<(String, String)> {
-    let creds = signing.credentials();
     let region = &app.config.region;
     match app.config.signature_version {
         SignatureVersion::V4 => {

@@ -132,6 +132,8 @@ impl Family {
 pub enum Handler {
     /// `GET /`.
     Page,
+    /// `GET /client.js`.
+    Client,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
@@ -176,7 +178,7 @@ impl Handler {
     /// initializer; none for the routes that never call STS.
     pub fn sts_waits(self) -> u32 {
         match self {
-            Handler::Page | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
             Handler::Initialize => 2,
             _ => 1,
         }
@@ -191,6 +193,7 @@ impl Handler {
         let call = OssClientConfig::default().request_timeout;
         match self {
             Handler::Page
+            | Handler::Client
             | Handler::Healthz
             | Handler::Initialize
             | Handler::PublicConfig
@@ -342,6 +345,11 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/index.html"),
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    route(
+        Exact("/client.js"),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::Client)],
     ),
     route(
         Exact("/healthz"),

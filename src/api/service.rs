@@ -3,7 +3,7 @@
 //! initializer `/initialize`.
 
 use super::admission::{scope_for, Access};
-use super::broker::scoped_credentials;
+use super::broker::profile_credentials;
 use super::error::ApiError;
 use super::response::json_body;
 use super::App;
@@ -66,7 +66,7 @@ pub(super) async fn initialize(app: &App, ctx: &Context) -> Result<Response, Api
             &Caller { user_id: None },
             app.profiles.default_profile().clone(),
         )?;
-        scoped_credentials(app, &scope, Access::Upload, ctx, Utc::now()).await?;
+        profile_credentials(app, &scope, Access::Upload, ctx, Utc::now()).await?;
     }
     Ok(json_body(200, &json!({"status": "initialized"})))
 }

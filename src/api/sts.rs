@@ -3,7 +3,7 @@
 //! and ali-oss `refreshSTSToken` read.
 
 use super::admission::{Access, Scope};
-use super::broker::scoped_credentials;
+use super::broker::user_credentials;
 use super::error::ApiError;
 use super::response::{iso_seconds, json_body};
 use super::App;
@@ -18,7 +18,7 @@ pub(super) async fn sts(
     scope: &Scope,
     legacy: bool,
 ) -> Result<Response, ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = user_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     let c = &creds.credentials;
     let body = StsBody {
         status_code: 200,

@@ -141,6 +141,10 @@ pub struct Config {
     pub credential_cache_size: usize,
     /// `STS_TIMEOUT_MS`: total time allowed for one AssumeRole call (default 5000).
     pub sts_timeout_ms: u64,
+    /// `STS_MAX_CALLS_PER_SECOND`: most AssumeRole calls this instance sends
+    /// in any second (default 20, 1–1000), well inside the account's quota
+    /// of 100 per second shared by everything in it.
+    pub sts_max_calls_per_second: u32,
     /// `ALI_OSS_SCRIPT_URL`: where the upload page loads the ali-oss browser build from.
     pub ali_oss_script_url: String,
     /// `LEGACY_ROUTES`: serve the routes Alibaba's sample clients call
@@ -360,6 +364,7 @@ impl Config {
         let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000) as u32;
         let credential_cache_size = r.number("CREDENTIAL_CACHE_SIZE", 10_000, 1, 100_000) as usize;
         let sts_timeout_ms = r.number("STS_TIMEOUT_MS", 5000, 100, 60_000);
+        let sts_max_calls_per_second = r.number("STS_MAX_CALLS_PER_SECOND", 20, 1, 1000) as u32;
         let ali_oss_script_url = r
             .opt("ALI_OSS_SCRIPT_URL")
             .unwrap_or_else(|| DEFAULT_ALI_OSS_SCRIPT_URL.into());
@@ -384,6 +389,7 @@ impl Config {
             rate_limit_per_minute,
             credential_cache_size,
             sts_timeout_ms,
+            sts_max_calls_per_second,
             ali_oss_script_url,
             legacy_routes,
             profiles_file,

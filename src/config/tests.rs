@@ -144,3 +144,27 @@ fn prefix_rules() {
         assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
     }
 }
+
+#[test]
+fn sts_call_budget_defaults_well_under_the_account_quota_and_is_bounded() {
+    assert_eq!(base_with(&[]).unwrap().sts_max_calls_per_second, 20);
+    assert_eq!(
+        base_with(&[("STS_MAX_CALLS_PER_SECOND", "5")])
+            .unwrap()
+            .sts_max_calls_per_second,
+        5
+    );
+    for bad in ["0", "1001", "-1", "ten", "2.5"] {
+        let errs = with(
+            &BASE
+                .iter()
+                .copied()
+                .chain([("STS_MAX_CALLS_PER_SECOND", bad)])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{bad}: {errs}");
+        assert_eq!(errs.0[0].variable, "STS_MAX_CALLS_PER_SECOND");
+        assert!(errs.0[0].message.contains("from 1 to 1000"), "{errs}");
+    }
+}

@@ -64,6 +64,7 @@ pub const VARIABLES: &[Variable] = &[
     op("CREDENTIAL_CACHE_SIZE"),
     op("LEGACY_ROUTES"),
     op("STS_TIMEOUT_MS"),
+    op("STS_MAX_CALLS_PER_SECOND"),
     op("ALI_OSS_SCRIPT_URL"),
     op("PROFILES_FILE"),
     op("WEBHOOK_URL"),

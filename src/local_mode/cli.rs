@@ -33,6 +33,8 @@ OPTIONS:
     --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
     --access-key-secret S     the emulator account's AccessKey secret
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
+    --cors-hide-etag          the bucket's CORS rule does not expose ETag (a common misconfiguration:
+                              browsers cannot complete multipart uploads), to see how clients report it
     --webhook URL             deliver each upload's verdict to URL, signed with WEBHOOK_SECRET
                               (default: print each webhook it would send)
     --no-trigger              do not emulate FC's OSS trigger: uploads are not checked or reported
@@ -64,6 +66,8 @@ pub struct Options {
     pub webhook_url: Option<String>,
     /// `false` with `--no-trigger`: uploads raise no events.
     pub trigger: bool,
+    /// `false` with `--cors-hide-etag`: the emulator does not expose `ETag`.
+    pub cors_expose_etag: bool,
 }
 
 /// Parses the arguments after `local`. `Ok(None)` means help was printed.
@@ -77,6 +81,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut allowed_origins = Vec::new();
     let mut webhook_url = None;
     let mut trigger = true;
+    let mut cors_expose_etag = true;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -120,6 +125,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--allowed-origin" => allowed_origins.push(value("an origin")?),
             "--webhook" => webhook_url = Some(value("a URL")?),
             "--no-trigger" => trigger = false,
+            "--cors-hide-etag" => cors_expose_etag = false,
             other => return Err(format!("unknown option {other:?}; see --help")),
         }
     }
@@ -143,6 +149,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         allowed_origins,
         webhook_url,
         trigger,
+        cors_expose_etag,
     }))
 }
 
@@ -317,6 +324,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
         },
         oss_emulator::ServeOptions {
             upload_hook: Some(hook),
+            cors_expose_etag: opts.cors_expose_etag,
             ..oss_emulator::ServeOptions::default()
         },
     )
@@ -511,6 +519,9 @@ mod tests {
             ("first-b", vec!["second-b".to_owned()])
         );
         assert_eq!(o.allowed_origins, vec!["http://x:1".to_owned()]);
+        assert!(o.cors_expose_etag);
+        let hidden = parse_args(&args(&["--cors-hide-etag"])).unwrap().unwrap();
+        assert!(!hidden.cors_expose_etag);
     }
 
     #[test]

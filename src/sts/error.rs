@@ -66,6 +66,15 @@ pub enum StsError {
         /// `Expiration` as STS sent it.
         expiration: String,
     },
+    /// Not sent: this instance already made its `STS_MAX_CALLS_PER_SECOND`
+    /// AssumeRole calls in the last second (see [`super::guard`]). Answered
+    /// like STS's own throttling (503 `StsThrottled` with `Retry-After`).
+    OverBudget {
+        /// The instance's budget, calls per second.
+        max_per_second: u32,
+        /// Seconds until a call is free again (at least 1).
+        retry_after_secs: u64,
+    },
     /// The client itself is misconfigured (bad endpoint URL, TLS setup).
     Config {
         /// What is wrong.
@@ -80,7 +89,7 @@ impl StsError {
     pub fn http_status(&self) -> u16 {
         match self {
             StsError::Rejected { .. } => 502,
-            StsError::Throttled { .. } => 503,
+            StsError::Throttled { .. } | StsError::OverBudget { .. } => 503,
             StsError::Upstream { .. } => 502,
             StsError::Timeout => 504,
             StsError::Unavailable { .. } => 502,
@@ -94,7 +103,7 @@ impl StsError {
     pub fn code(&self) -> &str {
         match self {
             StsError::Rejected { .. } => "StsRejected",
-            StsError::Throttled { .. } => "StsThrottled",
+            StsError::Throttled { .. } | StsError::OverBudget { .. } => "StsThrottled",
             StsError::Upstream { .. } => "StsUpstreamError",
             StsError::Timeout => "StsTimeout",
             StsError::Unavailable { .. } => "StsUnavailable",
@@ -119,6 +128,9 @@ impl StsError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             StsError::Throttled {
+                retry_after_secs, ..
+            }
+            | StsError::OverBudget {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,
@@ -187,6 +199,15 @@ impl fmt::Display for StsError {
                  {expiration}), less than the {required_secs}s every client is promised. \
                  Likely causes: clock skew (this machine's clock is ahead of STS's), or the \
                  role's maximum session duration is shorter than TOKEN_TTL_SECONDS"
+            ),
+            StsError::OverBudget {
+                max_per_second,
+                retry_after_secs,
+            } => write!(
+                f,
+                "this instance already sent {max_per_second} AssumeRole calls in the last second \
+                 (STS_MAX_CALLS_PER_SECOND, which keeps it well inside the account's STS quota); \
+                 retry after {retry_after_secs}s"
             ),
             StsError::Config { detail } => write!(f, "STS client misconfigured: {detail}"),
         }

@@ -5,12 +5,14 @@
 //! - [`client`]: the HTTP client that calls `AssumeRole` and reads its answer.
 //! - [`error`]: why a call failed, mapped onto the function's status and code.
 //! - [`cache`]: per-scope credential cache with single-flight refresh, and its refresh margin.
+//! - [`guard`]: the instance's AssumeRole budget (`STS_MAX_CALLS_PER_SECOND`).
 
 #![warn(missing_docs)]
 
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod guard;
 pub mod policy;
 
 pub use cache::{CacheConfig, CredentialCache};

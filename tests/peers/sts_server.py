@@ -20,7 +20,8 @@ Endpoints:
   POST /            AssumeRole (ACS3 headers, or RPC V1 `Signature` param in query/form)
   GET  /__last      JSON of the last accepted AssumeRole (params, style, token seen)
   GET  /__stats     {"connections": n, "requests": n, "assumeRole": accepted,
-                     "posts": AssumeRole calls received, faults and delays included}
+                     "posts": AssumeRole calls received, faults and delays included,
+                     "postedAt": the Unix time each of those arrived, in order}
 
 --expires-in SECS answers with an Expiration SECS from now (negative: already
 expired) instead of DurationSeconds, as STS seems to when clocks disagree or a
@@ -81,6 +82,7 @@ class State:
         self.requests = 0
         self.assume_role = 0
         self.posts = 0
+        self.posted_at = []
         self.nonces = set()
 
 
@@ -154,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
             st.requests += 1
             last = dict(st.last or {})
             stats = {"connections": st.connections, "requests": st.requests, "assumeRole": st.assume_role,
-                     "posts": st.posts}
+                     "posts": st.posts, "postedAt": list(st.posted_at)}
         if path == "/__last":
             return self.send_json(200, last)
         if path == "/__stats":
@@ -167,6 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests += 1
             st.posts += 1
+            st.posted_at.append(time.time())
         a = st.args
         if a.delay:
             time.sleep(a.delay)

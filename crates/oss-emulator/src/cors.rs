@@ -18,8 +18,10 @@
 //!
 //! Each bucket starts with one rule made from
 //! [`EmulatorConfig::allowed_origins`] (all five methods, any header, `ETag`
-//! and `x-oss-request-id` exposed, 600 s), so local mode's page and clients
-//! work as a bucket configured as README says. Rules live in memory only.
+//! and `x-oss-request-id` exposed, 600 s; `ETag` left out when
+//! [`ServeOptions::cors_expose_etag`] is off), so local mode's page and
+//! clients work as a bucket configured as README says. Rules live in memory
+//! only.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -31,7 +33,7 @@ use quick_xml::Reader;
 use super::request::Reply;
 use super::wire::header;
 use super::xml::{self, elem, OssError};
-use super::EmulatorConfig;
+use super::{EmulatorConfig, ServeOptions};
 
 /// The methods a rule may allow.
 const METHODS: &[&str] = &["GET", "PUT", "DELETE", "POST", "HEAD"];
@@ -62,15 +64,19 @@ pub(super) struct CorsRules {
 
 impl CorsRules {
     /// The starting rules: one per bucket from `allowed_origins` (none when
-    /// the list is empty).
-    pub(super) fn new(cfg: &EmulatorConfig) -> CorsRules {
+    /// the list is empty), exposing `ETag` unless `opts` says not to.
+    pub(super) fn new(cfg: &EmulatorConfig, opts: &ServeOptions) -> CorsRules {
         let mut by_bucket = HashMap::new();
         if !cfg.allowed_origins.is_empty() {
             let rule = CorsRule {
                 origins: cfg.allowed_origins.clone(),
                 methods: METHODS.iter().map(|m| (*m).to_string()).collect(),
                 headers: vec!["*".into()],
-                expose: vec!["ETag".into(), "x-oss-request-id".into()],
+                expose: if opts.cors_expose_etag {
+                    vec!["ETag".into(), "x-oss-request-id".into()]
+                } else {
+                    vec!["x-oss-request-id".into()]
+                },
                 max_age: Some(600),
             };
             for b in &cfg.buckets {
@@ -459,15 +465,22 @@ mod tests {
     }
 
     fn rules(origins: &[&str]) -> CorsRules {
-        CorsRules::new(&EmulatorConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            data_dir: None,
-            buckets: vec!["b-1".into()],
-            account: alibaba_sign::Credentials::new("a", "b", None),
-            account_id: "1".into(),
-            allowed_origins: origins.iter().map(|s| (*s).to_string()).collect(),
-            max_object_bytes: 1,
-        })
+        rules_with(origins, &ServeOptions::default())
+    }
+
+    fn rules_with(origins: &[&str], opts: &ServeOptions) -> CorsRules {
+        CorsRules::new(
+            &EmulatorConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                data_dir: None,
+                buckets: vec!["b-1".into()],
+                account: alibaba_sign::Credentials::new("a", "b", None),
+                account_id: "1".into(),
+                allowed_origins: origins.iter().map(|s| (*s).to_string()).collect(),
+                max_object_bytes: 1,
+            },
+            opts,
+        )
     }
 
     // The body the Go v2 SDK's PutBucketCors test marshals, byte for byte.
@@ -598,5 +611,17 @@ mod tests {
             .any(|(k, v)| k == "access-control-expose-headers" && v.contains("ETag")));
         assert!(r.actual("b-1", "http://evil.example", "PUT").is_empty());
         assert!(rules(&[]).get("b-1").is_none());
+        let hidden = ServeOptions {
+            cors_expose_etag: false,
+            ..ServeOptions::default()
+        };
+        let h = rules_with(&["http://127.0.0.1:9000"], &hidden).actual(
+            "b-1",
+            "http://127.0.0.1:9000",
+            "PUT",
+        );
+        assert!(h
+            .iter()
+            .any(|(k, v)| k == "access-control-expose-headers" && v == "x-oss-request-id"));
     }
 }

@@ -23,7 +23,7 @@ impl State {
     pub fn new(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<State> {
         let store = Store::open(cfg.data_dir.clone(), &cfg.buckets)?;
         let keys = KeyRing::new(cfg.account.clone(), cfg.account_id.clone());
-        let cors = CorsRules::new(&cfg);
+        let cors = CorsRules::new(&cfg, &opts);
         Ok(State {
             cfg,
             opts,

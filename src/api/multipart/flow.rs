@@ -5,7 +5,7 @@
 //! abort. OSS's failures map onto ours through [`ApiError::from_oss`].
 
 use crate::api::admission::{Access, Scope};
-use crate::api::broker::{scoped_credentials, signing};
+use crate::api::broker::{profile_credentials, signing};
 use crate::api::error::{ApiError, ErrorCode, OssCall};
 use crate::api::params::UploadInput;
 use crate::api::App;
@@ -109,7 +109,7 @@ pub(in crate::api) async fn create(
     let signing = signing(app, scope, Access::Upload, ctx).await?;
     let upload_id = calls::initiate(
         &app.oss,
-        signing.credentials(),
+        signing.for_key(&key)?,
         &app.config.bucket,
         &key,
         &content_type,
@@ -155,7 +155,7 @@ pub(in crate::api) async fn sign(
         lengths.push(len);
     }
     let signing = signing(app, scope, Access::Upload, ctx).await?;
-    let c = signing.credentials();
+    let c = signing.for_key(&t.key)?;
     let (now, lifetime) = (signing.now, signing.lifetime);
     let config = &app.config;
     let v4 = config.signature_version == SignatureVersion::V4;
@@ -195,10 +195,10 @@ pub(in crate::api) async fn list(
     scope: &Scope,
     t: &Target,
 ) -> Result<Vec<ListedPart>, ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::list_parts(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,
@@ -222,12 +222,15 @@ pub(in crate::api) async fn complete(
             "parts is empty: list every part you uploaded with its partNumber and ETag",
         ));
     }
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
-    let c = &creds.credentials;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let c = creds.for_key(&t.key)?;
     let bucket = &app.config.bucket;
-    let listed = calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id)
-        .await
-        .map_err(|e| ApiError::from_oss(OssCall::ListParts, e))?;
+    let listed = match calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id).await {
+        Ok(l) => l,
+        Err(e) => {
+            return finished_or(app, ctx, scope, t, &client_parts, OssCall::ListParts, e).await
+        }
+    };
     let (parts, total) = match mp::check_complete(
         &client_parts,
         &listed,
@@ -264,8 +267,31 @@ pub(in crate::api) async fn complete(
             let err = ApiError::from_oss(OssCall::CompleteMultipartUpload, e);
             Err(abort_after(app, ctx, c, t, err).await)
         }
-        Err(e) => Err(ApiError::from_oss(OssCall::CompleteMultipartUpload, e)),
+        Err(e) => {
+            let call = OssCall::CompleteMultipartUpload;
+            finished_or(app, ctx, scope, t, &client_parts, call, e).await
+        }
     }
+}
+
+/// OSS's failure `e` of `call` as our error, unless it says `NoSuchUpload`
+/// and the upload turns out to have finished already (a retried complete):
+/// then the first complete's answer.
+async fn finished_or(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: &Target,
+    client_parts: &[(u32, String)],
+    call: OssCall,
+    e: crate::oss::client::OssError,
+) -> Result<Completed, ApiError> {
+    if e.oss_code() == Some("NoSuchUpload") {
+        if let Some(done) = super::finished::answer(app, ctx, scope, t, client_parts).await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::from_oss(call, e))
 }
 
 /// Aborts `t` after a refusal and returns the refusal, saying whether the
@@ -305,10 +331,10 @@ pub(in crate::api) async fn abort(
     scope: &Scope,
     t: &Target,
 ) -> Result<(), ApiError> {
-    let creds = scoped_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     calls::abort(
         &app.oss,
-        &creds.credentials,
+        creds.for_key(&t.key)?,
         &app.config.bucket,
         &t.key,
         &t.upload_id,

@@ -22,6 +22,7 @@
 //! themselves are in `flow.rs`, which Uppy's Companion routes (`uppy.rs`)
 //! share.
 
+mod finished;
 pub(super) mod flow;
 
 use super::admission::{admit, ProfileChoice, Purpose, Scope};

@@ -21,6 +21,11 @@
 //! in that window share the outcome instead of calling STS again, so a herd
 //! makes at most one STS call per scope per window.
 //!
+//! Refreshes are spread: each credential's refresh point is moved earlier
+//! than the margin by a random part of [`CacheConfig::refresh_jitter`], so
+//! scopes first filled together (a cold start, a launch) do not all call
+//! STS again in the same second one lifetime later.
+//!
 //! The scope index is a `quick_cache` concurrent cache (sharded, O(1) per
 //! lookup and eviction), so a full cache costs what an empty one does.
 
@@ -64,6 +69,17 @@ pub struct CacheConfig {
     /// while a refresh is in flight or after one failed, down to the hard
     /// floor.
     pub refresh_margin: Duration,
+    /// Up to this much more is added to the margin, at random for each
+    /// credential stored (uniform; never more than half the time it would
+    /// otherwise be served fresh), so refreshes of scopes filled together
+    /// spread over this window instead of landing in one second.
+    pub refresh_jitter: Duration,
+}
+
+/// The spread of refresh points for a token lifetime of `token_ttl_secs`:
+/// a tenth of it (90 s for the default 900 s).
+pub fn refresh_jitter(token_ttl_secs: u64) -> Duration {
+    Duration::from_secs(token_ttl_secs / 10)
 }
 
 /// How early cached STS credentials are refreshed for a token lifetime of
@@ -78,7 +94,24 @@ impl Default for CacheConfig {
         CacheConfig {
             max_entries: 1024,
             refresh_margin: Duration::from_secs(300),
+            refresh_jitter: Duration::ZERO,
         }
+    }
+}
+
+/// Credentials held for a scope, and when to replace them.
+#[derive(Clone)]
+struct Cached {
+    role: Arc<AssumedRole>,
+    /// Past this, a request refreshes: the expiry minus the margin minus
+    /// this credential's share of the jitter.
+    refresh_at: DateTime<Utc>,
+}
+
+impl Cached {
+    /// Before its refresh point: hand out without refreshing.
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        now < self.refresh_at
     }
 }
 
@@ -87,7 +120,7 @@ impl Default for CacheConfig {
 struct Slot {
     /// Latest credentials. Behind its own short-held lock so requests can
     /// read them while a refresh holds `flight`.
-    value: StdMutex<Option<Arc<AssumedRole>>>,
+    value: StdMutex<Option<Cached>>,
     /// Held across the upstream call, which is what makes the fetch
     /// single-flight.
     flight: tokio::sync::Mutex<FlightState>,
@@ -106,13 +139,13 @@ struct FlightState {
 }
 
 impl Slot {
-    fn value(&self) -> Option<Arc<AssumedRole>> {
-        // Critical sections only clone or replace an Arc: a poisoned lock
-        // still holds a consistent value.
+    fn value(&self) -> Option<Cached> {
+        // Critical sections only clone or replace an Arc and a time: a
+        // poisoned lock still holds a consistent value.
         self.value.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn set_value(&self, v: Arc<AssumedRole>) {
+    fn set_value(&self, v: Cached) {
         *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
     }
 }
@@ -140,12 +173,16 @@ type Index = quick_cache::sync::Cache<
     PinBusy,
 >;
 
+/// Where the jitter's random numbers come from: uniform in `[0, 1)`.
+type Uniform = Box<dyn Fn() -> f64 + Send + Sync>;
+
 /// Credential cache keyed by scope string (e.g. `bucket/prefix/role`).
 pub struct CredentialCache {
     config: CacheConfig,
     min_remaining: Duration,
     failure_backoff: Duration,
     wait_limit: Duration,
+    uniform: Uniform,
     index: Index,
 }
 
@@ -184,7 +221,42 @@ impl CredentialCache {
             min_remaining: DEFAULT_MIN_REMAINING,
             failure_backoff: DEFAULT_FAILURE_BACKOFF,
             wait_limit: DEFAULT_WAIT_LIMIT,
+            uniform: Box::new(rand::random::<f64>),
             index,
+        }
+    }
+
+    /// Sets where the refresh jitter's random numbers come from (uniform in
+    /// `[0, 1)`; default `rand::random`), so a test can replay a sequence.
+    pub fn with_jitter_source(mut self, uniform: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.uniform = Box::new(uniform);
+        self
+    }
+
+    /// When the credentials held for `key` will be refreshed (for metrics
+    /// and tests); `None` if none are held.
+    pub fn refresh_at(&self, key: &str) -> Option<DateTime<Utc>> {
+        self.index.get(key)?.value().map(|c| c.refresh_at)
+    }
+
+    /// Stores `role`, fetched at `now`, with its refresh point: the margin
+    /// before expiry, plus a random share of the jitter (at most half of
+    /// what would be left fresh without it).
+    fn hold(&self, role: Arc<AssumedRole>, now: DateTime<Utc>) -> Cached {
+        let margin = to_chrono(self.config.refresh_margin);
+        let base = role.expiration - margin;
+        let fresh_for = (base - now).max(chrono::Duration::zero());
+        let span = to_chrono(self.config.refresh_jitter).min(fresh_for / 2);
+        let u = (self.uniform)();
+        let u = if u.is_finite() {
+            u.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let early = chrono::Duration::milliseconds((span.num_milliseconds() as f64 * u) as i64);
+        Cached {
+            role,
+            refresh_at: base - early,
         }
     }
 
@@ -241,11 +313,6 @@ impl CredentialCache {
         }
     }
 
-    /// Outside the refresh margin: hand out without refreshing.
-    fn fresh(&self, v: &AssumedRole, now: DateTime<Utc>) -> bool {
-        v.expiration - now > to_chrono(self.config.refresh_margin)
-    }
-
     /// At least the hard floor left (and not expired): may be handed out
     /// while a refresh is in flight or after it failed.
     fn usable(&self, v: &AssumedRole, now: DateTime<Utc>) -> bool {
@@ -288,11 +355,11 @@ impl CredentialCache {
         let slot = self.slot(key);
         let cached = slot.value();
         if let Some(v) = &cached {
-            if self.fresh(v, now) {
-                return Ok(v.clone());
+            if v.fresh(now) {
+                return Ok(v.role.clone());
             }
         }
-        let usable = cached.filter(|v| self.usable(v, now));
+        let usable = cached.map(|v| v.role).filter(|v| self.usable(v, now));
         let seen = slot.flights.load(Ordering::Acquire);
         let mut state = match slot.flight.try_lock() {
             Ok(state) => state,
@@ -309,11 +376,11 @@ impl CredentialCache {
         // Re-read: a fetch may have finished since the first look.
         let cached = slot.value();
         if let Some(v) = &cached {
-            if self.fresh(v, now) {
-                return Ok(v.clone());
+            if v.fresh(now) {
+                return Ok(v.role.clone());
             }
         }
-        let usable = cached.filter(|v| self.usable(v, now));
+        let usable = cached.map(|v| v.role).filter(|v| self.usable(v, now));
         if slot.flights.load(Ordering::Acquire) != seen {
             // A fetch finished while we waited and did not leave a fresh
             // value, so it failed: share its outcome instead of retrying.
@@ -352,7 +419,7 @@ impl CredentialCache {
         match result {
             Ok(v) => {
                 let v = Arc::new(v);
-                slot.set_value(v.clone());
+                slot.set_value(self.hold(v.clone(), now));
                 state.last_error = None;
                 Ok(v)
             }

@@ -83,6 +83,7 @@ async fn configurable_margin() {
     let cache = CredentialCache::new(CacheConfig {
         max_entries: 4,
         refresh_margin: Duration::from_secs(60),
+        refresh_jitter: Duration::ZERO,
     });
     let exp = t0() + chrono::Duration::seconds(900);
     cache
@@ -103,6 +104,7 @@ async fn bounded_and_keeps_scopes_in_use() {
     let cache = CredentialCache::new(CacheConfig {
         max_entries: 100,
         refresh_margin: Duration::from_secs(300),
+        refresh_jitter: Duration::ZERO,
     });
     let exp = t0() + chrono::Duration::hours(1);
     let calls = AtomicUsize::new(0);
@@ -560,4 +562,109 @@ async fn distinct_keys_fetch_separately() {
         .await
         .unwrap();
     assert_ne!(a.credentials.access_key_id, b.credentials.access_key_id);
+}
+
+/// A cache as the app builds it for 900 s credentials: margin 450 s, jitter 90 s.
+fn jittered(uniform: impl Fn() -> f64 + Send + Sync + 'static) -> CredentialCache {
+    CredentialCache::new(CacheConfig {
+        max_entries: 10_000,
+        refresh_margin: refresh_margin(900),
+        refresh_jitter: refresh_jitter(900),
+    })
+    .with_min_remaining(Duration::from_secs(360))
+    .with_jitter_source(uniform)
+}
+
+#[tokio::test]
+async fn refresh_points_of_scopes_filled_together_are_spread() {
+    // 1,000 scopes filled in the same second (a cold start): with the
+    // jitter their refresh points spread over the 90 s window instead of
+    // all falling in one second; a seeded generator makes it repeatable.
+    use rand::{Rng, SeedableRng};
+    let rng = std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(16));
+    let cache = jittered(move || rng.lock().unwrap().gen::<f64>());
+    let exp = t0() + chrono::Duration::seconds(900);
+    let mut points = Vec::new();
+    for i in 0..1000 {
+        let key = format!("user-{i}");
+        cache
+            .get(&key, t0(), || async { Ok(role("STS.x", exp)) })
+            .await
+            .unwrap();
+        points.push(cache.refresh_at(&key).unwrap());
+    }
+    let latest = exp - chrono::Duration::seconds(450);
+    let earliest = latest - chrono::Duration::seconds(90);
+    assert!(points.iter().all(|p| *p > earliest && *p <= latest));
+    // Per second of the window: never more than 3× the even share (1000/90 ≈ 11).
+    let mut per_second = std::collections::BTreeMap::new();
+    for p in &points {
+        *per_second.entry((latest - *p).num_seconds()).or_insert(0) += 1;
+    }
+    assert!(
+        per_second.len() >= 85,
+        "{} distinct seconds",
+        per_second.len()
+    );
+    let busiest = per_second.values().max().copied().unwrap_or(0);
+    assert!(busiest <= 33, "{busiest} refreshes in one second");
+
+    // Without the jitter they all fall on the same instant: the test can fail.
+    let flat = jittered(|| 0.0);
+    for i in 0..10 {
+        let key = format!("user-{i}");
+        flat.get(&key, t0(), || async { Ok(role("STS.x", exp)) })
+            .await
+            .unwrap();
+        assert_eq!(flat.refresh_at(&key), Some(latest));
+    }
+}
+
+#[tokio::test]
+async fn a_jittered_credential_is_refreshed_at_its_own_point() {
+    // u = 0.5: 45 s earlier than the margin alone, so refreshed from
+    // 900 - 450 - 45 = 405 s after it was fetched, and served until then.
+    let cache = jittered(|| 0.5);
+    let exp = t0() + chrono::Duration::seconds(900);
+    let calls = AtomicUsize::new(0);
+    let fetch = |id: &'static str| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(role(id, exp)) }
+    };
+    cache.get("k", t0(), || fetch("STS.1")).await.unwrap();
+    let before = t0() + chrono::Duration::seconds(404);
+    let r = cache.get("k", before, || fetch("STS.2")).await.unwrap();
+    assert_eq!(r.credentials.access_key_id, "STS.1");
+    let at = t0() + chrono::Duration::seconds(405);
+    let fresh_exp = at + chrono::Duration::seconds(900);
+    let r = cache
+        .get("k", at, || async { Ok(role("STS.3", fresh_exp)) })
+        .await
+        .unwrap();
+    assert_eq!(r.credentials.access_key_id, "STS.3");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn jitter_never_takes_more_than_half_the_fresh_time() {
+    // Credentials living 500 s with a 450 s margin are fresh for 50 s; a
+    // 90 s jitter may take at most 25 of them, whatever the generator says.
+    let cache = jittered(|| 1.0);
+    let exp = t0() + chrono::Duration::seconds(500);
+    cache
+        .get("k", t0(), || async { Ok(role("STS.1", exp)) })
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.refresh_at("k"),
+        Some(t0() + chrono::Duration::seconds(25))
+    );
+    let nan = jittered(|| f64::NAN);
+    nan.get("k", t0(), || async { Ok(role("STS.1", exp)) })
+        .await
+        .unwrap();
+    assert_eq!(
+        nan.refresh_at("k"),
+        Some(t0() + chrono::Duration::seconds(50))
+    );
 }

@@ -57,6 +57,10 @@ pub struct StsClientConfig {
     /// Limit on the whole request, connect included; beyond it the caller
     /// gets 504 `StsTimeout` rather than hanging the function.
     pub request_timeout: Duration,
+    /// At most this many `AssumeRole` calls in any second
+    /// (`STS_MAX_CALLS_PER_SECOND`); beyond it a call is not sent and fails
+    /// with [`StsError::OverBudget`]. `None`: no budget (tests of the client).
+    pub max_calls_per_second: Option<u32>,
 }
 
 impl StsClientConfig {
@@ -67,6 +71,7 @@ impl StsClientConfig {
             endpoint: endpoint.into(),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            max_calls_per_second: None,
         }
     }
 }
@@ -239,6 +244,8 @@ pub fn build_signed_request(
 pub struct StsClient {
     http: reqwest::Client,
     endpoint: String,
+    /// Shared by clones: one budget per instance.
+    budget: Option<std::sync::Arc<super::guard::CallBudget>>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +404,9 @@ impl StsClient {
         Ok(StsClient {
             http,
             endpoint: config.endpoint,
+            budget: config
+                .max_calls_per_second
+                .map(|n| std::sync::Arc::new(super::guard::CallBudget::new(n))),
         })
     }
 
@@ -419,12 +429,22 @@ impl StsClient {
     ///
     /// `now` is a parameter (not read from the clock) so callers and tests
     /// control the signed timestamp; pass `Utc::now()` in production.
+    /// With a budget ([`StsClientConfig::max_calls_per_second`]) a call past
+    /// it is not sent: [`StsError::OverBudget`].
     pub async fn assume_role(
         &self,
         caller: &Credentials,
         req: &AssumeRoleRequest,
         now: DateTime<Utc>,
     ) -> Result<AssumedRole, StsError> {
+        if let Some(budget) = &self.budget {
+            if let Err(wait) = budget.try_take(std::time::Instant::now()) {
+                return Err(StsError::OverBudget {
+                    max_per_second: budget.max_per_second(),
+                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                });
+            }
+        }
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let signed = build_signed_request(&self.endpoint, caller, req, now, &nonce)?;
         self.send(&signed).await
