@@ -56,7 +56,7 @@ pub(super) async fn upload_status(
     // for bytes it did not judge.
     let mut verdict = Verdict::from_tags(&tags);
     if let Some(etag) = verdict.as_ref().and_then(|v| v.etag.clone()) {
-        let c = &creds.credentials;
+        let c = creds.for_key(key)?;
         match calls::head_object(&app.oss, c, &app.config.bucket, key, &etag).await {
             Ok(_) => {}
             Err(OssError::Service { status: 412, .. }) => verdict = None,

@@ -15,7 +15,7 @@
 
 use super::flow::{Completed, Target};
 use crate::api::admission::{Access, Scope};
-use crate::api::broker::scoped_credentials;
+use crate::api::broker::profile_credentials;
 use crate::api::error::{ApiError, OssCall};
 use crate::api::App;
 use crate::oss::calls;
@@ -62,15 +62,16 @@ pub(in crate::api) async fn answer(
     };
     // HeadObject needs oss:GetObject: the read-back credentials, on the
     // caller's own prefix, used here and never handed out.
-    let creds = scoped_credentials(app, scope, Access::Read, ctx, Utc::now()).await?;
+    let creds = profile_credentials(app, scope, Access::Read, ctx, Utc::now()).await?;
     let bucket = &app.config.bucket;
-    let head = match calls::head_object(&app.oss, &creds.credentials, bucket, &t.key, &etag).await {
-        Ok(h) => h,
-        Err(OssError::Service {
-            status: 404 | 412, ..
-        }) => return Ok(None),
-        Err(e) => return Err(ApiError::from_oss(OssCall::HeadObject, e)),
-    };
+    let head =
+        match calls::head_object(&app.oss, creds.for_key(&t.key)?, bucket, &t.key, &etag).await {
+            Ok(h) => h,
+            Err(OssError::Service {
+                status: 404 | 412, ..
+            }) => return Ok(None),
+            Err(e) => return Err(ApiError::from_oss(OssCall::HeadObject, e)),
+        };
     crate::log::info(
         Some(&ctx.request_id),
         "multipart upload already completed; answering the retry from the object",
