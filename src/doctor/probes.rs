@@ -2,8 +2,9 @@
 //! URLs and credentials the function hands out) exactly as a client does, and
 //! turns what it sees into [`Finding`]s.
 
+use super::options::Args;
+use super::report::{Finding, Report};
 use super::samples::{self, Sample};
-use super::{Args, Finding, Report};
 use crate::oss::client::{signed_request, OssRequest};
 use crate::oss::endpoint::Endpoint;
 use alibaba_sign::Credentials;

@@ -72,15 +72,17 @@ async fn bucket_cors(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssErr
         Method::PUT => {
             req.allow("oss:PutBucketCors")?;
             let body = receive_small(req, body).await?;
-            cors.put(&req.bucket, &body)
+            cors.put(&req.bucket, &body)?;
+            Ok(Reply::new(StatusCode::OK))
         }
         Method::GET => {
             req.allow("oss:GetBucketCors")?;
-            cors.get_xml(&req.bucket)
+            Ok(Reply::xml(cors.get_xml(&req.bucket)?))
         }
         Method::DELETE => {
             req.allow("oss:DeleteBucketCors")?;
-            cors.delete(&req.bucket)
+            cors.delete(&req.bucket)?;
+            Ok(Reply::new(StatusCode::NO_CONTENT))
         }
         _ => Err(not_implemented(&format!(
             "{} on the bucket 'cors' sub-resource",

@@ -30,7 +30,6 @@ use http::{HeaderMap, StatusCode};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::request::Reply;
 use super::wire::header;
 use super::xml::{self, elem, OssError};
 use super::{EmulatorConfig, ServeOptions};
@@ -114,15 +113,14 @@ impl CorsRules {
     }
 
     /// PutBucketCors: validates `body` and replaces the bucket's rules.
-    pub(super) fn put(&self, bucket: &str, body: &[u8]) -> Result<Reply, OssError> {
+    pub(super) fn put(&self, bucket: &str, body: &[u8]) -> Result<(), OssError> {
         let config = parse(body)?;
         validate(&config)?;
-        self.set(bucket, Some(config))?;
-        Ok(Reply::new(StatusCode::OK))
+        self.set(bucket, Some(config))
     }
 
     /// GetBucketCors: the rules as OSS writes them; 404 when there are none.
-    pub(super) fn get_xml(&self, bucket: &str) -> Result<Reply, OssError> {
+    pub(super) fn get_xml(&self, bucket: &str) -> Result<String, OssError> {
         let c = self.get(bucket).ok_or_else(|| {
             OssError::new(
                 StatusCode::NOT_FOUND,
@@ -153,17 +151,21 @@ impl CorsRules {
             elem(&mut s, "ResponseVary", if v { "true" } else { "false" });
         }
         s.push_str("</CORSConfiguration>\n");
-        Ok(Reply::xml(s))
+        Ok(s)
     }
 
-    /// DeleteBucketCors: 204, whether or not there were rules.
-    pub(super) fn delete(&self, bucket: &str) -> Result<Reply, OssError> {
-        self.set(bucket, None)?;
-        Ok(Reply::new(StatusCode::NO_CONTENT))
+    /// DeleteBucketCors: removes the rules, whether or not there were any.
+    pub(super) fn delete(&self, bucket: &str) -> Result<(), OssError> {
+        self.set(bucket, None)
     }
 
-    /// Answers a preflight (`OPTIONS`) to `bucket`.
-    pub(super) fn preflight(&self, bucket: &str, h: &HeaderMap) -> Result<Reply, OssError> {
+    /// Answers a preflight (`OPTIONS`) to `bucket`: the headers of a 200, or
+    /// the error.
+    pub(super) fn preflight(
+        &self,
+        bucket: &str,
+        h: &HeaderMap,
+    ) -> Result<Vec<(String, String)>, OssError> {
         let origin = header(h, "origin").ok_or_else(|| {
             OssError::new(
                 StatusCode::BAD_REQUEST,
@@ -202,16 +204,15 @@ impl CorsRules {
                     && requested.iter().all(|rh| r.allows_header(rh))
             })
             .ok_or_else(denied)?;
-        let mut r = Reply::new(StatusCode::OK);
-        r = rule.answer_headers(r, origin);
+        let mut r = rule.answer_headers(origin);
         if let Some(rh) = header(h, "access-control-request-headers") {
-            r = r.header("access-control-allow-headers", rh);
+            r.push(("access-control-allow-headers".into(), rh.into()));
         }
         if config.response_vary == Some(true) {
-            r = r.header(
-                "vary",
-                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-            );
+            r.push((
+                "vary".into(),
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers".into(),
+            ));
         }
         Ok(r)
     }
@@ -229,11 +230,11 @@ impl CorsRules {
         else {
             return Vec::new();
         };
-        let mut r = rule.answer_headers(Reply::new(StatusCode::OK), origin);
+        let mut r = rule.answer_headers(origin);
         if config.response_vary == Some(true) {
-            r = r.header("vary", "Origin");
+            r.push(("vary".into(), "Origin".into()));
         }
-        r.headers
+        r
     }
 }
 
@@ -248,19 +249,26 @@ impl CorsRule {
 
     /// `Access-Control-Allow-Origin` (`*` when the rule allows any origin,
     /// else the request's), `-Allow-Methods`, `-Expose-Headers`, `-Max-Age`.
-    fn answer_headers(&self, mut r: Reply, origin: &str) -> Reply {
+    fn answer_headers(&self, origin: &str) -> Vec<(String, String)> {
         let any = self.origins.iter().any(|o| o == "*");
-        r = r
-            .header(
-                "access-control-allow-origin",
-                if any { "*" } else { origin },
-            )
-            .header("access-control-allow-methods", self.methods.join(", "));
+        let mut r = vec![
+            (
+                "access-control-allow-origin".to_string(),
+                if any { "*" } else { origin }.to_string(),
+            ),
+            (
+                "access-control-allow-methods".to_string(),
+                self.methods.join(", "),
+            ),
+        ];
         if !self.expose.is_empty() {
-            r = r.header("access-control-expose-headers", self.expose.join(", "));
+            r.push((
+                "access-control-expose-headers".into(),
+                self.expose.join(", "),
+            ));
         }
         if let Some(age) = self.max_age {
-            r = r.header("access-control-max-age", age.to_string());
+            r.push(("access-control-max-age".into(), age.to_string()));
         }
         r
     }
@@ -490,7 +498,7 @@ mod tests {
     fn put_get_delete_round_trip() {
         let r = rules(&[]);
         assert_eq!(
-            r.get_xml("b-1").err().expect("an error").code,
+            r.get_xml("b-1").unwrap_err().code,
             "NoSuchCORSConfiguration"
         );
         r.put("b-1", GO_V2_BODY.as_bytes()).unwrap();
@@ -499,12 +507,9 @@ mod tests {
         assert_eq!(c.rules[1].expose, ["x-oss-test", "x-oss-test1"]);
         assert_eq!(c.rules[1].max_age, Some(100));
         assert_eq!(c.response_vary, Some(false));
-        let back = match r.get_xml("b-1").unwrap().body {
-            super::super::request::ReplyBody::Full(b) => b,
-            _ => unreachable!(),
-        };
-        assert_eq!(parse(&back).unwrap(), c);
-        assert_eq!(r.delete("b-1").unwrap().status, StatusCode::NO_CONTENT);
+        let back = r.get_xml("b-1").unwrap();
+        assert_eq!(parse(back.as_bytes()).unwrap(), c);
+        r.delete("b-1").unwrap();
         assert!(r.get("b-1").is_none());
     }
 
@@ -526,7 +531,7 @@ mod tests {
             ("<Other/>".to_string(), "MalformedXML"),
             (format!("<CORSConfiguration>{}</CORSConfiguration>", "<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>".repeat(11)), "CORSRuleBeyondLimit"),
         ] {
-            assert_eq!(r.put("b-1", body.as_bytes()).err().expect("an error").code, code, "{body}");
+            assert_eq!(r.put("b-1", body.as_bytes()).unwrap_err().code, code, "{body}");
         }
     }
 
@@ -564,12 +569,9 @@ mod tests {
                 ]),
             )
             .unwrap();
+        assert_eq!(get(&p, "access-control-allow-origin").as_deref(), Some("*"));
         assert_eq!(
-            get(&p.headers, "access-control-allow-origin").as_deref(),
-            Some("*")
-        );
-        assert_eq!(
-            get(&p.headers, "access-control-expose-headers").as_deref(),
+            get(&p, "access-control-expose-headers").as_deref(),
             Some("ETag")
         );
         let denied = r
@@ -577,16 +579,14 @@ mod tests {
                 "b-1",
                 &hm(&[("origin", origin), ("access-control-request-method", "GET")]),
             )
-            .err()
-            .expect("an error");
+            .unwrap_err();
         assert_eq!(
             (denied.status, denied.code.as_str()),
             (StatusCode::FORBIDDEN, "AccessForbidden")
         );
         assert_eq!(
             r.preflight("b-1", &hm(&[("origin", origin)]))
-                .err()
-                .expect("an error")
+                .unwrap_err()
                 .code,
             "BadRequest"
         );
@@ -596,8 +596,7 @@ mod tests {
                 "b-1",
                 &hm(&[("origin", origin), ("access-control-request-method", "PUT")]),
             )
-            .err()
-            .expect("an error");
+            .unwrap_err();
         assert!(off.message.contains("not enabled"), "{}", off.message);
         assert!(r.actual("b-1", origin, "PUT").is_empty());
     }

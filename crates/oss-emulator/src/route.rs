@@ -113,7 +113,9 @@ pub(super) async fn route(
         if !state.store.has_bucket(&bucket) {
             return Err(no_such_bucket(&bucket).into());
         }
-        return Ok(state.cors.preflight(&bucket, &parts.headers)?);
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.headers = state.cors.preflight(&bucket, &parts.headers)?;
+        return Ok(reply);
     }
     let query = parse_query(parts.uri.query().unwrap_or_default())?;
     let tgt = target(cfg, &parts.headers, parts.uri.path())?;
