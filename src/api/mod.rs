@@ -260,6 +260,8 @@ impl App {
         match op.handler {
             Handler::Page => Ok(page::index()),
             Handler::Client => Ok(page::client()),
+            #[cfg(feature = "local")]
+            Handler::AliOss => Ok(page::ali_oss()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),

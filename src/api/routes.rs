@@ -134,6 +134,9 @@ pub enum Handler {
     Page,
     /// `GET /client.js`.
     Client,
+    /// `GET /vendor/aliyun-oss-sdk.min.js` (local builds only).
+    #[cfg(feature = "local")]
+    AliOss,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
@@ -179,6 +182,8 @@ impl Handler {
     pub fn sts_waits(self) -> u32 {
         match self {
             Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
+            #[cfg(feature = "local")]
+            Handler::AliOss => 0,
             Handler::Initialize => 2,
             _ => 1,
         }
@@ -192,6 +197,8 @@ impl Handler {
     pub fn oss_budget(self) -> Duration {
         let call = OssClientConfig::default().request_timeout;
         match self {
+            #[cfg(feature = "local")]
+            Handler::AliOss => Duration::ZERO,
             Handler::Page
             | Handler::Client
             | Handler::Healthz
@@ -345,6 +352,12 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/index.html"),
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    #[cfg(feature = "local")]
+    route(
+        Exact(super::page::ALI_OSS_PATH),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::AliOss)],
     ),
     route(
         Exact("/client.js"),

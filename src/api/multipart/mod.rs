@@ -24,6 +24,7 @@
 
 mod finished;
 pub(super) mod flow;
+mod steps;
 
 use super::admission::{admit, ProfileChoice, Purpose, Scope};
 use super::error::{ApiError, ErrorCode};
