@@ -820,6 +820,16 @@ impl Doctor<'_> {
             ));
             return;
         };
+        let same_origin = url::Url::parse(&self.args.url)
+            .map(|u| u.origin().ascii_serialization() == origin)
+            .unwrap_or(false);
+        if same_origin {
+            self.add(Finding::ok(
+                CHECK,
+                format!("{origin} is the function's own origin: browsers send it no preflight"),
+            ));
+            return;
+        }
         let fix =
             format!("add {origin} to ALLOWED_ORIGINS (the deployment file's allowedOrigins var)");
         let mut seen = Vec::new();

@@ -129,6 +129,16 @@ def test_text_report_is_for_people(healthy):
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.startswith(f"oss-direct-upload doctor {healthy.url}\n"), p.stdout
     assert "ok       delete" in p.stdout and p.stdout.endswith("All checks passed.\n"), p.stdout
+    # The function's own origin needs no CORS (browsers do not preflight it): not a problem.
+    p = subprocess.run([BIN, "doctor", healthy.url, "--origin", healthy.url, "--json"], capture_output=True,
+                       text=True, timeout=120)
+    found = by_check(json.loads(p.stdout))
+    assert p.returncode == 0 and "own origin" in found["cors-function"]["detail"], p.stdout
+    # Without --origin the CORS checks are skipped, saying why, and do not fail the run.
+    p = subprocess.run([BIN, "doctor", healthy.url, "--json"], capture_output=True, text=True, timeout=120)
+    found = by_check(json.loads(p.stdout))
+    assert p.returncode == 0, p.stdout
+    assert {found[c]["status"] for c in ("cors-function", "cors-bucket", "bucket-etag")} == {"skipped"}
 
 
 @pytest.mark.parametrize("version", ["v1"])
