@@ -102,6 +102,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
         Err(Routed::Oss(e)) => {
             err_code = e.code.clone();
             let mut r = Reply::new(e.status).header("x-oss-ec", "0000-00000000");
+            r.headers.extend(e.headers.iter().cloned());
             if !is_head {
                 r.body = Bytes::from(e.to_xml(&rid, "127.0.0.1")).into();
                 r = r.header("content-type", "application/xml");
