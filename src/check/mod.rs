@@ -1,8 +1,14 @@
 //! The upload check ([`UploadCheck`]): what happens after an upload lands.
 //! FC's OSS trigger invokes the function (`POST /invoke`, see
-//! [`crate::runtime`]) for each `PutObject`, `PostObject` and
-//! `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this module checks the
-//! stored object and tells the app.
+//! [`crate::runtime`]) for each `PutObject`, `PostObject`,
+//! `CompleteMultipartUpload`, `AppendObject` and `PutSymlink` under
+//! `UPLOAD_PREFIX`; this module checks the stored object and tells the app.
+//!
+//! Appendable objects and symlinks (`x-oss-object-type` on HeadObject, or
+//! the event's name) are rejected and deleted, never quarantined (CopyObject
+//! refuses appendable objects; a symlink's copy would be its target), unless
+//! the profile lists the type in `allow_object_types`. A PutSymlink event is
+//! read with GetSymlink, since HeadObject shows the target's ETag.
 //!
 //! One record, one direction:
 //! event → [`parse`] → scoped credentials (STS, [`crate::sts::policy::check_policy`]) →
@@ -28,7 +34,7 @@ pub mod webhook;
 use crate::config::{CheckSettings, Config};
 use crate::oss::calls;
 use crate::oss::client::{OssClient, OssError};
-use crate::profiles::Profiles;
+use crate::profiles::{ObjectType, Profile, Profiles};
 use crate::runtime::Context;
 use crate::sts::cache::{CacheConfig, CredentialCache};
 use crate::sts::client::{AssumeRoleRequest, StsClient};
@@ -292,6 +298,9 @@ impl UploadCheck {
             Err(o) => return o,
         };
         let bucket = &self.config.bucket;
+        if r.event_name == parse::PUT_SYMLINK {
+            return self.symlink(r, &profile, &creds, etag, ctx).await;
+        }
         let head = match calls::head_object(&self.oss, &creds, bucket, &r.key, &etag)
             .await
             .map_err(OssFailure::from)
@@ -314,13 +323,115 @@ impl UploadCheck {
             }
             Err(e) => return transient(e),
         };
-        let tags = match calls::get_tags(&self.oss, &creds, bucket, &r.key)
+        self.judge(r, &profile, &creds, head, etag, ctx).await
+    }
+
+    /// A PutSymlink event. Its `eTag` may be the link's own (GetSymlink's)
+    /// while HeadObject shows the target's, so the link is found with
+    /// GetSymlink: gone, or no longer a symlink, is stale. A symlink the
+    /// profile does not allow is rejected as it stands (its bytes are another
+    /// object's); an allowed one is checked like an upload of its target's
+    /// bytes, bound to the ETag HeadObject shows for it.
+    async fn symlink(
+        &self,
+        r: &Record,
+        profile: &Arc<Profile>,
+        creds: &Credentials,
+        event_etag: String,
+        ctx: &Context,
+    ) -> Outcome {
+        let bucket = &self.config.bucket;
+        let link_etag = match calls::get_symlink(&self.oss, creds, bucket, &r.key).await {
+            Ok((etag, _target)) => etag,
+            Err(OssError::Service { status: 400, .. }) => return Outcome::Stale,
+            Err(e) => match OssFailure::from(e) {
+                OssFailure::Gone => return Outcome::Stale,
+                other => return transient(other),
+            },
+        };
+        if !profile.object_type_allowed(ObjectType::Symlink) {
+            let head = calls::ObjectHead {
+                size: r.size.unwrap_or(0),
+                content_type: r.mime_type.clone().unwrap_or_default(),
+                etag: link_etag,
+                object_type: ObjectType::Symlink.as_str().to_owned(),
+            };
+            return self.judge(r, profile, creds, head, event_etag, ctx).await;
+        }
+        match calls::head_current(&self.oss, creds, bucket, &r.key)
             .await
             .map_err(OssFailure::from)
         {
-            Ok(t) => t,
-            Err(OssFailure::Gone) => return Outcome::Stale,
-            Err(e) => return transient(e),
+            Ok(head) => {
+                let etag = head.etag.clone();
+                self.judge(r, profile, creds, head, etag, ctx).await
+            }
+            Err(OssFailure::Gone) => Outcome::Stale,
+            Err(e) => transient(e),
+        }
+    }
+
+    /// From the stored object's HeadObject on: an object type the profile
+    /// does not allow is rejected at once (no tags read or written: a
+    /// symlink's could be its target's, and the object is removed anyway);
+    /// otherwise the verdict in the tags, or a new check.
+    async fn judge(
+        &self,
+        r: &Record,
+        profile: &Arc<Profile>,
+        creds: &Credentials,
+        head: calls::ObjectHead,
+        etag: String,
+        ctx: &Context,
+    ) -> Outcome {
+        let (bucket, creds, profile) = (&self.config.bucket, creds, profile.clone());
+        let kind = ObjectType::parse(&head.object_type).or(match r.event_name.as_str() {
+            parse::APPEND_OBJECT => Some(ObjectType::Appendable),
+            parse::PUT_SYMLINK => Some(ObjectType::Symlink),
+            _ => None,
+        });
+        if let Some(kind) = kind.filter(|k| !profile.object_type_allowed(*k)) {
+            let v = rules::object_type_not_allowed(kind);
+            let data = webhook::Data {
+                bucket: r.bucket.clone(),
+                key: r.key.clone(),
+                size: head.size,
+                etag: etag.clone(),
+                declared_type: head.content_type.clone(),
+                sniffed_type: None,
+                user_id: rules::check_key(&self.config, &profile, &r.key)
+                    .ok()
+                    .flatten(),
+                reason: Some(webhook::Reason {
+                    code: v.code.to_owned(),
+                    message: v.message.clone(),
+                }),
+                disposition: None,
+            };
+            let verdict = Verdict::new(&Err(v), None, &etag);
+            let subject = Subject {
+                creds,
+                record: r,
+                head: &head,
+                etag: &etag,
+            };
+            return self.report(&subject, data, verdict, ctx).await;
+        }
+        let creds = creds.clone();
+        // An allowed appendable object keeps its tags while it grows, and a
+        // symlink's may be its target's: a verdict found there may be about
+        // other bytes, so such objects are always judged afresh.
+        let tags = if kind.is_some() {
+            Vec::new()
+        } else {
+            match calls::get_tags(&self.oss, &creds, bucket, &r.key)
+                .await
+                .map_err(OssFailure::from)
+            {
+                Ok(t) => t,
+                Err(OssFailure::Gone) => return Outcome::Stale,
+                Err(e) => return transient(e),
+            }
         };
         let user_id = rules::check_key(&self.config, &profile, &r.key)
             .ok()

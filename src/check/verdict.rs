@@ -239,7 +239,10 @@ impl UploadCheck {
             .settings
             .quarantine_prefix
             .as_deref()
-            .filter(|_| s.head.size < MAX_COPY_BYTES);
+            .filter(|_| s.head.size < MAX_COPY_BYTES)
+            // CopyObject refuses appendable objects, and a symlink's copy
+            // would be its target: both are deleted.
+            .filter(|_| crate::profiles::ObjectType::parse(&s.head.object_type).is_none());
         if !verified {
             data.disposition = Some(
                 if quarantine.is_some() {

@@ -137,6 +137,9 @@ pub struct ObjectHead {
     pub content_type: String,
     /// `ETag`, unquoted, uppercase.
     pub etag: String,
+    /// `x-oss-object-type`: `Normal`, `Multipart`, `Appendable`, `Symlink`
+    /// (empty when absent). For a symlink every other field is its target's.
+    pub object_type: String,
 }
 
 /// `"5B3C..."` / `5b3c...` → `5B3C...`.
@@ -153,7 +156,20 @@ pub async fn head_object(
     key: &str,
     etag: &str,
 ) -> Result<ObjectHead, OssError> {
-    let req = OssRequest::new("HEAD", bucket, key).header("If-Match", format!("\"{etag}\""));
+    head(client, creds, bucket, key, Some(etag)).await
+}
+
+async fn head(
+    client: &OssClient,
+    creds: &Credentials,
+    bucket: &str,
+    key: &str,
+    if_match: Option<&str>,
+) -> Result<ObjectHead, OssError> {
+    let mut req = OssRequest::new("HEAD", bucket, key);
+    if let Some(etag) = if_match {
+        req = req.header("If-Match", format!("\"{etag}\""));
+    }
     let resp = client.send(creds, req).await?;
     let size = resp
         .header("content-length")
@@ -165,7 +181,41 @@ pub async fn head_object(
         size,
         content_type: resp.header("content-type").unwrap_or_default().to_owned(),
         etag: normalize_etag(resp.header("etag").unwrap_or_default()),
+        object_type: resp
+            .header("x-oss-object-type")
+            .unwrap_or_default()
+            .to_owned(),
     })
+}
+
+/// HeadObject of whatever `key` is now (no `If-Match`): for a symlink, whose
+/// HeadObject shows its target's ETag, not the one its event may carry.
+pub async fn head_current(
+    client: &OssClient,
+    creds: &Credentials,
+    bucket: &str,
+    key: &str,
+) -> Result<ObjectHead, OssError> {
+    head(client, creds, bucket, key, None).await
+}
+
+/// GetSymlink (`GET /<key>?symlink`): the symlink's own ETag (unquoted,
+/// uppercase) and its target. 404 when the key is gone; 400 `NotSymlink`
+/// when it is no longer a symlink.
+pub async fn get_symlink(
+    client: &OssClient,
+    creds: &Credentials,
+    bucket: &str,
+    key: &str,
+) -> Result<(String, String), OssError> {
+    let req = OssRequest::new("GET", bucket, key).query("symlink", "");
+    let resp = client.send(creds, req).await?;
+    let etag = normalize_etag(resp.header("etag").unwrap_or_default());
+    let raw = resp.header("x-oss-symlink-target").unwrap_or_default();
+    let target = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned();
+    Ok((etag, target))
 }
 
 /// The first `n` bytes of version `etag` (ranged GetObject, `If-Match`);
