@@ -13,6 +13,8 @@
 //! - [`api`]: routes and JSON shapes.
 //! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
 //! - [`wiring`]: the one composition function that builds all of the above from `Config`.
+//! - [`deploy_facts`]: what a deployment file must agree with (routes, deadlines, profile
+//!   prefixes), printed by `oss-direct-upload deploy-facts` for tests/deploy.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -22,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod deploy_facts;
 pub mod http_client;
 pub mod log;
 pub mod oss;

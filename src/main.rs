@@ -17,6 +17,10 @@ USAGE:
     oss-direct-upload            serve on 0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000} (what FC runs)
     oss-direct-upload local      run the function and an embedded OSS + STS emulator on loopback
                                  (see `oss-direct-upload local --help`)
+    oss-direct-upload deploy-facts
+                                 print, as JSON, what a deployment file must agree with:
+                                 each route's methods and deadline, the upload check's
+                                 deadline, every profile prefix (tests/deploy reads it)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";
@@ -27,6 +31,15 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         #[cfg(feature = "local")]
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
+        // For tests/deploy: the routes' methods and deadlines and the profile
+        // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
+        Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oss-direct-upload: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -11,6 +11,9 @@
 //!   `Bucket.sign_url(..., params={partNumber, uploadId})` byte for byte where oss2's
 //!   URL layout allows (no token, `slash_safe`), canonically otherwise.
 //! - oss2 V4 `sign_url` with the same params, canonically.
+//! - A signed `Content-Type` (what Uppy 5's part PUTs are told to send), V4
+//!   and V1, with and without the length bound, byte for byte against
+//!   alibabacloud-oss-v2.
 //!
 //! Each comparison can fail: another part number, upload id or bound length gives a
 //! URL the SDK's does not equal.
@@ -46,6 +49,7 @@ const UPLOAD_IDS: &[&str] = &[
 ];
 const PARTS: &[u32] = &[1, 7, 10_000];
 const LENGTHS: &[u64] = &[1, 102_400, 8 * 1024 * 1024, 5_368_709_120];
+const TYPES: &[&str] = &["application/octet-stream", "video/mp4"];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Sdk {
@@ -69,6 +73,7 @@ struct Case {
     upload_id: &'static str,
     part_number: u32,
     length: Option<u64>,
+    content_type: Option<&'static str>,
 }
 
 impl Case {
@@ -79,6 +84,7 @@ impl Case {
             upload_id: self.upload_id,
             part_number: self.part_number,
             content_length: self.length,
+            content_type: self.content_type,
         }
     }
 
@@ -144,6 +150,7 @@ fn cases() -> Vec<Case> {
                     upload_id,
                     part_number,
                     length: None,
+                    content_type: None,
                 };
                 // V4 unbound and V1: the SDK's own UploadPartRequest presigner.
                 out.push(base.clone());
@@ -156,6 +163,21 @@ fn cases() -> Vec<Case> {
                     sdk: Sdk::V2Signer,
                     length: Some(LENGTHS[i % LENGTHS.len()]),
                     ..base.clone()
+                });
+                // A signed Content-Type: V4 (bound and not) and V1.
+                let typed = Case {
+                    content_type: Some(TYPES[i % TYPES.len()]),
+                    ..base.clone()
+                };
+                out.push(typed.clone());
+                out.push(Case {
+                    version: Version::V1,
+                    ..typed.clone()
+                });
+                out.push(Case {
+                    sdk: Sdk::V2Signer,
+                    length: Some(LENGTHS[i % LENGTHS.len()]),
+                    ..typed
                 });
                 // oss2 sign_url with partNumber/uploadId.
                 for slash_safe in [true, false] {
@@ -278,5 +300,13 @@ fn upload_part_comparison_detects_changes() {
             };
             assert!(!same(c, &other_len.ours(), t), "length not signed");
         }
+        let other_type = Case {
+            content_type: match c.content_type {
+                Some(_) => None,
+                None => Some(TYPES[0]),
+            },
+            ..c.clone()
+        };
+        assert!(!same(c, &other_type.ours(), t), "content type not signed");
     }
 }

@@ -182,7 +182,10 @@ impl App {
                 "this origin is not in ALLOWED_ORIGINS",
             )
             .to_response(ErrorShape::Plain),
-            Some(op) => match self.route(spec, op, captures, &req, &ctx).await {
+            Some(op) => match self
+                .route_within_deadline(spec, op, captures, &req, &ctx)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     if e.status() >= 500 {
@@ -202,6 +205,39 @@ impl App {
         };
         self.cors.decorate(&verdict, &mut resp);
         with_no_store(resp)
+    }
+
+    /// [`App::route`], cut at the handler's
+    /// [`deadline`](routes::Handler::deadline) so that every route answers
+    /// JSON inside the deployed function timeout instead of being killed by
+    /// FC.
+    async fn route_within_deadline(
+        &self,
+        spec: &RouteSpec,
+        op: &Operation,
+        captures: Captures<'_>,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<Response, ApiError> {
+        let limit = op
+            .handler
+            .deadline(Duration::from_millis(self.config.sts_timeout_ms));
+        match tokio::time::timeout(limit, self.route(spec, op, captures, req, ctx)).await {
+            Ok(done) => done,
+            // STS waits end on their own (STS_TIMEOUT_MS) before the
+            // deadline, so what ran out is the OSS budget.
+            Err(_) => Err(ApiError::new(
+                if op.handler.oss_budget().is_zero() {
+                    ErrorCode::StsTimeout
+                } else {
+                    ErrorCode::OssTimeout
+                },
+                format!(
+                    "the request did not finish within {} s; OSS may still finish what it was asked: retry",
+                    limit.as_secs()
+                ),
+            )),
+        }
     }
 
     /// Reads the request's input, admits it (profile, authentication,

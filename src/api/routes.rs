@@ -5,7 +5,10 @@
 //! matches paths.
 
 use super::error::ErrorShape;
+use crate::oss::calls::COMPLETE_TIMEOUT;
+use crate::oss::client::OssClientConfig;
 use http::Method;
+use std::time::Duration;
 
 /// A path: exact, or one of Uppy's paths that carry the upload id (and part
 /// number) in segments. Segments are matched raw (still percent-encoded).
@@ -166,6 +169,64 @@ pub enum Handler {
     /// The upload status.
     UploadStatus,
 }
+
+impl Handler {
+    /// How many STS waits (each at most `STS_TIMEOUT_MS`) the handler may
+    /// make: the scoped credentials, plus the connection warm-up for the
+    /// initializer; none for the routes that never call STS.
+    pub fn sts_waits(self) -> u32 {
+        match self {
+            Handler::Page | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Initialize => 2,
+            _ => 1,
+        }
+    }
+
+    /// How long the handler's own OSS calls may take together; past it the
+    /// request answers 504 `OssTimeout` (OSS may still finish what it was
+    /// asked, e.g. a complete). Each call is also bounded by the OSS client's
+    /// per-call timeout; listing parts may page ten times, so its pages
+    /// share a budget of two calls.
+    pub fn oss_budget(self) -> Duration {
+        let call = OssClientConfig::default().request_timeout;
+        match self {
+            Handler::Page
+            | Handler::Healthz
+            | Handler::Initialize
+            | Handler::PublicConfig
+            | Handler::Sts
+            | Handler::PostPolicy
+            | Handler::Presign
+            | Handler::MultipartSign
+            | Handler::UppyParams
+            | Handler::UppySign => Duration::ZERO,
+            Handler::MultipartCreate
+            | Handler::UppyCreate
+            | Handler::MultipartAbort
+            | Handler::UppyAbort
+            | Handler::UploadStatus => call,
+            Handler::MultipartParts | Handler::UppyList => 2 * call,
+            // ListParts (its budget), CompleteMultipartUpload (its own
+            // longer timeout), then one more call (an abort after a refusal).
+            Handler::MultipartComplete | Handler::UppyComplete => {
+                2 * call + COMPLETE_TIMEOUT + call
+            }
+        }
+    }
+
+    /// The longest a request served by this handler runs once its body is
+    /// read, when each STS wait is at most `sts_wait`: what
+    /// [`super::App::handle`] cuts it at, and what the deployed function
+    /// timeout must exceed (tests/deploy reads it through
+    /// `oss-direct-upload deploy-facts`).
+    pub fn deadline(self, sts_wait: Duration) -> Duration {
+        sts_wait * self.sts_waits() + self.oss_budget() + HANDLER_SLACK
+    }
+}
+
+/// Time a handler's deadline allows beyond its STS and OSS waits (parsing,
+/// signing, JSON).
+pub const HANDLER_SLACK: Duration = Duration::from_secs(1);
 
 /// What one or more methods on a route do.
 #[derive(Debug)]

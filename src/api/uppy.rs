@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /s3/params?filename=&type=` | `{method:"POST", url, fields, expires}` — a POST policy |
 //! | `POST /s3/multipart` `{filename,type,metadata}` | `{key, uploadId, bucket}` |
-//! | `GET /s3/multipart/{uploadId}/{partNumber}?key=` | `{url, method:"PUT", expires}` |
+//! | `GET /s3/multipart/{uploadId}/{partNumber}?key=` | `{url, method:"PUT", expires}`, plus `headers` for Uppy 5 |
 //! | `GET /s3/multipart/{uploadId}?key=` | `[{PartNumber, ETag, Size}]` |
 //! | `POST /s3/multipart/{uploadId}/complete?key=` `{parts:[{ETag,PartNumber}]}` | `{location, key, bucket}` |
 //! | `DELETE /s3/multipart/{uploadId}?key=` | `{}` |
@@ -160,7 +160,16 @@ pub(super) async fn serve(
         Handler::UppySign => {
             let scope = step()?;
             let t = target(&scope)?;
-            sign(app, ctx, &scope, t, captures.part.unwrap_or_default()).await
+            let typed = PartType::for_request(req);
+            sign(
+                app,
+                ctx,
+                &scope,
+                t,
+                captures.part.unwrap_or_default(),
+                typed,
+            )
+            .await
         }
         Handler::UppyList => {
             let scope = step()?;
@@ -200,13 +209,63 @@ async fn create(
     ))
 }
 
-/// `GET /s3/multipart/{uploadId}/{partNumber}`: `{url, method, expires}`.
+/// The `Content-Type` a part URL signs, told to the client in `headers`.
+///
+/// Uppy 5 (companion-client's `RequestClient`, which sends
+/// `Accept: application/json`) applies the `headers` of the sign answer to
+/// the part's PUT, and with `shouldUseMultipart: true` and a file of 5 MiB or
+/// less it PUTs the `File` itself, to which the browser adds the file's own
+/// type unless a header says otherwise. So for Uppy 5 every part URL signs
+/// [`PART_CONTENT_TYPE`] and `headers` says to send it. Uppy 6
+/// (`companionEndpoint`: a plain `fetch`, `Accept: */*`) ignores `headers`
+/// and always PUTs an untyped `slice()`, so its URLs sign no type: a signed
+/// type it does not send would be refused (403). A part's type is not the
+/// object's: that was fixed at initiate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartType {
+    /// Sign [`PART_CONTENT_TYPE`] and answer it in `headers` (Uppy 5).
+    Told,
+    /// Sign no type; the PUT carries none (Uppy 6).
+    Untyped,
+}
+
+/// What Uppy 5's part PUTs are told to carry: any value would do (OSS
+/// ignores a part's type), this one says "bytes".
+const PART_CONTENT_TYPE: &str = "application/octet-stream";
+
+impl PartType {
+    /// Uppy 5's `RequestClient` asks for `application/json`; Uppy 6's
+    /// `fetch` sends the browser's default (`*/*`).
+    fn for_request(req: &Request) -> PartType {
+        let json = req
+            .headers()
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|range| {
+                range
+                    .split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if json {
+            PartType::Told
+        } else {
+            PartType::Untyped
+        }
+    }
+}
+
+/// `GET /s3/multipart/{uploadId}/{partNumber}`: `{url, method, expires}`,
+/// plus `headers` when the URL signs a type ([`PartType`]).
 async fn sign(
     app: &App,
     ctx: &Context,
     scope: &Scope,
     t: flow::Target,
     part: &str,
+    typed: PartType,
 ) -> Result<Response, ApiError> {
     let n = part.parse::<i64>().map_err(|_| {
         ApiError::new(
@@ -218,16 +277,21 @@ async fn sign(
         )
     })?;
     let n = part_number(n)?;
-    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &[n], None).await?;
+    let content_type = match typed {
+        PartType::Told => Some(PART_CONTENT_TYPE),
+        PartType::Untyped => None,
+    };
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &[n], None, content_type).await?;
     let url = parts.into_iter().next().map(|p| p.url).unwrap_or_default();
-    Ok(json_body(
-        200,
-        &json!({
-            "url": url,
-            "method": "PUT",
-            "expires": seconds_until(expiration, Utc::now()),
-        }),
-    ))
+    let mut body = json!({
+        "url": url,
+        "method": "PUT",
+        "expires": seconds_until(expiration, Utc::now()),
+    });
+    if let Some(t) = content_type {
+        body["headers"] = json!({ "Content-Type": t });
+    }
+    Ok(json_body(200, &body))
 }
 
 /// `GET /s3/multipart/{uploadId}`: `[{PartNumber, ETag, Size}]`.

@@ -96,6 +96,11 @@ pub struct UploadPart<'a> {
     /// `x-oss-additional-headers=content-length`, so OSS refuses a body of any
     /// other length (403). V1 has no way to sign it and ignores it.
     pub content_length: Option<u64>,
+    /// The `Content-Type` the part's PUT will carry, signed (V4 and V1) so
+    /// OSS accepts exactly that header. `None`: the PUT must carry none
+    /// (a browser sends a `File.slice()` Blob without one). Parts never set
+    /// the object's type; that was fixed at initiate.
+    pub content_type: Option<&'a str>,
 }
 
 impl UploadPart<'_> {
@@ -107,12 +112,17 @@ impl UploadPart<'_> {
         ]
     }
 
-    /// The headers the signature covers. No `Content-Type`: a browser sends
-    /// a `File.slice()` Blob without one, and the type was fixed at initiate.
+    /// The headers the signature covers: the bound length (V4 only) and
+    /// the [`UploadPart::content_type`], when set.
     pub fn signed_headers(&self) -> Vec<(String, String)> {
-        self.content_length
-            .map(|n| vec![("Content-Length".to_owned(), n.to_string())])
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        if let Some(n) = self.content_length {
+            out.push(("Content-Length".to_owned(), n.to_string()));
+        }
+        if let Some(t) = self.content_type {
+            out.push(("Content-Type".to_owned(), t.to_owned()));
+        }
+        out
     }
 
     /// V4 presigned query params (see [`v4::presign_with_signing_key`]);
@@ -154,11 +164,15 @@ impl UploadPart<'_> {
     /// sub-resources. `expires_unix` is absolute. The length is not bound.
     pub fn presign_v1(&self, creds: &Credentials, expires_unix: i64) -> Vec<(String, String)> {
         let query = self.query();
+        let headers: Vec<(String, String)> = self
+            .content_type
+            .map(|t| vec![("Content-Type".to_owned(), t.to_owned())])
+            .unwrap_or_default();
         let input = PresignInput {
             method: "PUT",
             bucket: self.bucket,
             key: self.key,
-            headers: &[],
+            headers: &headers,
             query: &query,
         };
         v1::presign(creds, &input, expires_unix)
@@ -446,6 +460,7 @@ mod tests {
             upload_id: "UP",
             part_number: 3,
             content_length: Some(100),
+            content_type: None,
         };
         let key = |d: &str| v4::signing_key("sk", d, "cn-hangzhou", v4::PRODUCT);
         let bound = part.presign_v4(&creds, "cn-hangzhou", now, 60, key);
@@ -463,6 +478,13 @@ mod tests {
         let v1 = part.presign_v1(&creds, 1_700_000_060);
         assert_eq!(v1[0].0, "partNumber");
         assert_eq!(v1.last().unwrap().0, "Signature");
+        // A signed type changes both signatures.
+        part.content_type = Some("application/octet-stream");
+        assert_ne!(part.presign_v1(&creds, 1_700_000_060).last(), v1.last());
+        assert_ne!(
+            part.presign_v4(&creds, "cn-hangzhou", now, 60, key).last(),
+            unbound.last()
+        );
     }
 
     /// The derived V1/V4 values in the research notes (multipart-callback-uppy.md A.2).
@@ -474,6 +496,7 @@ mod tests {
             upload_id: "0004B9895DBBB6EC98E36",
             part_number: 3,
             content_length: None,
+            content_type: None,
         };
         let sig = |q: Vec<(String, String)>| q.last().unwrap().1.clone();
         assert_eq!(

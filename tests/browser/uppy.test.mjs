@@ -9,7 +9,10 @@
 //   sends no custom header) in AUTH_MODE=anonymous.
 // Each uploads a small file (one POST form from `GET /s3/params`) and a file
 // of three parts (multipart through `/s3/multipart...`) from a page on its
-// own origin, as an app would. The packages are bundled for the browser with
+// own origin, as an app would; then, with `shouldUseMultipart: true`, a
+// file under 5 MiB as a one-part multipart upload (Uppy 5 PUTs the File
+// itself, typed, so its part URL must sign the type it is told to send);
+// then a file of a type the deployment refuses, for what each version shows. The packages are bundled for the browser with
 // esbuild (installed next to them in tests/browser/uppy/v5 and v6). The bytes,
 // type and key of what landed are read back from the emulator with the
 // account key.
@@ -81,10 +84,15 @@ function mintJwt(secret, sub) {
   return execFileSync(PYTHON, ['-c', script, secret, sub], { encoding: 'utf8' }).trim();
 }
 
-/** Runs in the app page: adds the files to a fresh Uppy, uploads, reports. */
+/**
+ * Runs in the app page: adds the files to a fresh Uppy, uploads, reports.
+ * `multipartAbove`: multipart for files larger than that many bytes; `true`:
+ * `shouldUseMultipart: true`, multipart whatever the size.
+ */
 async function uploadInPage({ pluginOpts, files, multipartAbove }) {
   const uppy = new window.Uppy({ autoProceed: false });
-  uppy.use(window.AwsS3, { ...pluginOpts, shouldUseMultipart: (file) => file.size > multipartAbove });
+  const shouldUseMultipart = multipartAbove === true ? true : (file) => file.size > multipartAbove;
+  uppy.use(window.AwsS3, { ...pluginOpts, shouldUseMultipart });
   const progress = {};
   uppy.on('upload-progress', (file, p) => (progress[file.name] ??= []).push(p.bytesUploaded));
   for (const f of files) {
@@ -101,7 +109,7 @@ async function uploadInPage({ pluginOpts, files, multipartAbove }) {
 
 let children = [];
 
-async function runMajor({ major, bundleInfo, app, tmp, context, files, auth }) {
+async function runMajor({ major, bundleInfo, app, tmp, context, files, onePart, refusedFile, auth }) {
   const secret = crypto.randomBytes(32).toString('hex');
   const env = auth === 'jwt' ? { AUTH_MODE: 'jwt', JWT_SECRET: secret } : { AUTH_MODE: 'anonymous' };
   const local = await startLocal(path.join(tmp, `data${major}`), env, ['--allowed-origin', app.origin, '--no-trigger']);
@@ -121,6 +129,7 @@ async function runMajor({ major, bundleInfo, app, tmp, context, files, auth }) {
     page.on('pageerror', (e) => pageErrors.push(e.message));
     const fnRequests = [];
     const partPuts = [];
+    const partTypes = [];
     page.on('request', (req) => {
       const url = new URL(req.url());
       if (req.url().startsWith(local.base + '/s3/')) {
@@ -128,6 +137,7 @@ async function runMajor({ major, bundleInfo, app, tmp, context, files, auth }) {
       }
       if (req.url().startsWith(local.emulator) && req.method() === 'PUT' && url.searchParams.has('partNumber')) {
         partPuts.push(Number(url.searchParams.get('partNumber')));
+        partTypes.push(req.headers()['content-type'] ?? null);
       }
     });
     await page.goto(`${app.origin}/uppy${major}.html`, { waitUntil: 'load' });
@@ -155,11 +165,50 @@ async function runMajor({ major, bundleInfo, app, tmp, context, files, auth }) {
     check(`${label}: Uppy reported progress for the large file up to its size`,
       progress.some((v) => v > 0 && v < big.bytes.length) && progress.includes(big.bytes.length), JSON.stringify(progress.slice(-5)));
 
+    // `shouldUseMultipart: true` with a file under 5 MiB: one part. Uppy 5
+    // PUTs the File itself (the browser would add the file's type, which the
+    // part URL must then sign: `headers` from the sign route say which type
+    // to send); Uppy 6 PUTs a typeless slice and ignores `headers`.
+    fnRequests.length = 0;
+    partPuts.length = 0;
+    partTypes.length = 0;
+    const one = await page.evaluate(uploadInPage, {
+      pluginOpts,
+      files: [{ name: onePart.name, type: onePart.type }],
+      multipartAbove: true,
+    });
+    check(`${label}: shouldUseMultipart: true uploads a ${onePart.bytes.length}-byte ${onePart.type} file`,
+      one.failed.length === 0 && one.successful.length === 1, JSON.stringify(one));
+    const oneCalls = [...new Set(fnRequests.map((r) => `${r.method} ${r.path.replace(/\/s3\/multipart\/[^/]+/, '/s3/multipart/{id}')}`))].sort();
+    check(`${label}: ...as a one-part multipart upload (create, sign part 1, complete; no POST form)`,
+      ['POST /s3/multipart', 'GET /s3/multipart/{id}/1', 'POST /s3/multipart/{id}/complete'].every((c) => oneCalls.includes(c))
+        && !oneCalls.includes('GET /s3/params') && partPuts.join() === '1', JSON.stringify({ oneCalls, partPuts }));
+    const wantType = major === 5 ? 'application/octet-stream' : null;
+    check(`${label}: ...its part PUT carried Content-Type ${wantType ?? '(none)'}`,
+      partTypes.length === 1 && partTypes[0] === wantType, JSON.stringify(partTypes));
+
+    // A refused upload (a type the deployment does not allow): what the user
+    // sees. Uppy 5 shows the answer's top-level `message`; Uppy 6 reads no
+    // error body, only the status text.
+    const refused = await page.evaluate(uploadInPage, {
+      pluginOpts,
+      files: [{ name: refusedFile.name, type: refusedFile.type }],
+      multipartAbove: 5 * MiB,
+    });
+    const shown = refused.failed[0]?.error || '';
+    if (major === 5) {
+      check(`${label}: a refused upload (${refusedFile.type}) shows the function's message`,
+        refused.successful.length === 0 && shown.includes(`"${refusedFile.type}" is not allowed`), JSON.stringify(refused));
+    } else {
+      check(`${label}: a refused upload (${refusedFile.type}) shows only "Companion request failed: Bad Request"`,
+        refused.successful.length === 0 && /Companion request failed: Bad Request$/.test(shown) && !shown.includes('allowed'), JSON.stringify(refused));
+    }
+
     // What landed: every key in the bucket, read as the account.
     const keys = await accountList(local.emulator, cfg.bucket, '');
-    check(`${label}: exactly the two objects exist, both under the user's prefix ${prefix}`,
-      keys.length === files.size && keys.every((k) => k.startsWith(prefix)), JSON.stringify(keys));
-    for (const f of files.values()) {
+    check(`${label}: exactly the three objects exist, all under the user's prefix ${prefix}`,
+      keys.length === files.size + 1 && keys.every((k) => k.startsWith(prefix)), JSON.stringify(keys));
+    for (const f of [...files.values(), onePart]) {
       const key = keys.find((k) => k.endsWith('/' + f.name));
       const got = key ? await accountGet(local.emulator, cfg.bucket, key) : { status: 0, body: Buffer.alloc(0) };
       check(`${label}: ${f.name} has the exact bytes and Content-Type ${f.type}`,
@@ -185,12 +234,14 @@ async function main() {
     for (const [name, type, size] of [['note.txt', 'text/plain', 2_345], ['clip.mp4', 'video/mp4', 11 * MiB + 4_321]]) {
       files.set(name, { name, type, bytes: crypto.randomBytes(size) });
     }
-    const app = await startAppServer(bundles, files);
+    const onePart = { name: 'scan.pdf', type: 'application/pdf', bytes: crypto.randomBytes(1 * MiB + 777) };
+    const refusedFile = { name: 'page.html', type: 'text/html', bytes: Buffer.from('<!doctype html><p>hi</p>') };
+    const app = await startAppServer(bundles, new Map([...files, [onePart.name, onePart], [refusedFile.name, refusedFile]]));
     cleanup.push(() => new Promise((r) => app.srv.close(r)));
     const context = await launchChromium(path.join(tmp, 'chromium'));
     cleanup.push(() => context.close());
-    await step('Uppy 5 with a JWT', () => runMajor({ major: 5, bundleInfo: bundles[5], app, tmp, context, files, auth: 'jwt' }));
-    await step('Uppy 6 anonymous', () => runMajor({ major: 6, bundleInfo: bundles[6], app, tmp, context, files, auth: 'anonymous' }));
+    await step('Uppy 5 with a JWT', () => runMajor({ major: 5, bundleInfo: bundles[5], app, tmp, context, files, onePart, refusedFile, auth: 'jwt' }));
+    await step('Uppy 6 anonymous', () => runMajor({ major: 6, bundleInfo: bundles[6], app, tmp, context, files, onePart, refusedFile, auth: 'anonymous' }));
   } catch (e) {
     check('test ran to the end', false, (e && e.stack) || String(e));
   } finally {

@@ -11,6 +11,12 @@
 // - The filled-in environment is then given to the shipped `bootstrap` in a
 //   fresh network namespace, without FC_CUSTOM_LISTEN_PORT: it must accept the
 //   configuration and listen on 0.0.0.0:<customRuntimeConfig.port>.
+// - The same environment is given to `oss-direct-upload deploy-facts`, the
+//   function's own account of its routes (methods, deadlines) and of the
+//   upload profiles it reads (src/deploy_facts.rs): the HTTP trigger allows
+//   exactly the methods the routes serve, the function timeout outlasts every
+//   route's and the upload check's deadline, and the OSS triggers cover every
+//   profile's prefix.
 //
 // Run: node --test tests/deploy/   (scripts/test.sh runs it after the musl build).
 
@@ -102,6 +108,50 @@ function strings(value, where = '', out = []) {
   return out;
 }
 
+/** The binary that ships (dist/, after scripts/build-fc.sh), else the cargo build. */
+function functionBinary() {
+  const dist = path.join(repo, 'dist', 'oss-direct-upload');
+  if (fs.existsSync(dist)) return { bin: dist, shipped: true };
+  return { bin: process.env.OSS_DIRECT_UPLOAD_BIN || path.join(repo, 'target/debug/oss-direct-upload'), shipped: false };
+}
+
+/**
+ * `oss-direct-upload deploy-facts` run with a deployment's environment: the
+ * routes with their methods and deadlines, the upload check's deadline and
+ * every upload profile's prefix, read as the function reads them. Off dist/,
+ * the profile file build-fc.sh would ship (./profiles.toml) is named with
+ * PROFILES_FILE, since the function looks for it beside its binary.
+ */
+function deployFacts(env, extra = {}) {
+  const { bin, shipped } = functionBinary();
+  const more = {};
+  if (!shipped && !env.PROFILES_FILE && fs.existsSync(path.join(repo, 'profiles.toml'))) {
+    more.PROFILES_FILE = path.join(repo, 'profiles.toml');
+  }
+  const r = spawnSync(bin, ['deploy-facts'], { env: { PATH: process.env.PATH, ...env, ...more, ...extra }, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${bin} deploy-facts refused this environment:\n${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Profile prefixes no OSS trigger checks: one with the upload events, suffix '', on a prefix of it. */
+function uncoveredPrefixes(facts, triggers) {
+  const oss = triggers.filter((t) => t.triggerType === 'oss');
+  const covers = (t, prefix) => {
+    const k = t.triggerConfig.filter.key;
+    return prefix.startsWith(k.prefix) && k.suffix === ''
+      && UPLOAD_EVENTS.every((e) => t.triggerConfig.events.includes(e));
+  };
+  return facts.profilePrefixes.filter((p) => !oss.some((t) => covers(t, p.prefix))).map((p) => p.prefix);
+}
+
+/** README's deploy section (the RAM steps a user follows). */
+function readmeDeploySection() {
+  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+  const i = readme.search(/\n## Deploy/);
+  assert.ok(i >= 0, 'README has a Deploy section');
+  return readme.slice(i + 1).split('\n## ')[0];
+}
+
 /** What `scripts/build-fc.sh` copies into `dist/`: the file names there. */
 function builtIntoDist() {
   const script = fs.readFileSync(path.join(repo, 'scripts/build-fc.sh'), 'utf8');
@@ -139,6 +189,46 @@ test('there are deployment files for both jwt and fc-jwt', () => {
   }).flat();
   assert.ok(modes.includes('jwt'), `modes: ${modes}`);
   assert.ok(modes.includes('fc-jwt'), `modes: ${modes}`);
+});
+
+test('a profile whose prefix no OSS trigger covers is found (profiles.example.toml against s.yaml)', () => {
+  const doc = yaml.load(fs.readFileSync(path.join(repo, 's.yaml'), 'utf8'));
+  const vars = { ...doc.vars, jwtKeyModulus: modulus };
+  const [props] = Object.values(doc.resources).map((r) => resolve(r.props, vars, 's.yaml'));
+  const facts = deployFacts(props.environmentVariables, { PROFILES_FILE: path.join(repo, 'profiles.example.toml') });
+  assert.deepEqual(facts.profilePrefixes.map((x) => x.prefix), ['uploads/', 'avatars/', 'documents/', 'videos/']);
+  assert.deepEqual(uncoveredPrefixes(facts, props.triggers), ['avatars/', 'documents/', 'videos/']);
+  // And a trigger per profile, as s.yaml's comment shows, covers them all.
+  const base = props.triggers.find((t) => t.triggerType === 'oss');
+  const more = ['avatars/', 'documents/', 'videos/'].map((prefix) => ({
+    ...base, triggerName: `oss-${prefix.slice(0, -1)}`,
+    triggerConfig: { ...base.triggerConfig, filter: { key: { prefix, suffix: '' } } },
+  }));
+  assert.deepEqual(uncoveredPrefixes(facts, [...props.triggers, ...more]), []);
+});
+
+test('the HTTP trigger check sees DELETE: the route table serves it (Uppy abort, DELETE /v1/multipart)', () => {
+  const doc = yaml.load(fs.readFileSync(path.join(repo, 's.yaml'), 'utf8'));
+  const vars = { ...doc.vars, jwtKeyModulus: modulus };
+  const [props] = Object.values(doc.resources).map((r) => resolve(r.props, vars, 's.yaml'));
+  const facts = deployFacts(props.environmentVariables);
+  const methodsOf = (p) => facts.routes.find((r) => r.path === p).methods;
+  assert.deepEqual(methodsOf('/s3/multipart/{uploadId}'), ['GET', 'DELETE']);
+  assert.ok(methodsOf('/v1/multipart').includes('DELETE'));
+  const complete = facts.routes.find((r) => r.path === '/s3/multipart/{uploadId}/complete');
+  assert.ok(complete.deadlineSeconds > 10, `complete may take longer than the old 10 s timeout: ${complete.deadlineSeconds}`);
+});
+
+test("README's RAM steps grant mns:PublishMessage: the failure destination is an MNS topic", () => {
+  // Events whose retries ran out go to the asyncInvokeConfig destination;
+  // publishing to a topic is mns:PublishMessage (SendMessage writes to queues).
+  const topics = deploymentFiles().flatMap((f) => Object.values(yaml.load(fs.readFileSync(f, 'utf8')).resources))
+    .map((r) => r.props.asyncInvokeConfig?.destinationConfig?.onFailure?.destination || '')
+    .filter((d) => /^acs:mns:[^:]*::\/topics\//.test(d));
+  assert.ok(topics.length > 0, 'the deployment files send failed events to an MNS topic');
+  const deploy = readmeDeploySection();
+  assert.match(deploy, /mns:PublishMessage/, "README's Deploy section must grant mns:PublishMessage on the failed-events topic");
+  assert.doesNotMatch(deploy, /mns:SendMessage/, "README's Deploy section grants mns:SendMessage, a queue action; the destination is a topic");
 });
 
 for (const file of deploymentFiles()) {
@@ -203,7 +293,22 @@ for (const file of deploymentFiles()) {
         assert.equal(typeof hooks[hook].handler, 'string', `${where}: ${hook}.handler`);
         assert.ok(hooks[hook].timeout >= 1, `${where}: ${hook}.timeout`);
       }
-      assert.ok(hooks.preStop.timeout > 10, `${where}: preStop.timeout must outlast the 10 s drain`);
+      const facts = deployFacts(p.environmentVariables);
+      assert.ok(hooks.preStop.timeout > facts.drainSeconds, `${where}: preStop.timeout must outlast the ${facts.drainSeconds} s drain`);
+      // FC's initializer call has no body; its deadline is two STS waits.
+      assert.ok(hooks.initializer.timeout > facts.initializerDeadlineSeconds,
+        `${where}: initializer.timeout ${hooks.initializer.timeout} s must exceed /initialize's deadline of ${facts.initializerDeadlineSeconds} s`);
+
+      // Every route answers (JSON, from the function) before FC's timeout
+      // cuts it: its deadline after its body has arrived, and the upload
+      // check's per event.
+      const slowest = facts.routes.reduce((a, r) => (r.deadlineSeconds > a.deadlineSeconds ? r : a));
+      assert.ok(facts.bodyReadSeconds + slowest.deadlineSeconds < p.timeout,
+        `${where}: timeout ${p.timeout} s must exceed ${slowest.path}'s deadline of ${slowest.deadlineSeconds} s plus ${facts.bodyReadSeconds} s for its body`);
+      if ((p.triggers || []).some((t) => t.triggerType === 'oss')) {
+        assert.ok(facts.bodyReadSeconds + facts.eventDeadlineSeconds < p.timeout,
+          `${where}: timeout ${p.timeout} s must exceed the upload check's ${facts.eventDeadlineSeconds} s (EVENT_TIMEOUT_MS) plus ${facts.bodyReadSeconds} s for the event`);
+      }
 
       // Logs: one record per line (DefaultRegex would glue lines that start without a date).
       assert.equal(typeof p.logConfig, 'object', `${where}: logConfig spelled out, not "auto" (DefaultRegex)`);
@@ -229,12 +334,24 @@ for (const file of deploymentFiles()) {
       // Upload events (README "Upload checks and webhooks"): the five upload
       // calls only (ObjectCreated:* also fires per UploadPart), under the upload
       // prefix, and an async-invocation config with explicit limits.
+      // One native OSS trigger per upload profile, on exactly its prefix (a
+      // native trigger filters on one prefix; a shorter one would also fire
+      // for keys no profile owns), every profile covered, at most 10 per
+      // bucket (FC: more only with EventBridge-based triggers).
+      const ossTriggers = triggers.filter((x) => x.triggerType === 'oss');
+      const profilePrefixes = facts.profilePrefixes.map((x) => x.prefix);
+      assert.deepEqual(uncoveredPrefixes(facts, triggers), [],
+        `${where}: uploads under these profile prefixes are never checked; add an OSS trigger for each (s.yaml shows how)`);
+      assert.ok(ossTriggers.length <= 10, `${where}: ${ossTriggers.length} OSS triggers; a bucket takes at most 10 native ones`);
+      const names = triggers.map((x) => x.triggerName);
+      assert.equal(new Set(names).size, names.length, `${where}: trigger names are unique (${names})`);
       for (const t of triggers.filter((x) => x.triggerType !== 'http')) {
         assert.equal(t.triggerType, 'oss', `${where}: trigger ${t.triggerName}`);
         const oc = t.triggerConfig;
         assert.deepEqual([...oc.events].sort(), [...UPLOAD_EVENTS].sort(), `${where}: ${t.triggerName} events`);
         assert.equal(typeof oc.filter.key.suffix, 'string', `${where}: fc3's schema requires filter.key.suffix`);
-        assert.equal(oc.filter.key.prefix, p.environmentVariables.UPLOAD_PREFIX || 'uploads/', `${where}: the trigger's prefix is UPLOAD_PREFIX`);
+        assert.ok(profilePrefixes.includes(oc.filter.key.prefix),
+          `${where}: ${t.triggerName}'s prefix ${JSON.stringify(oc.filter.key.prefix)} is no upload profile's prefix (${profilePrefixes})`);
         assert.match(t.sourceArn, BUCKET_ARN, `${where}: ${t.triggerName} sourceArn`);
         assert.ok(t.sourceArn.endsWith(`:${p.environmentVariables.OSS_BUCKET}`), `${where}: the trigger watches OSS_BUCKET`);
         const ai = p.asyncInvokeConfig;
@@ -247,6 +364,13 @@ for (const file of deploymentFiles()) {
       assert.ok(['anonymous', 'function', 'jwt'].includes(tc.authType), `${where}: authType ${tc.authType}`);
       for (const m of tc.methods) assert.ok(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS'].includes(m));
       if (env.ALLOWED_ORIGINS) assert.ok(tc.methods.includes('OPTIONS'), `${where}: CORS preflights need OPTIONS`);
+      // FC refuses a method the trigger does not list before the function
+      // sees it: the trigger lists exactly what the routes serve (Uppy's
+      // abort is a DELETE) plus OPTIONS for preflights.
+      const served = new Set([...facts.routes.flatMap((r) => r.methods), facts.preflightMethod]);
+      assert.deepEqual([...new Set(tc.methods)].sort(), [...served].sort(),
+        `${where}: the HTTP trigger's methods must be the routes' methods plus OPTIONS`);
+
       if (env.AUTH_MODE === 'fc-jwt') {
         assert.equal(tc.authType, 'jwt', `${where}: fc-jwt needs the trigger to verify the JWT`);
         const ac = tc.authConfig;

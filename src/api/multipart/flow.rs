@@ -127,7 +127,8 @@ pub(in crate::api) async fn create(
 
 /// Sign: presigned UploadPart URLs for `numbers`. With a plan, numbers past
 /// its last part are refused and (V4) each URL is bound to its part's exact
-/// length. No OSS call.
+/// length. With `content_type`, each URL signs that `Content-Type` (the PUT
+/// must then carry exactly it); without, the PUT must carry none. No OSS call.
 pub(in crate::api) async fn sign(
     app: &App,
     ctx: &Context,
@@ -135,6 +136,7 @@ pub(in crate::api) async fn sign(
     t: &Target,
     numbers: &[u32],
     plan: Option<PartPlan>,
+    content_type: Option<&str>,
 ) -> Result<(Vec<SignedPart>, DateTime<Utc>), ApiError> {
     let mut lengths = Vec::with_capacity(numbers.len());
     for &n in numbers {
@@ -167,6 +169,7 @@ pub(in crate::api) async fn sign(
                 upload_id: &t.upload_id,
                 part_number: n,
                 content_length: if v4 { len } else { None },
+                content_type,
             };
             let query = if v4 {
                 part.presign_v4(c, &config.region, now, lifetime, |date| {

@@ -140,7 +140,7 @@ async fn sign(
         None => None,
         Some(size) => Some(flow::plan_for(&scope.profile, size)?),
     };
-    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &numbers, plan).await?;
+    let (parts, expiration) = flow::sign(app, ctx, scope, &t, &numbers, plan, None).await?;
     Ok(json_body(
         200,
         &json!({
