@@ -7,7 +7,9 @@
 //! too. All of it is embedded in the binary with `include_str!`, so deploying
 //! needs no build step. The only thing the page ever loads from elsewhere is
 //! the ali-oss SDK (from `ALI_OSS_SCRIPT_URL`), and only when the STS tab is
-//! used.
+//! used. Local builds embed a pinned copy (`vendor/ali-oss/`, served at
+//! [`ALI_OSS_PATH`]) and `local` points the page at it, so local mode needs
+//! nothing from outside.
 //!
 //! The page reads the function's public settings from `/v1/config` and
 //! demonstrates all three upload modes: STS + ali-oss, and, on the client,
@@ -23,6 +25,34 @@ const TEMPLATE: &str = include_str!("page/index.html");
 const STYLE: &str = include_str!("page/style.css");
 const SCRIPT: &str = include_str!("page/app.js");
 const CLIENT: &str = include_str!("../../client/oss-direct-upload.js");
+
+/// Where local builds serve the embedded ali-oss browser build.
+pub const ALI_OSS_PATH: &str = "/vendor/aliyun-oss-sdk.min.js";
+
+/// ali-oss 6.23.0's `dist/aliyun-oss-sdk.min.js` from npm (local builds only:
+/// the deployed binary stays small and loads it from `ALI_OSS_SCRIPT_URL`).
+#[cfg(feature = "local")]
+const ALI_OSS: &[u8] = include_bytes!("../../vendor/ali-oss/aliyun-oss-sdk.min.js");
+
+/// `GET /vendor/aliyun-oss-sdk.min.js`: the embedded ali-oss browser build.
+#[cfg(feature = "local")]
+pub fn ali_oss() -> Response {
+    let mut resp = http::Response::new(Bytes::from_static(ALI_OSS));
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    resp
+}
 
 /// The page with its stylesheet and script inlined, built once.
 fn document() -> &'static str {

@@ -81,7 +81,8 @@ impl PathPattern {
 /// Whether and how a route counts against the rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
-    /// Not limited, not authenticated, no CORS refusal (page, health, config, hook).
+    /// Not limited, not authenticated, no CORS refusal (page, health, config,
+    /// the OpenAPI document, hook).
     Free,
     /// `RATE_LIMIT_PER_MINUTE`: the credential routes.
     Credential,
@@ -134,12 +135,17 @@ pub enum Handler {
     Page,
     /// `GET /client.js`.
     Client,
+    /// `GET /vendor/aliyun-oss-sdk.min.js` (local builds only).
+    #[cfg(feature = "local")]
+    AliOss,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
     Initialize,
     /// `GET /v1/config`.
     PublicConfig,
+    /// `GET /v1/openapi.json`.
+    OpenApi,
     /// STS credentials.
     Sts,
     /// A POST policy.
@@ -178,7 +184,13 @@ impl Handler {
     /// initializer; none for the routes that never call STS.
     pub fn sts_waits(self) -> u32 {
         match self {
-            Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Page
+            | Handler::Client
+            | Handler::Healthz
+            | Handler::PublicConfig
+            | Handler::OpenApi => 0,
+            #[cfg(feature = "local")]
+            Handler::AliOss => 0,
             Handler::Initialize => 2,
             _ => 1,
         }
@@ -192,11 +204,14 @@ impl Handler {
     pub fn oss_budget(self) -> Duration {
         let call = OssClientConfig::default().request_timeout;
         match self {
+            #[cfg(feature = "local")]
+            Handler::AliOss => Duration::ZERO,
             Handler::Page
             | Handler::Client
             | Handler::Healthz
             | Handler::Initialize
             | Handler::PublicConfig
+            | Handler::OpenApi
             | Handler::Sts
             | Handler::PostPolicy
             | Handler::Presign
@@ -346,6 +361,12 @@ static ROUTES: &[RouteSpec] = &[
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
     ),
+    #[cfg(feature = "local")]
+    route(
+        Exact(super::page::ALI_OSS_PATH),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::AliOss)],
+    ),
     route(
         Exact("/client.js"),
         Family::Page,
@@ -365,6 +386,11 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/v1/config"),
         Family::Service,
         &[one(GET_HEAD, Free, Handler::PublicConfig)],
+    ),
+    route(
+        Exact("/v1/openapi.json"),
+        Family::Service,
+        &[one(GET_HEAD, Free, Handler::OpenApi)],
     ),
     route(
         Exact("/v1/sts"),

@@ -96,12 +96,19 @@ impl JwtVerifier {
             (Some(secret), None, None) => (vec![secret_key(secret)?], true),
             (None, Some(pem), None) => (vec![pem_key(pem)?], true),
             (None, None, Some(jwks)) => (jwks_keys(jwks)?, false),
-            _ => {
-                return Err(
-                    "JWT_SECRET: AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), \
-                            JWT_PUBLIC_KEY (PEM, RS256/ES256) or JWT_JWKS (JWKS JSON or file path)"
-                        .to_owned(),
-                )
+            (secret, pem, jwks) => {
+                let set: Vec<&str> = [
+                    ("JWT_SECRET", secret.is_some()),
+                    ("JWT_PUBLIC_KEY", pem.is_some()),
+                    ("JWT_JWKS", jwks.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(n, is_set)| is_set.then_some(n))
+                .collect();
+                return Err(format!(
+                    "JWT_SECRET: {}",
+                    crate::config::jwt_key_problem(&set).unwrap_or_default()
+                ));
             }
         };
 

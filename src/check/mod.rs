@@ -119,8 +119,8 @@ pub enum Outcome {
     Stale,
     /// Checked (now or earlier) and reported.
     Verified,
-    /// Rejected and removed (now or earlier) and reported.
-    Rejected,
+    /// Rejected and removed (now or earlier) and reported; why, in words.
+    Rejected(String),
     /// Not finished; FC should retry.
     Failed(String),
 }
@@ -131,7 +131,7 @@ impl Outcome {
             Outcome::Ignored(_) => "ignored",
             Outcome::Stale => "stale",
             Outcome::Verified => "verified",
-            Outcome::Rejected => "rejected",
+            Outcome::Rejected(_) => "rejected",
             Outcome::Failed(_) => "failed",
         }
     }
@@ -270,6 +270,7 @@ impl UploadCheck {
                     );
                 }
                 Outcome::Ignored(why) => line["reason"] = (*why).into(),
+                Outcome::Rejected(why) => line["reason"] = why.clone().into(),
                 _ => {}
             }
             results.push(line);

@@ -358,6 +358,13 @@ impl UploadCheck {
             data,
         };
         let id = webhook::message_id(&r.bucket, &r.key, s.etag);
+        // In words, for whoever watches (local mode prints it).
+        let why = match (&message.data.reason, &message.data.disposition) {
+            (Some(x), Some(d)) => format!("{} ({d})", x.message),
+            (Some(x), None) => x.message.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => String::new(),
+        };
         let reason = message
             .data
             .reason
@@ -449,9 +456,9 @@ impl UploadCheck {
             return settled;
         }
         match calls::delete_object(&self.oss, s.creds, bucket, &r.key).await {
-            Ok(()) => done(Outcome::Rejected),
+            Ok(()) => done(Outcome::Rejected(why)),
             Err(e) => match OssFailure::from(e) {
-                OssFailure::Gone => done(Outcome::Rejected),
+                OssFailure::Gone => done(Outcome::Rejected(why)),
                 other => transient(other).into(),
             },
         }

@@ -424,7 +424,46 @@ impl Config {
     }
 }
 
+/// The variables that hold `AUTH_MODE=jwt`'s key, and what each holds.
+const JWT_KEY_VARIABLES: [(&str, &str); 3] = [
+    ("JWT_SECRET", "HS256 secret"),
+    ("JWT_PUBLIC_KEY", "PEM, RS256/ES256"),
+    ("JWT_JWKS", "JWKS JSON or file path"),
+];
+
+/// "JWT_SECRET and JWT_JWKS": the names in `names`, joined for a sentence.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The problem with `AUTH_MODE=jwt`'s key variables, given which are set:
+/// none, or several (named). `None` when exactly one is set.
+pub fn jwt_key_problem(set: &[&str]) -> Option<String> {
+    let [a, b, c] = JWT_KEY_VARIABLES.map(|(n, what)| format!("{n} ({what})"));
+    let choices = format!("{a}, {b} or {c}");
+    match set.len() {
+        1 => None,
+        0 => Some(format!(
+            "AUTH_MODE=jwt needs exactly one of {choices}; none is set. Set one of them (locally, `local` makes a development JWT_SECRET for you)"
+        )),
+        n => Some(format!(
+            "AUTH_MODE=jwt needs exactly one of {choices}; {} are {} set. Keep one and unset the others",
+            and_list(set),
+            if n == 2 { "both" } else { "all" }
+        )),
+    }
+}
+
 fn read_auth(r: &mut Reader<'_>) -> AuthMode {
+    let key_vars: Vec<&'static str> = JWT_KEY_VARIABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| r.opt(n).is_some())
+        .collect();
     let Some(mode) = r.opt("AUTH_MODE") else {
         r.fail(
             "AUTH_MODE",
@@ -432,7 +471,19 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
         );
         return AuthMode::Anonymous;
     };
-    match mode.to_ascii_lowercase().as_str() {
+    let mode = mode.to_ascii_lowercase();
+    if mode != "jwt" {
+        // A key nothing would verify with: refuse rather than ignore it.
+        for name in key_vars.iter().copied() {
+            r.fail(
+                name,
+                format!(
+                    "is set but AUTH_MODE is {mode:?}, so no token would be checked against it; set AUTH_MODE=jwt to use it, or unset {name}"
+                ),
+            );
+        }
+    }
+    match mode.as_str() {
         "anonymous" => AuthMode::Anonymous,
         "fc-jwt" => match r.opt("TRIGGER_USER_HEADER") {
             Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => AuthMode::FcJwt {
@@ -460,19 +511,8 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
                 user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
                 leeway_secs: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300),
             };
-            let sources = [
-                s.secret.is_some(),
-                s.public_key_pem.is_some(),
-                s.jwks.is_some(),
-            ]
-            .iter()
-            .filter(|x| **x)
-            .count();
-            if sources != 1 {
-                r.fail(
-                    "JWT_SECRET",
-                    "AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM, RS256/ES256) or JWT_JWKS (JWKS JSON or file path)",
-                );
+            if let Some(problem) = jwt_key_problem(&key_vars) {
+                r.fail("JWT_SECRET", problem);
             }
             if let Some(secret) = &s.secret {
                 if secret.len() < 32 {

@@ -153,7 +153,7 @@ class Server:
     def banner_commands(self):
         """The ready-to-paste shell lines, exactly as printed (leading indent removed)."""
         return [line[2:] for line in self.stdout().splitlines()
-                if line.startswith(("  URL=", "  curl", "  python3"))]
+                if line.startswith(("  URL=", "  curl", "  python3", "  export "))]
 
     # ------------------------------------------------------------ secrets seen in responses
     def remember(self, value, what):

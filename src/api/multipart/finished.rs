@@ -13,7 +13,7 @@
 //! the first complete's answer. Anything else (another object, none, a part
 //! list that is not MD5s): `None`, and the retry gets OSS's 404 as before.
 
-use super::flow::{Completed, Target};
+use super::steps::{Completed, Target};
 use crate::api::admission::{Access, Scope};
 use crate::api::broker::profile_credentials;
 use crate::api::error::{ApiError, OssCall};

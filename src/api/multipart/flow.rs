@@ -18,34 +18,7 @@ use crate::runtime::Context;
 use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
 
-/// What create made.
-pub(in crate::api) struct Created {
-    pub key: String,
-    pub upload_id: String,
-    pub plan: Option<PartPlan>,
-    pub expiration: DateTime<Utc>,
-}
-
-/// What complete made.
-pub(in crate::api) struct Completed {
-    pub location: String,
-    pub etag: String,
-    pub size: u64,
-    pub parts: usize,
-}
-
-/// One signed part URL.
-pub(in crate::api) struct SignedPart {
-    pub part_number: u32,
-    pub url: String,
-    pub size: Option<u64>,
-}
-
-/// An upload named by a client: its key and upload id, checked.
-pub(in crate::api) struct Target {
-    pub key: String,
-    pub upload_id: String,
-}
+pub(in crate::api) use super::steps::{Completed, Created, SignedPart, Target};
 
 /// The part plan for a declared total, within the profile's limits.
 pub(in crate::api) fn plan_for(profile: &Profile, size: u64) -> Result<PartPlan, ApiError> {

@@ -88,7 +88,8 @@ function loadAliOss(src) {
     script.onload = () => (window.OSS ? resolve(window.OSS) : reject(new Error('no window.OSS')));
     script.onerror = () => {
       aliOssLoading = null; // let Retry try again
-      reject(uploadError('Could not load the ali-oss SDK from ' + src + '.', { stage: 'token' }));
+      reject(uploadError('Could not load the ali-oss SDK from ' + src +
+        '. The function\'s ALI_OSS_SCRIPT_URL setting names where it comes from: point it at a copy this browser can reach.', { stage: 'token' }));
     };
     document.head.append(script);
   });
@@ -463,14 +464,28 @@ async function startUpload(item) {
     }
     const resumable = item.multipart && item.mode === 'put';
     if (!resumable) setProgress(item, 0);
-    setState(item, 'error', describe(err) + (resumable ? ' Retry sends only the missing parts.' : ''));
+    const again = retryCanHelp(err, resumable);
+    setState(item, 'error', describe(err) + (resumable ? ' Retry sends only the missing parts.' : again ? '' : ' Sending it again cannot change that.'));
     item.row.dataset.errorCode = err.code || 'Error';
-    const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
-    retry.setAttribute('aria-label', 'Retry ' + file.name);
-    retry.addEventListener('click', () => startUpload(item));
-    ui.actions.replaceChildren(retry);
+    if (again) {
+      const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
+      retry.setAttribute('aria-label', 'Retry ' + file.name);
+      retry.addEventListener('click', () => startUpload(item));
+      ui.actions.replaceChildren(retry);
+    } else {
+      ui.actions.replaceChildren();
+    }
     announce(file.name + ' failed: ' + describe(err));
   }
+}
+
+/**
+ * Whether pressing Retry can succeed: after a network failure, throttling, a
+ * server error, a missing or expired token, or for a resumable upload; not
+ * when the file itself is refused (type, size, profile, key).
+ */
+function retryCanHelp(err, resumable) {
+  return resumable || isTransient(err) || err.status === 401 || err.code === 'NoToken';
 }
 
 function describe(err) {
