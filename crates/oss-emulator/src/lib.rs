@@ -25,7 +25,10 @@
 //! (single byte range, `response-*` overrides), HeadObject, DeleteObject,
 //! CopyObject (`x-oss-copy-source-if-*`, metadata and tagging directives),
 //! object tagging (`?tagging`, `x-oss-tagging`), PostObject, multipart upload
-//! (Initiate/UploadPart/Complete/Abort/ListParts), ListObjects v1 and v2;
+//! (Initiate/UploadPart/Complete/Abort/ListParts, with atomic state changes),
+//! AppendObject (`?append&position=`), PutSymlink and GetSymlink (`?symlink`;
+//! GET and HEAD of a symlink answer with its target's bytes, size and ETag),
+//! ListObjects v1 and v2;
 //! V1/V4 header and presigned auth; V1/V4 POST policies; STS AssumeRole with
 //! session policies; bucket CORS rules (`?cors`: PutBucketCors, GetBucketCors,
 //! DeleteBucketCors, applied to preflights and answers); an upload hook ([`hook`]) for local events.
@@ -35,11 +38,13 @@
 //! half-sent and unread connections time out ([`ServeOptions::read_timeout`]).
 //!
 //! Not emulated: bucket management (buckets are fixed by config, private),
-//! ACLs, bucket policies, versioning, UploadPartCopy, AppendObject, callbacks,
+//! ACLs, bucket policies, versioning, UploadPartCopy, copying an appendable
+//! object or a symlink (refused), callbacks,
 //! `success_action_redirect`, image processing, ListMultipartUploads,
 //! CRC64 headers, regions (any region in a V4 scope is accepted), multipart
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
 
+mod append;
 mod auth;
 mod blob;
 mod body;
@@ -58,6 +63,7 @@ mod server;
 mod state;
 mod store;
 mod sts;
+mod symlink;
 mod tagging;
 mod tags;
 mod upload;
@@ -100,8 +106,9 @@ pub struct EmulatorConfig {
 /// they listen for uploads or test timeouts.
 #[derive(Clone)]
 pub struct ServeOptions {
-    /// Called after each successful PutObject, PostObject and
-    /// CompleteMultipartUpload (see [`hook`]); `None` does nothing.
+    /// Called after each successful PutObject, PostObject,
+    /// CompleteMultipartUpload, AppendObject and PutSymlink (see [`hook`]);
+    /// `None` does nothing.
     pub upload_hook: Option<UploadHook>,
     /// How long a client may take to send a request head (an idle keep-alive
     /// connection counts as sending one), and how long a request body may go
