@@ -15,7 +15,7 @@ mod variables;
 pub use check::CheckSettings;
 use reader::Reader;
 
-pub use checks::{check_prefix, valid_role_arn};
+pub use checks::{check_prefix, jwks_url, valid_role_arn};
 pub(crate) use checks::{split_list, valid_http_url, valid_mime, valid_origin};
 pub use variables::{SetBy, Variable, VARIABLES};
 
@@ -81,6 +81,9 @@ pub struct JwtSettings {
     pub public_key_pem: Option<String>,
     /// `JWT_JWKS`: a JWKS document, inline JSON or a file path.
     pub jwks: Option<String>,
+    /// `JWT_JWKS_URL`: the identity provider's JWKS URL (https; http only to
+    /// a loopback host), fetched and cached by `auth::jwks`.
+    pub jwks_url: Option<String>,
     /// `JWT_ISSUER`: required `iss`, when set.
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: required `aud`, when set.
@@ -97,11 +100,49 @@ impl fmt::Debug for JwtSettings {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_key_pem", &self.public_key_pem.is_some())
             .field("jwks", &self.jwks.is_some())
+            .field("jwks_url", &self.jwks_url)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("user_claim", &self.user_claim)
             .field("leeway_secs", &self.leeway_secs)
             .finish()
+    }
+}
+
+impl JwtSettings {
+    /// The key sources that are set, by variable.
+    fn key_sources(&self) -> Vec<&'static str> {
+        [
+            ("JWT_JWKS_URL", self.jwks_url.is_some()),
+            ("JWT_SECRET", self.secret.is_some()),
+            ("JWT_PUBLIC_KEY", self.public_key_pem.is_some()),
+            ("JWT_JWKS", self.jwks.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// When not exactly one key source is set: the variable to name (the
+    /// first one set, or `JWT_SECRET` when none is) and what is wrong,
+    /// saying which ones are set.
+    pub fn key_source_problem(&self) -> Option<(&'static str, String)> {
+        const ONE_OF: &str =
+            "AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY \
+            (PEM, RS256/ES256), JWT_JWKS (JWKS JSON or file path) or JWT_JWKS_URL (your identity \
+            provider's JWKS URL; recommended, as it follows key rotation)";
+        match self.key_sources().as_slice() {
+            [_] => None,
+            [] => Some(("JWT_SECRET", ONE_OF.to_owned())),
+            [a, b] => Some((a, format!("{ONE_OF}; {a} and {b} are both set: unset one"))),
+            set => Some((
+                set[0],
+                format!(
+                    "{ONE_OF}; {} are all set: unset all but one",
+                    set.join(", ")
+                ),
+            )),
+        }
     }
 }
 
@@ -455,24 +496,19 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
                 secret: r.opt("JWT_SECRET"),
                 public_key_pem: r.opt("JWT_PUBLIC_KEY"),
                 jwks: r.opt("JWT_JWKS"),
+                jwks_url: r.opt("JWT_JWKS_URL"),
                 issuer: r.opt("JWT_ISSUER"),
                 audience: r.opt("JWT_AUDIENCE"),
                 user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
                 leeway_secs: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300),
             };
-            let sources = [
-                s.secret.is_some(),
-                s.public_key_pem.is_some(),
-                s.jwks.is_some(),
-            ]
-            .iter()
-            .filter(|x| **x)
-            .count();
-            if sources != 1 {
-                r.fail(
-                    "JWT_SECRET",
-                    "AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM, RS256/ES256) or JWT_JWKS (JWKS JSON or file path)",
-                );
+            if let Some((variable, problem)) = s.key_source_problem() {
+                r.fail(variable, problem);
+            }
+            if let Some(url) = &s.jwks_url {
+                if let Err(e) = jwks_url(url) {
+                    r.fail("JWT_JWKS_URL", e);
+                }
             }
             if let Some(secret) = &s.secret {
                 if secret.len() < 32 {
