@@ -21,4 +21,17 @@ cp bootstrap dist/bootstrap
 # Upload profiles ship beside bootstrap, where the function looks for them.
 if [ -f profiles.toml ]; then cp profiles.toml dist/profiles.toml; fi
 chmod +x dist/bootstrap dist/oss-direct-upload
+# Check what ships before it is packaged, as the function will at start
+# (`oss-direct-upload check`: the profile file beside the binary and every
+# setting this shell exports; exit 2 stops the deploy). What s.yaml fills in at
+# deploy time (bucket, region, role, the auth key) gets a stand-in here.
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+  OSS_BUCKET="${OSS_BUCKET:-build-check-bucket}" \
+  OSS_REGION="${OSS_REGION:-cn-hangzhou}" \
+  OSS_ROLE_ARN="${OSS_ROLE_ARN:-acs:ram::1234567890123456:role/build-check}" \
+  AUTH_MODE="${AUTH_MODE:-fc-jwt}" \
+  TRIGGER_USER_HEADER="${TRIGGER_USER_HEADER:-x-user-id}" \
+    dist/oss-direct-upload check >/dev/null
+  echo "dist/: oss-direct-upload check passed (configuration and profiles.toml, if any)"
+fi
 ls -l dist

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the test peers: a Python venv with Alibaba's official SDKs (PyPI)
 # and the npm packages (ali-oss, playwright-core, js-yaml; Uppy 5 and 6 for
-# the browser tests). Idempotent; re-runs are fast.
+# the browser tests; TypeScript and esbuild for the browser client).
+# Idempotent; re-runs are fast.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,6 +22,14 @@ fi
 # each: their @uppy/core peers conflict, so one tree cannot hold both.
 for dir in tests/browser/uppy/v5 tests/browser/uppy/v6; do
   if [ ! -d "$dir/node_modules/@uppy/aws-s3" ] || [ "$dir/package.json" -nt "$dir/node_modules/.stamp" ]; then
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules/.stamp"
+  fi
+done
+# TypeScript and esbuild for the browser client (client/): tsc checks its
+# declarations, esbuild measures its minified size (client_types.test.mjs).
+for dir in tests/browser/client-types; do
+  if [ ! -x "$dir/node_modules/.bin/tsc" ] || [ "$dir/package.json" -nt "$dir/node_modules/.stamp" ]; then
     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
     touch "$dir/node_modules/.stamp"
   fi

@@ -4,16 +4,60 @@
 # runs format and lint checks, the Rust tests (unit, loopback integration,
 # SDK cross-checks), the end-to-end uploads with official SDKs, and the
 # browser tests. Screenshots from the browser tests land in test-output/.
-set -euo pipefail
+#
+# Needs Debian or Ubuntu (system packages come from apt-get, as root or with
+# sudo), Rust (rustup), Python 3 with venv, and Node.js with npm.
+#
+# It always ends with one line, `suite: N passed, M failed`: N and M sum every
+# runner's counts (cargo, pytest, the browser tests, node --test), and a step
+# that fails without counting its tests (fmt, clippy, a build) adds 1 to M.
+# After a failed step it keeps going where the next steps can still run, and
+# exits non-zero whenever M > 0.
+set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n==> %s\n' "$*"; }
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-# Runs a test command, showing its output and keeping a copy for the totals.
-run() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
+steplog="$(mktemp)"
+uncounted=0 # failed steps that printed no test counts of their own
+summary() {
+  local passed failed
+  passed=$(grep -hoE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+  failed=$(grep -hoE '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+  failed=$((failed + uncounted))
+  rm -f "$log" "$steplog"
+  echo
+  echo "suite: ${passed} passed, ${failed} failed"
+  [ "$failed" -eq 0 ]
+}
+trap 'summary; exit $?' EXIT
+trap 'echo; echo "interrupted"; uncounted=$((uncounted + 1)); exit 130' INT TERM
+# Runs a test command, showing its output and keeping a copy for the totals;
+# a failure that reported no failed test counts once.
+run() {
+  "$@" 2>&1 | tee "$steplog"
+  local rc=${PIPESTATUS[0]}
+  cat "$steplog" >> "$log"
+  if [ "$rc" -ne 0 ] && ! grep -qE '(^|[^0-9])[1-9][0-9]* failed' "$steplog"; then
+    uncounted=$((uncounted + 1))
+    echo "FAILED (exit $rc): $*"
+  fi
+  return "$rc"
+}
+# A step with no test counts (fmt, clippy, a build): a failure counts once.
+must() {
+  "$@"
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    uncounted=$((uncounted + 1))
+    echo "FAILED (exit $rc): $*"
+  fi
+  return "$rc"
+}
+# Stops the suite here (the closing line is still printed).
+stop() { echo "$*" >&2; exit 1; }
 
 step "installing test peers"
 # Debian packages: Chromium for the browser test, musl-tools for the deployed static build,
@@ -25,19 +69,33 @@ command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  if ! command -v apt-get >/dev/null 2>&1; then
+    uncounted=$((uncounted + 1))
+    stop "apt-get not found: this script installs system packages on Debian or Ubuntu only.
+Install these by hand (Debian names: ${missing[*]}; chromium must be on PATH as \`chromium\`
+or named by CHROMIUM_PATH, musl-tools provides musl-gcc, iproute2 provides ss), then run it again."
+  fi
+  if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+    uncounted=$((uncounted + 1))
+    stop "installing ${missing[*]} with apt-get needs root or sudo: run this script as root, or install them first."
+  fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    uncounted=$((uncounted + 1))
+    stop "apt-get could not install ${missing[*]} (as root or with sudo); install them, then run it again."
+  fi
 fi
-./scripts/setup-peers.sh
+must ./scripts/setup-peers.sh || stop "the test peers could not be installed (see above)"
 export PEER_PYTHON="$root/.venv/bin/python"
 
 step "cargo fmt --check"
-cargo fmt --all -- --check
+must cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --workspace --all-targets --locked --features oss-direct-upload/local -- -D warnings
+must cargo clippy --workspace --all-targets --locked --features oss-direct-upload/local -- -D warnings
 
 step "cargo test (unit, loopback integration, official-SDK cross-checks)"
-cargo build --locked --features local --bin oss-direct-upload
+must cargo build --locked --features local --bin oss-direct-upload \
+  || stop "the local build failed: the tests below need it"
 run cargo test --workspace --locked --features oss-direct-upload/local -- --test-threads=2
 
 if [ -d tests/e2e ]; then
@@ -57,20 +115,24 @@ step "the deployed binary: static musl build, route and security tests again"
 # must pass the same HTTP tests as the debug build.
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
    || rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1; then
-  ./scripts/build-fc.sh >/dev/null
-  OSS_DIRECT_UPLOAD_BIN="$root/dist/oss-direct-upload" \
-    run cargo test --locked --test api_routes --test security -- --test-threads=2
+  if must ./scripts/build-fc.sh >/dev/null; then
+    # cli_commands: `local` and `token` are unknown commands in this build.
+    OSS_DIRECT_UPLOAD_BIN="$root/dist/oss-direct-upload" \
+      run cargo test --locked --test api_routes --test security --test cli_commands -- --test-threads=2
+  fi
 else
   echo "SKIPPED: the musl target cannot be installed here (rustup target add x86_64-unknown-linux-musl failed)"
 fi
 
 step "deployment files: js-yaml 4 (as Serverless Devs parses them), fc3/FC rules, the build runs with their environment"
 # After the musl build, so the dist/bootstrap that `s deploy` ships is the one started.
-run node --test tests/deploy/
-# node's TAP summary says "# pass N"; say it the way the other runners do.
-grep -hoE '^# pass [0-9]+' "$log" | tail -1 | awk '{print "deploy files: " $3 " passed"}' | tee -a "$log"
+node --test tests/deploy/ 2>&1 | tee "$steplog"
+deploy_rc=${PIPESTATUS[0]}
+# node's TAP summary says "# pass N" / "# fail M"; say it the way the other runners do.
+deploy_pass=$(grep -hoE '^# pass [0-9]+' "$steplog" | tail -1 | awk '{print $3}')
+deploy_fail=$(grep -hoE '^# fail [0-9]+' "$steplog" | tail -1 | awk '{print $3}')
+echo "deploy files: ${deploy_pass:-0} passed, ${deploy_fail:-0} failed" | tee -a "$log"
+if [ "$deploy_rc" -ne 0 ] && [ "${deploy_fail:-0}" -eq 0 ]; then uncounted=$((uncounted + 1)); fi
 
-# One closing line over every runner: cargo's "test result", pytest's and the browser test's summaries.
-passed=$(grep -hoE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
-step "all tests passed"
-echo "suite: ${passed:-0} passed, 0 failed"
+# The closing line (summary, on EXIT) sums every runner: cargo's "test result",
+# pytest's, the browser tests' and the deploy files' counts.

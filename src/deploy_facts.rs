@@ -119,6 +119,6 @@ mod tests {
             .map(|p| p["prefix"].as_str().unwrap())
             .collect();
         assert_eq!(prefixes, ["uploads/", "avatars/", "documents/", "videos/"]);
-        assert_eq!(f["eventDeadlineSeconds"], json!(8.0));
+        assert_eq!(f["eventDeadlineSeconds"], json!(40.0));
     }
 }

@@ -13,6 +13,7 @@
 //! - [`api`]: routes and JSON shapes.
 //! - [`check`]: the upload check, after an upload lands (rules, verdict, webhook).
 //! - [`wiring`]: the one composition function that builds all of the above from `Config`.
+//! - [`preflight`]: `oss-direct-upload check`, the configuration validated without serving.
 //! - [`deploy_facts`]: what a deployment file must agree with (routes, deadlines, profile
 //!   prefixes), printed by `oss-direct-upload deploy-facts` for tests/deploy.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
@@ -28,6 +29,7 @@ pub mod deploy_facts;
 pub mod http_client;
 pub mod log;
 pub mod oss;
+pub mod preflight;
 pub mod profiles;
 pub mod runtime;
 pub mod sts;

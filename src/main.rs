@@ -15,8 +15,12 @@ oss-direct-upload: short-lived, least-privilege upload permission for Alibaba Cl
 
 USAGE:
     oss-direct-upload            serve on 0.0.0.0:${FC_CUSTOM_LISTEN_PORT:-9000} (what FC runs)
+    oss-direct-upload check      validate the environment and the upload profiles without serving;
+                                 print the effective configuration, secrets masked (exit 0 or 2)
     oss-direct-upload local      run the function and an embedded OSS + STS emulator on loopback
-                                 (see `oss-direct-upload local --help`)
+                                 (local builds: `cargo build --features local`; see `local --help`)
+    oss-direct-upload token      print a development JWT for AUTH_MODE=jwt (local builds only;
+                                 see `token --help`)
     oss-direct-upload deploy-facts
                                  print, as JSON, what a deployment file must agree with:
                                  each route's methods and deadline, the upload check's
@@ -29,8 +33,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => serve(),
+        Some("check") => oss_direct_upload::preflight::main(&args[1..]),
         #[cfg(feature = "local")]
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
+        #[cfg(feature = "local")]
+        Some("token") => oss_direct_upload::local_mode::token::main(&args[1..]),
         // For tests/deploy: the routes' methods and deadlines and the profile
         // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
         Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {

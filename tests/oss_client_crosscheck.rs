@@ -129,3 +129,63 @@ fn crosscheck_notices_a_one_byte_change() {
         .map(|(_, v)| v.as_str());
     assert_ne!(auth, their["headers"]["Authorization"].as_str());
 }
+
+#[test]
+fn keys_with_dot_segments_are_signed_as_the_sdk_signs_them_and_sent_unchanged() {
+    // The upload check's calls on a key a client chose with /v1/sts
+    // credentials: `..` and `.` segments are part of the object's name. The
+    // signature covers the key as the SDK signs it, and the URL reqwest
+    // sends still names that key (the emulator test in
+    // tests/e2e/test_verdict_races.py shows OSS's side accepting it).
+    use oss_direct_upload::oss::endpoint::key_survives_url_parsing;
+    let now = Utc.timestamp_opt(NOW, 0).single().expect("time");
+    let creds = Credentials::new("STS.NUgYrLnoC37mZZCNnAbez2xxx", "secret/with+chars=", None);
+    let reqs: Vec<OssRequest> = [
+        "uploads/r/x/../dot.html",
+        "uploads/r/./a.png",
+        "uploads/r/x/..",
+    ]
+    .into_iter()
+    .flat_map(|key| {
+        [
+            OssRequest::new("HEAD", "bkt", key).header("If-Match", "\"5B3C\""),
+            OssRequest::new("PUT", "bkt", key)
+                .query("tagging", "")
+                .header("Content-Type", "application/xml"),
+            OssRequest::new("DELETE", "bkt", key),
+        ]
+    })
+    .collect();
+    let cases: Vec<Value> = reqs.iter().map(|r| case(r, None)).collect();
+    for endpoint in [ENDPOINT, "https://oss-cn-hangzhou.aliyuncs.com"] {
+        let ep = Endpoint::parse(endpoint).expect("endpoint");
+        for (req, their) in reqs.iter().zip(theirs(&cases)) {
+            let ours = signed_request(&creds, REGION, &ep, req, now);
+            let auth = ours.headers.iter().find(|(k, _)| k == "Authorization");
+            assert_eq!(
+                auth.map(|(_, v)| v.as_str()),
+                their["headers"]["Authorization"].as_str(),
+                "{} {}",
+                req.method,
+                req.key
+            );
+            assert!(
+                key_survives_url_parsing(&ours.url, ep.style(), "bkt", &req.key),
+                "{} loses {}",
+                ours.url,
+                req.key
+            );
+            // reqwest builds exactly that URL.
+            let built = reqwest::Client::new()
+                .request(reqwest::Method::GET, &ours.url)
+                .build()
+                .expect("request");
+            assert!(key_survives_url_parsing(
+                built.url().as_str(),
+                ep.style(),
+                "bkt",
+                &req.key
+            ));
+        }
+    }
+}

@@ -25,7 +25,9 @@ pub enum Access {
     Upload,
     /// `oss:GetObject`: reading back one's own uploads (presigned GET).
     Read,
-    /// `oss:GetObjectTagging`: reading the check's verdict on one's own uploads.
+    /// `oss:GetObjectTagging` and `oss:GetObject`: reading the check's verdict
+    /// on one's own uploads and the ETag it must match (HeadObject needs
+    /// `oss:GetObject`). These credentials never leave the function.
     Status,
 }
 
@@ -35,7 +37,7 @@ impl Access {
         match self {
             Access::Upload => &crate::sts::policy::UPLOAD_ACTIONS,
             Access::Read => &["oss:GetObject"],
-            Access::Status => &["oss:GetObjectTagging"],
+            Access::Status => &["oss:GetObjectTagging", "oss:GetObject"],
         }
     }
 

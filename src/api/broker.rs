@@ -49,7 +49,7 @@ pub(super) async fn user_credentials(
 /// scope's profile: a session policy on the profile's prefix for `access`.
 /// Their key triple is handed out only for a key in the caller's prefix
 /// ([`ProfileCredentials::for_key`]).
-pub(super) async fn profile_credentials<'a>(
+pub(in crate::api) async fn profile_credentials<'a>(
     app: &App,
     scope: &'a Scope,
     access: Access,

@@ -316,6 +316,9 @@ pub enum OssCall {
     AbortMultipartUpload,
     /// The status route's read of the verdict tags.
     GetObjectTagging,
+    /// The status route's read of the version there now; a retried complete's
+    /// read of the object it made.
+    HeadObject,
 }
 
 impl OssCall {
@@ -327,6 +330,7 @@ impl OssCall {
             OssCall::CompleteMultipartUpload => "CompleteMultipartUpload",
             OssCall::AbortMultipartUpload => "AbortMultipartUpload",
             OssCall::GetObjectTagging => "GetObjectTagging",
+            OssCall::HeadObject => "HeadObject",
         }
     }
 
@@ -334,6 +338,7 @@ impl OssCall {
     fn actions(self) -> &'static str {
         match self {
             OssCall::GetObjectTagging => "oss:GetObjectTagging",
+            OssCall::HeadObject => "oss:GetObject",
             _ => "oss:PutObject, oss:ListParts and oss:AbortMultipartUpload",
         }
     }

@@ -259,6 +259,9 @@ impl App {
         let legacy = spec.legacy;
         match op.handler {
             Handler::Page => Ok(page::index()),
+            Handler::Client => Ok(page::client()),
+            #[cfg(feature = "local")]
+            Handler::AliOss => Ok(page::ali_oss()),
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),

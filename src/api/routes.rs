@@ -132,6 +132,11 @@ impl Family {
 pub enum Handler {
     /// `GET /`.
     Page,
+    /// `GET /client.js`.
+    Client,
+    /// `GET /vendor/aliyun-oss-sdk.min.js` (local builds only).
+    #[cfg(feature = "local")]
+    AliOss,
     /// `GET /healthz`.
     Healthz,
     /// `POST /initialize`.
@@ -176,7 +181,9 @@ impl Handler {
     /// initializer; none for the routes that never call STS.
     pub fn sts_waits(self) -> u32 {
         match self {
-            Handler::Page | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
+            #[cfg(feature = "local")]
+            Handler::AliOss => 0,
             Handler::Initialize => 2,
             _ => 1,
         }
@@ -190,7 +197,10 @@ impl Handler {
     pub fn oss_budget(self) -> Duration {
         let call = OssClientConfig::default().request_timeout;
         match self {
+            #[cfg(feature = "local")]
+            Handler::AliOss => Duration::ZERO,
             Handler::Page
+            | Handler::Client
             | Handler::Healthz
             | Handler::Initialize
             | Handler::PublicConfig
@@ -342,6 +352,17 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/index.html"),
         Family::Page,
         &[one(GET_HEAD, Free, Handler::Page)],
+    ),
+    #[cfg(feature = "local")]
+    route(
+        Exact(super::page::ALI_OSS_PATH),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::AliOss)],
+    ),
+    route(
+        Exact("/client.js"),
+        Family::Page,
+        &[one(GET_HEAD, Free, Handler::Client)],
     ),
     route(
         Exact("/healthz"),

@@ -131,11 +131,11 @@ impl JwtVerifier {
                 Keys::Remote(remote)
             }
             _ => {
-                let (variable, problem) = settings.key_source_problem().unwrap_or((
-                    "JWT_SECRET",
-                    "AUTH_MODE=jwt needs exactly one key source".to_owned(),
+                return Err(format!(
+                    "JWT_SECRET: {}",
+                    crate::config::jwt_key_problem(&settings.key_variables_set())
+                        .unwrap_or_default()
                 ));
-                return Err(format!("{variable}: {problem}"));
             }
         };
 

@@ -12,13 +12,27 @@
 //! or quarantine. The OSS calls are [`crate::oss::calls`]; the settings are
 //! [`CheckSettings`].
 //!
-//! Delivery is at least once. Everything is idempotent per object version:
+//! Delivery is at least once. Work is keyed by object version (its ETag):
 //! an event for a version that was replaced or deleted is a no-op (the HEAD
-//! is `If-Match` the event's ETag), a verdict is computed once and kept in
-//! the object's tags, and the `webhook-id` is derived from the version, so
-//! the app sees one id however often FC retries. A transient failure (OSS
-//! 5xx or no answer, STS down, webhook down or non-2xx) fails the invocation
-//! so FC retries it; a verdict, or an event that is not ours, succeeds.
+//! is `If-Match` the event's ETag); a verdict is computed once and kept in
+//! the object's tags together with the ETag it judged (`upload-etag`), and a
+//! redelivery takes it over only when that ETag is the event's; the
+//! `webhook-id` is derived from the version, so the app sees one id however
+//! often FC retries. A transient failure (OSS 5xx or no answer, STS down,
+//! webhook down or non-2xx) fails the invocation so FC retries it; a
+//! verdict, or an event that is not ours, succeeds; a body that is no event
+//! at all fails it, so FC shows it. A 410 from the webhook is final.
+//!
+//! Overwrites race the check (STS holders and `replace` profiles can write a
+//! key again at any time). PutObjectTagging and DeleteObject have no
+//! conditional form on OSS, so before each of them, and before the webhook,
+//! the check re-reads the object with `If-Match` and acts only on the
+//! version it judged; the quarantine copy is conditional itself. The window
+//! between that re-read and the write remains: a tag set can land on the
+//! next version (it names the wrong ETag, so nothing trusts it, and the check
+//! that notices judges the version now there: `UploadCheck::moved_on`), and
+//! a delete can remove a version written in the last milliseconds. Only
+//! bucket versioning (acting on a `versionId`) closes it.
 
 pub mod parse;
 pub mod rules;
@@ -94,8 +108,8 @@ pub enum Outcome {
     Stale,
     /// Checked (now or earlier) and reported.
     Verified,
-    /// Rejected and removed (now or earlier) and reported.
-    Rejected,
+    /// Rejected and removed (now or earlier) and reported; why, in words.
+    Rejected(String),
     /// Not finished; FC should retry.
     Failed(String),
 }
@@ -106,7 +120,7 @@ impl Outcome {
             Outcome::Ignored(_) => "ignored",
             Outcome::Stale => "stale",
             Outcome::Verified => "verified",
-            Outcome::Rejected => "rejected",
+            Outcome::Rejected(_) => "rejected",
             Outcome::Failed(_) => "failed",
         }
     }
@@ -209,20 +223,28 @@ impl UploadCheck {
         let records = match parse::parse(&event) {
             Ok(r) => r,
             Err(e) => {
-                // Retrying cannot make it readable: acknowledge, and say so.
-                crate::log::warn(
+                // A failed invocation, never a silent success: FC shows it
+                // (the synchronous EventBridge caller gets the error; the OSS
+                // trigger's retries end in the failure destination, where the
+                // body can be read and replayed once the function reads it).
+                crate::log::error(
                     Some(&ctx.request_id),
                     "event not understood",
                     &[("detail", e.0.clone().into())],
                 );
-                return Ok(Bytes::from(json!({"ignored": e.0}).to_string()));
+                return Err(Bytes::from(
+                    json!({"error": format!("event not understood: {}", e.0)}).to_string(),
+                ));
             }
         };
         let mut results = Vec::with_capacity(records.len());
         let mut failed = false;
         for r in &records {
-            let outcome = self.record(r, &ctx).await;
+            let Settled { outcome, webhook } = self.record_at(r, &ctx, 0).await;
             let mut line = json!({"key": r.key, "outcome": outcome.as_str()});
+            if let Some(w) = webhook {
+                line["webhook"] = w.into();
+            }
             match &outcome {
                 Outcome::Failed(why) => {
                     failed = true;
@@ -237,6 +259,7 @@ impl UploadCheck {
                     );
                 }
                 Outcome::Ignored(why) => line["reason"] = (*why).into(),
+                Outcome::Rejected(why) => line["reason"] = why.clone().into(),
                 _ => {}
             }
             results.push(line);
@@ -275,22 +298,27 @@ impl UploadCheck {
 
     /// Checks one record; see the module docs for the order of steps.
     pub async fn record(&self, r: &Record, ctx: &Context) -> Outcome {
+        self.record_at(r, ctx, 0).await.outcome
+    }
+
+    /// [`UploadCheck::record`], `depth` levels into [`UploadCheck::moved_on`].
+    async fn record_at(&self, r: &Record, ctx: &Context, depth: u8) -> Settled {
         if !r.is_upload() {
-            return Outcome::Ignored("not an upload event");
+            return Outcome::Ignored("not an upload event").into();
         }
         if r.bucket != self.config.bucket {
-            return Outcome::Ignored("another bucket");
+            return Outcome::Ignored("another bucket").into();
         }
         let Some((profile, _)) = self.profiles.for_key(&r.key) else {
-            return Outcome::Ignored("outside UPLOAD_PREFIX");
+            return Outcome::Ignored("outside UPLOAD_PREFIX").into();
         };
         let profile = profile.clone();
         let Some(etag) = r.etag.as_deref().map(calls::normalize_etag) else {
-            return Outcome::Ignored("the event carries no eTag");
+            return Outcome::Ignored("the event carries no eTag").into();
         };
         let creds = match self.credentials(ctx).await {
             Ok(c) => c,
-            Err(o) => return o,
+            Err(o) => return o.into(),
         };
         let bucket = &self.config.bucket;
         let head = match calls::head_object(&self.oss, &creds, bucket, &r.key, &etag)
@@ -308,20 +336,20 @@ impl UploadCheck {
                     Ok(k) if k != r.key.as_str() => {
                         let mut again = r.clone();
                         again.key = k.into_owned();
-                        return Box::pin(self.record(&again, ctx)).await;
+                        return Box::pin(self.record_at(&again, ctx, depth)).await;
                     }
-                    _ => return Outcome::Stale,
+                    _ => return Outcome::Stale.into(),
                 }
             }
-            Err(e) => return transient(e),
+            Err(e) => return transient(e).into(),
         };
         let tags = match calls::get_tags(&self.oss, &creds, bucket, &r.key)
             .await
             .map_err(OssFailure::from)
         {
             Ok(t) => t,
-            Err(OssFailure::Gone) => return Outcome::Stale,
-            Err(e) => return transient(e),
+            Err(OssFailure::Gone) => return Outcome::Stale.into(),
+            Err(e) => return transient(e).into(),
         };
         let user_id = rules::check_key(&self.config, &profile, &r.key)
             .ok()
@@ -342,8 +370,11 @@ impl UploadCheck {
             record: r,
             head: &head,
             etag: &etag,
+            depth,
         };
-        let verdict = match Verdict::from_tags(&tags) {
+        // A verdict counts only for the version it judged: tags are per key,
+        // and a late tag write for an earlier version can sit on this one.
+        let verdict = match Verdict::from_tags(&tags).filter(|v| v.judged(&etag)) {
             Some(verdict) => {
                 // A redelivery: the verdict stands; finish what is left.
                 data.sniffed_type = verdict.sniffed.clone();
@@ -356,19 +387,75 @@ impl UploadCheck {
                 if verdict.status == Status::Verified
                     && (verdict.notified || matches!(self.notify, Notify::Nothing))
                 {
-                    return Outcome::Verified;
+                    return Outcome::Verified.into();
                 }
-                Verdict {
-                    etag: Some(etag.clone()),
-                    ..verdict
-                }
+                verdict
             }
             None => match self.check(&subject, &profile, &mut data).await {
                 Ok(v) => v,
-                Err(o) => return o,
+                Err(o) => return o.into(),
             },
         };
         self.report(&subject, data, verdict, ctx).await
+    }
+
+    /// The version `s` names is gone after this check wrote (or may have
+    /// written) its verdict tags. OSS has no conditional PutObjectTagging, so
+    /// those tags may sit on the version that replaced it: never trusted
+    /// there (they name another ETag), but they may have replaced that
+    /// version's own verdict. So the version at the key now is judged once,
+    /// here (its own event may come later, or may have come already). The
+    /// record itself is stale whatever that check finds.
+    async fn moved_on(&self, s: &Subject<'_>, ctx: &Context) -> Settled {
+        if s.depth > 0 {
+            return Outcome::Stale.into();
+        }
+        let bucket = &self.config.bucket;
+        let now = match calls::head_current(&self.oss, s.creds, bucket, &s.record.key).await {
+            Ok(h) if !h.etag.is_empty() && h.etag != s.etag => h,
+            _ => return Outcome::Stale.into(),
+        };
+        crate::log::info(
+            Some(&ctx.request_id),
+            "the object was replaced while it was being checked; checking the version now there",
+            &[
+                ("key", s.record.key.clone().into()),
+                ("etag", s.etag.to_owned().into()),
+                ("replacedBy", now.etag.clone().into()),
+            ],
+        );
+        let mut next = s.record.clone();
+        next.etag = Some(now.etag);
+        next.size = Some(now.size);
+        let done = Box::pin(self.record_at(&next, ctx, s.depth + 1)).await;
+        if let Outcome::Failed(why) = &done.outcome {
+            // Its own event (or FC's retry of it) checks it; this record is settled.
+            crate::log::warn(
+                Some(&ctx.request_id),
+                "checking the replacing version failed; its own event will check it",
+                &[
+                    ("key", s.record.key.clone().into()),
+                    ("detail", why.clone().into()),
+                ],
+            );
+        }
+        Outcome::Stale.into()
+    }
+}
+
+/// What became of one record, and what the app's endpoint said when that
+/// is worth reporting (a 410 Gone).
+pub(crate) struct Settled {
+    outcome: Outcome,
+    webhook: Option<&'static str>,
+}
+
+impl From<Outcome> for Settled {
+    fn from(outcome: Outcome) -> Self {
+        Settled {
+            outcome,
+            webhook: None,
+        }
     }
 }
 

@@ -193,7 +193,14 @@ pub fn check_object(
     if declared.is_empty() || !profile.content_type_allowed(&declared) {
         return Err(violation(
             "TypeNotAllowed",
-            format!("content type {declared:?} is not allowed here"),
+            if declared.is_empty() {
+                "declared no content type, which is not allowed here".to_owned()
+            } else {
+                format!(
+                    "declared {declared}, not allowed in profile {:?}",
+                    profile.name
+                )
+            },
         ));
     }
     if profile.any_content_type() {
@@ -223,7 +230,7 @@ mod tests {
                     "OSS_REGION" => Some("cn-hangzhou".into()),
                     "OSS_ROLE_ARN" => Some("acs:ram::123:role/up".into()),
                     "AUTH_MODE" => Some(auth.clone()),
-                    "JWT_SECRET" => Some("x".repeat(32)),
+                    "JWT_SECRET" if auth == "jwt" => Some("x".repeat(32)),
                     _ => None,
                 })
         })

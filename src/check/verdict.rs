@@ -7,7 +7,7 @@
 use super::parse::Record;
 use super::rules::SNIFF_BYTES;
 use super::webhook::{self, Delivery, Message};
-use super::{rules, transient, Notify, OssFailure, Outcome, UploadCheck, MAX_COPY_BYTES};
+use super::{rules, transient, Notify, OssFailure, Outcome, Settled, UploadCheck, MAX_COPY_BYTES};
 use crate::oss::calls::{self, ObjectHead};
 use crate::profiles::Profile;
 use crate::runtime::Context;
@@ -24,6 +24,11 @@ pub const TAG_DETAIL: &str = "upload-detail";
 pub const TAG_SNIFFED: &str = "upload-sniffed";
 /// Tag set once the app acknowledged the webhook.
 pub const TAG_NOTIFIED: &str = "upload-notified";
+/// Tag naming the ETag of the version the verdict judged. OSS keeps tags
+/// per key, not per version, and a tag write can land on a version written
+/// after the check read its bytes (OSS has no conditional PutObjectTagging):
+/// a verdict counts only where this tag equals the object's current ETag.
+pub const TAG_ETAG: &str = "upload-etag";
 
 /// What the check decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,10 +65,10 @@ pub struct Verdict {
     pub sniffed: Option<String>,
     /// Whether the app acknowledged the webhook ([`TAG_NOTIFIED`]).
     pub notified: bool,
-    /// The ETag of the version judged, when known. The check knows it (the
-    /// version its HEAD was conditional on); today's tags do not carry it
-    /// (tags belong to one version), so [`Verdict::from_tags`] leaves it `None`
-    /// and [`Verdict::to_tags`] does not write it.
+    /// The ETag of the version judged ([`TAG_ETAG`]): the version the check's
+    /// HEAD and ranged GET were conditional on. `None` only for a tag set
+    /// written before verdicts carried it, which binds to no version and so
+    /// counts as no verdict (see [`Verdict::judged`]).
     pub etag: Option<String>,
 }
 
@@ -97,6 +102,14 @@ impl Verdict {
         self.status == Status::Verified
     }
 
+    /// Whether this verdict judged version `etag` (unquoted, any case): the
+    /// only case in which it may be taken as that version's verdict.
+    pub fn judged(&self, etag: &str) -> bool {
+        self.etag
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(etag.trim_matches('"')))
+    }
+
     /// The verdict a tag set holds; `None` when it holds none (not checked yet).
     pub fn from_tags(tags: &[(String, String)]) -> Option<Verdict> {
         let status = match tag(tags, TAG_STATUS)? {
@@ -112,12 +125,16 @@ impl Verdict {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
             notified: tag(tags, TAG_NOTIFIED).is_some(),
-            etag: None,
+            etag: tag(tags, TAG_ETAG)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned),
         })
     }
 
-    /// The object's tag set for this verdict: status and sniffed type, a
-    /// rejection's reason and detail, and `upload-notified` once acknowledged.
+    /// The object's tag set for this verdict: status and sniffed type, the
+    /// judged ETag, a rejection's reason and detail, and `upload-notified`
+    /// once acknowledged. At most 6 of OSS's 10 tags; keys are under 128
+    /// characters and values pass through [`tag_value`] (256 at most).
     pub fn to_tags(&self) -> Vec<(String, String)> {
         let mut tags = vec![
             (TAG_STATUS.to_owned(), self.status.as_str().to_owned()),
@@ -126,6 +143,9 @@ impl Verdict {
                 tag_value(self.sniffed.as_deref().unwrap_or("")),
             ),
         ];
+        if let Some(etag) = &self.etag {
+            tags.push((TAG_ETAG.to_owned(), tag_value(etag)));
+        }
         if self.status == Status::Rejected {
             tags.push((
                 TAG_REASON.to_owned(),
@@ -181,6 +201,9 @@ pub(super) struct Subject<'a> {
     pub(super) record: &'a Record,
     pub(super) head: &'a ObjectHead,
     pub(super) etag: &'a str,
+    /// 0 for an event's own record, 1 for the version found in its place
+    /// (`UploadCheck::moved_on`), which goes no further.
+    pub(super) depth: u8,
 }
 
 impl UploadCheck {
@@ -218,21 +241,50 @@ impl UploadCheck {
         }
         let verdict = Verdict::new(&outcome, data.sniffed_type.clone(), s.etag);
         let tags = verdict.to_tags();
+        // Nothing written yet: a version that changed since the ranged GET is
+        // simply stale (its own event judges the new one).
+        self.still(s).await.map_err(failed)?;
         match calls::put_tags(&self.oss, s.creds, &self.config.bucket, key, &tags).await {
             Ok(()) => Ok(verdict),
             Err(e) => Err(failed(e)),
         }
     }
 
+    /// Whether the object at the key still is version `s.etag`: HeadObject
+    /// with `If-Match`, right before a write OSS cannot make conditional
+    /// (PutObjectTagging, DeleteObject). A 404 or 412 is `Gone`.
+    async fn still(&self, s: &Subject<'_>) -> Result<(), crate::oss::client::OssError> {
+        let (bucket, key) = (&self.config.bucket, &s.record.key);
+        calls::head_object(&self.oss, s.creds, bucket, key, s.etag)
+            .await
+            .map(drop)
+    }
+
+    /// After this version's verdict tags were written: the same as
+    /// [`UploadCheck::still`], but a version that changed means the tags may
+    /// sit on its successor, which is then judged (`UploadCheck::moved_on`).
+    async fn still_ours(&self, s: &Subject<'_>, ctx: &Context) -> Result<(), Settled> {
+        match self.still(s).await.map_err(OssFailure::from) {
+            Ok(()) => Ok(()),
+            Err(OssFailure::Gone) => Err(self.moved_on(s, ctx).await),
+            Err(other) => Err(transient(other).into()),
+        }
+    }
+
     /// Tells the app, then settles the object: tags `upload-notified` on a
-    /// verified one, removes a rejected one.
+    /// verified one, removes a rejected one. Each step that acts on the
+    /// object is preceded by a re-read of this version (`If-Match`): the
+    /// webhook (the app would be told about bytes no longer there), the
+    /// `upload-notified` tag, the delete; the quarantine copy is itself
+    /// conditional. What OSS still leaves open is the time between that
+    /// re-read and the unconditional write (README, Security model).
     pub(super) async fn report(
         &self,
         s: &Subject<'_>,
         mut data: webhook::Data,
         verdict: Verdict,
         ctx: &Context,
-    ) -> Outcome {
+    ) -> Settled {
         let (r, bucket) = (s.record, &self.config.bucket);
         let verified = verdict.is_verified();
         let quarantine = self
@@ -262,18 +314,46 @@ impl UploadCheck {
             data,
         };
         let id = webhook::message_id(&r.bucket, &r.key, s.etag);
+        // In words, for whoever watches (local mode prints it).
+        let why = match (&message.data.reason, &message.data.disposition) {
+            (Some(x), Some(d)) => format!("{} ({d})", x.message),
+            (Some(x), None) => x.message.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => String::new(),
+        };
         let reason = message
             .data
             .reason
             .as_ref()
             .map(|x| x.code.clone())
             .unwrap_or_default();
+        if let Err(settled) = self.still_ours(s, ctx).await {
+            return settled;
+        }
+        let mut acknowledged = false;
+        let mut webhook_note = None;
         match &self.notify {
             Notify::Nothing => {}
             Notify::Print => print_webhook(&id, &message),
             Notify::Post(sender) => match sender.send(&id, &message).await {
-                Delivery::Delivered | Delivery::Refused => {}
-                Delivery::Failed(why) => return transient(why),
+                Delivery::Delivered => acknowledged = true,
+                Delivery::Gone => {
+                    webhook_note = Some(WEBHOOK_GONE);
+                    crate::log::warn(
+                        Some(&ctx.request_id),
+                        "the webhook endpoint answered 410 Gone: it asks to receive no more messages; this one is not retried",
+                        &[
+                            ("key", r.key.clone().into()),
+                            ("webhookId", id.clone().into()),
+                            (
+                                "detail",
+                                "stop: fix the endpoint or unset WEBHOOK_URL; the verdict stays in the object's tags"
+                                    .into(),
+                            ),
+                        ],
+                    );
+                }
+                Delivery::Failed(why) => return transient(why).into(),
             },
         }
         crate::log::info(
@@ -290,41 +370,60 @@ impl UploadCheck {
                 ("webhookId", id.into()),
             ],
         );
+        let done = |outcome| Settled {
+            outcome,
+            webhook: webhook_note,
+        };
         if verified {
-            if matches!(self.notify, Notify::Post(_)) {
+            if acknowledged {
+                if let Err(settled) = self.still_ours(s, ctx).await {
+                    return settled;
+                }
                 let notified = Verdict {
                     notified: true,
                     ..verdict
                 };
                 let tags = notified.to_tags();
-                match calls::put_tags(&self.oss, s.creds, bucket, &r.key, &tags).await {
-                    Ok(()) => {}
-                    Err(e) => match OssFailure::from(e) {
-                        OssFailure::Gone => {}
-                        other => return transient(other),
-                    },
+                if let Err(e) = calls::put_tags(&self.oss, s.creds, bucket, &r.key, &tags).await {
+                    if let other @ OssFailure::Other(_) = OssFailure::from(e) {
+                        return transient(other).into();
+                    }
+                }
+                // Written onto this version, or onto one that replaced it
+                // between the re-read and the write: then judge that one.
+                if let Err(settled) = self.still_ours(s, ctx).await {
+                    return settled;
                 }
             }
-            return Outcome::Verified;
+            return done(Outcome::Verified);
         }
         if let Some(q) = quarantine {
             let dst = format!("{q}{}", r.key);
             let qtags = verdict.quarantine_tags();
             let copied =
                 calls::copy_object(&self.oss, s.creds, bucket, &r.key, &dst, s.etag, &qtags);
-            if let Err(e) = copied.await {
-                return failed(e);
+            match copied.await.map_err(OssFailure::from) {
+                Ok(()) => {}
+                Err(OssFailure::Gone) => return self.moved_on(s, ctx).await,
+                Err(other) => return transient(other).into(),
             }
         }
+        if let Err(settled) = self.still_ours(s, ctx).await {
+            return settled;
+        }
         match calls::delete_object(&self.oss, s.creds, bucket, &r.key).await {
-            Ok(()) => Outcome::Rejected,
+            Ok(()) => done(Outcome::Rejected(why)),
             Err(e) => match OssFailure::from(e) {
-                OssFailure::Gone => Outcome::Rejected,
-                other => transient(other),
+                OssFailure::Gone => done(Outcome::Rejected(why)),
+                other => transient(other).into(),
             },
         }
     }
 }
+
+/// The invocation record's `webhook` note for a 410 Gone.
+const WEBHOOK_GONE: &str =
+    "410 Gone: the app asked to receive no more webhooks; not retried (fix the endpoint or unset WEBHOOK_URL)";
 
 /// An OSS failure as the check's outcome: the version is gone (stale), or FC retries.
 fn failed(e: crate::oss::client::OssError) -> Outcome {
@@ -376,6 +475,7 @@ mod tests {
             pairs(&[
                 ("upload-status", "rejected"),
                 ("upload-sniffed", "text/html"),
+                ("upload-etag", "5B3C"),
                 ("upload-reason", "TypeMismatch"),
                 ("upload-detail", "declared image/png but _x__"),
             ])
@@ -396,9 +496,27 @@ mod tests {
             pairs(&[
                 ("upload-status", "verified"),
                 ("upload-sniffed", ""),
+                ("upload-etag", "5B3C"),
                 ("upload-notified", "1"),
             ])
         );
+        // Within OSS's limits: at most 10 tags, keys up to 128 and values up
+        // to 256 characters, even for a multipart ETag and a long detail.
+        let long = Verdict::new(
+            &Err(rules::Violation {
+                code: "TypeMismatch",
+                message: "x".repeat(1000),
+            }),
+            Some("y".repeat(300)),
+            "D41D8CD98F00B204E9800998ECF8427E-10000",
+        );
+        let tags = Verdict {
+            notified: true,
+            ..long
+        }
+        .to_tags();
+        assert!(tags.len() <= 10);
+        assert!(tags.iter().all(|(k, v)| k.len() <= 128 && v.len() <= 256));
     }
 
     #[test]
@@ -417,16 +535,17 @@ mod tests {
             Some("11 bytes is over the limit of 10 bytes")
         );
         assert_eq!((v.sniffed, v.notified, v.etag), (None, false, None));
-        // Written then read: the same verdict, except the ETag tags do not hold.
+        // A tag set written before verdicts named their version binds to none.
+        assert!(
+            !Verdict::from_tags(&pairs(&[("upload-status", "verified")]))
+                .unwrap()
+                .judged("AB")
+        );
+        // Written then read: the same verdict, bound to the version it judged.
         let fresh = Verdict::new(&Ok(()), Some("image/png".into()), "AB");
         let back = Verdict::from_tags(&fresh.to_tags()).unwrap();
-        assert_eq!(
-            back,
-            Verdict {
-                etag: None,
-                ..fresh
-            }
-        );
+        assert_eq!(back, fresh);
+        assert!(back.judged("AB") && back.judged("\"ab\"") && !back.judged("AC"));
         // No verdict yet, or one this function did not write.
         assert_eq!(Verdict::from_tags(&pairs(&[("other", "x")])), None);
         assert_eq!(

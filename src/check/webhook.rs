@@ -91,9 +91,11 @@ pub fn signature(
 pub enum Delivery {
     /// A 2xx: the app has it.
     Delivered,
-    /// 410 Gone: the app asks us to stop (the spec's "disable the endpoint");
-    /// counted as done so FC does not retry.
-    Refused,
+    /// 410 Gone: the app asks the sender to stop sending it messages (the
+    /// spec's "disable the webhook endpoint"). A permanent answer: never
+    /// retried, reported as such (log line, the invocation's record), and not
+    /// counted as acknowledged (no `upload-notified`).
+    Gone,
     /// Anything else: FC should retry the event.
     Failed(String),
 }
@@ -145,7 +147,7 @@ impl Sender {
             .await;
         match sent {
             Ok(r) if r.status().is_success() => Delivery::Delivered,
-            Ok(r) if r.status().as_u16() == 410 => Delivery::Refused,
+            Ok(r) if r.status().as_u16() == 410 => Delivery::Gone,
             Ok(r) => Delivery::Failed(format!("the webhook answered {}", r.status().as_u16())),
             Err(e) if e.is_timeout() => Delivery::Failed("the webhook timed out".into()),
             Err(_) => Delivery::Failed("the webhook could not be reached".into()),

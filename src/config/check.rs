@@ -16,13 +16,17 @@ pub struct CheckSettings {
     pub webhook_secrets: Vec<String>,
     /// `QUARANTINE_PREFIX`: rejected objects are moved here instead of deleted.
     pub quarantine_prefix: Option<String>,
-    /// `WEBHOOK_TIMEOUT_MS`: one webhook attempt, connect to last byte (default 5000).
+    /// `WEBHOOK_TIMEOUT_MS`: one webhook attempt, connect to last byte
+    /// (default [`DEFAULT_WEBHOOK_TIMEOUT_MS`], inside Standard Webhooks'
+    /// recommended 15–30 s).
     pub webhook_timeout: Duration,
     /// `OSS_TIMEOUT_MS`: one OSS call of the check (default 3000).
     pub oss_timeout: Duration,
-    /// `EVENT_TIMEOUT_MS`: one whole event, all its records (default 8000:
-    /// inside s.yaml's 10 s function timeout, so an unfinished check fails
-    /// cleanly and FC retries it rather than killing it).
+    /// `EVENT_TIMEOUT_MS`: one whole event, all its records (default
+    /// [`DEFAULT_EVENT_TIMEOUT_MS`]; more than one webhook attempt plus one OSS
+    /// call, refused otherwise). Keep it below the FC function's `timeout`,
+    /// so an unfinished check fails cleanly and FC retries it rather than
+    /// killing it.
     pub event_timeout: Duration,
 }
 
@@ -38,6 +42,15 @@ impl fmt::Debug for CheckSettings {
             .finish()
     }
 }
+
+/// Default `WEBHOOK_TIMEOUT_MS`: Standard Webhooks recommends "somewhere
+/// between 15 and 30s" per attempt.
+pub const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 20_000;
+
+/// Default `EVENT_TIMEOUT_MS`: a webhook attempt at its default limit plus the
+/// check's OSS calls (a handful, each bounded by `OSS_TIMEOUT_MS`). The FC
+/// function's `timeout` must be longer (s.yaml).
+pub const DEFAULT_EVENT_TIMEOUT_MS: u64 = 40_000;
 
 /// Whether `s` is a Standard Webhooks symmetric secret: `whsec_` and the
 /// base64 of 24 to 64 random bytes (the spec's range).
@@ -105,9 +118,21 @@ impl CheckSettings {
                 );
             }
         }
-        let webhook_timeout = r.millis("WEBHOOK_TIMEOUT_MS", 5_000);
+        let webhook_timeout = r.millis("WEBHOOK_TIMEOUT_MS", DEFAULT_WEBHOOK_TIMEOUT_MS);
         let oss_timeout = r.millis("OSS_TIMEOUT_MS", 3_000);
-        let event_timeout = r.millis("EVENT_TIMEOUT_MS", 8_000);
+        let event_timeout = r.millis("EVENT_TIMEOUT_MS", DEFAULT_EVENT_TIMEOUT_MS);
+        if event_timeout <= webhook_timeout + oss_timeout {
+            r.fail(
+                "EVENT_TIMEOUT_MS",
+                format!(
+                    "{} ms leaves no room for one webhook attempt (WEBHOOK_TIMEOUT_MS {}) and the check's OSS calls (OSS_TIMEOUT_MS {} each); set it above {} ms and keep the FC function's timeout longer still",
+                    event_timeout.as_millis(),
+                    webhook_timeout.as_millis(),
+                    oss_timeout.as_millis(),
+                    (webhook_timeout + oss_timeout).as_millis()
+                ),
+            );
+        }
         r.finish()?;
         Ok(CheckSettings {
             webhook_url,
@@ -175,5 +200,25 @@ mod tests {
         let ok = read(&[("QUARANTINE_PREFIX", "quarantine/")]).unwrap();
         assert_eq!(ok.quarantine_prefix.as_deref(), Some("quarantine/"));
         assert!(read(&[("OSS_TIMEOUT_MS", "5")]).is_err());
+    }
+
+    #[test]
+    fn webhook_attempts_get_the_spec_s_15_to_30_seconds_inside_the_event_s_bound() {
+        let d = read(&[]).unwrap();
+        let spec = Duration::from_secs(15)..=Duration::from_secs(30);
+        assert!(spec.contains(&d.webhook_timeout), "{:?}", d.webhook_timeout);
+        assert!(d.event_timeout > d.webhook_timeout + 4 * d.oss_timeout);
+        // A webhook attempt that cannot finish inside the event is refused at start.
+        let e = read(&[
+            ("WEBHOOK_TIMEOUT_MS", "30000"),
+            ("EVENT_TIMEOUT_MS", "30000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0[0].variable, "EVENT_TIMEOUT_MS");
+        assert!(read(&[
+            ("WEBHOOK_TIMEOUT_MS", "30000"),
+            ("EVENT_TIMEOUT_MS", "45000")
+        ])
+        .is_ok());
     }
 }

@@ -110,39 +110,18 @@ impl fmt::Debug for JwtSettings {
 }
 
 impl JwtSettings {
-    /// The key sources that are set, by variable.
-    fn key_sources(&self) -> Vec<&'static str> {
+    /// The key variables that are set, in [`jwt_key_problem`]'s order.
+    pub fn key_variables_set(&self) -> Vec<&'static str> {
         [
-            ("JWT_JWKS_URL", self.jwks_url.is_some()),
-            ("JWT_SECRET", self.secret.is_some()),
-            ("JWT_PUBLIC_KEY", self.public_key_pem.is_some()),
-            ("JWT_JWKS", self.jwks.is_some()),
+            self.secret.is_some(),
+            self.public_key_pem.is_some(),
+            self.jwks.is_some(),
+            self.jwks_url.is_some(),
         ]
         .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
+        .zip(JWT_KEY_VARIABLES)
+        .filter_map(|(set, (name, _))| set.then_some(name))
         .collect()
-    }
-
-    /// When not exactly one key source is set: the variable to name (the
-    /// first one set, or `JWT_SECRET` when none is) and what is wrong,
-    /// saying which ones are set.
-    pub fn key_source_problem(&self) -> Option<(&'static str, String)> {
-        const ONE_OF: &str =
-            "AUTH_MODE=jwt needs exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY \
-            (PEM, RS256/ES256), JWT_JWKS (JWKS JSON or file path) or JWT_JWKS_URL (your identity \
-            provider's JWKS URL; recommended, as it follows key rotation)";
-        match self.key_sources().as_slice() {
-            [_] => None,
-            [] => Some(("JWT_SECRET", ONE_OF.to_owned())),
-            [a, b] => Some((a, format!("{ONE_OF}; {a} and {b} are both set: unset one"))),
-            set => Some((
-                set[0],
-                format!(
-                    "{ONE_OF}; {} are all set: unset all but one",
-                    set.join(", ")
-                ),
-            )),
-        }
     }
 }
 
@@ -465,7 +444,50 @@ impl Config {
     }
 }
 
+/// The variables that hold `AUTH_MODE=jwt`'s key, and what each holds.
+const JWT_KEY_VARIABLES: [(&str, &str); 4] = [
+    ("JWT_SECRET", "HS256 secret"),
+    ("JWT_PUBLIC_KEY", "PEM, RS256/ES256"),
+    ("JWT_JWKS", "JWKS JSON or file path"),
+    (
+        "JWT_JWKS_URL",
+        "your identity provider's JWKS URL; recommended, it follows key rotation",
+    ),
+];
+
+/// "JWT_SECRET and JWT_JWKS": the names in `names`, joined for a sentence.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The problem with `AUTH_MODE=jwt`'s key variables, given which are set:
+/// none, or several (named). `None` when exactly one is set.
+pub fn jwt_key_problem(set: &[&str]) -> Option<String> {
+    let [a, b, c, d] = JWT_KEY_VARIABLES.map(|(n, what)| format!("{n} ({what})"));
+    let choices = format!("{a}, {b}, {c} or {d}");
+    match set.len() {
+        1 => None,
+        0 => Some(format!(
+            "AUTH_MODE=jwt needs exactly one of {choices}; none is set. Set one of them (locally, `local` makes a development JWT_SECRET for you)"
+        )),
+        n => Some(format!(
+            "AUTH_MODE=jwt needs exactly one of {choices}; {} are {} set. Keep one and unset the others",
+            and_list(set),
+            if n == 2 { "both" } else { "all" }
+        )),
+    }
+}
+
 fn read_auth(r: &mut Reader<'_>) -> AuthMode {
+    let key_vars: Vec<&'static str> = JWT_KEY_VARIABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| r.opt(n).is_some())
+        .collect();
     let Some(mode) = r.opt("AUTH_MODE") else {
         r.fail(
             "AUTH_MODE",
@@ -473,7 +495,19 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
         );
         return AuthMode::Anonymous;
     };
-    match mode.to_ascii_lowercase().as_str() {
+    let mode = mode.to_ascii_lowercase();
+    if mode != "jwt" {
+        // A key nothing would verify with: refuse rather than ignore it.
+        for name in key_vars.iter().copied() {
+            r.fail(
+                name,
+                format!(
+                    "is set but AUTH_MODE is {mode:?}, so no token would be checked against it; set AUTH_MODE=jwt to use it, or unset {name}"
+                ),
+            );
+        }
+    }
+    match mode.as_str() {
         "anonymous" => AuthMode::Anonymous,
         "fc-jwt" => match r.opt("TRIGGER_USER_HEADER") {
             Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => AuthMode::FcJwt {
@@ -502,8 +536,8 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
                 user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
                 leeway_secs: r.number("JWT_LEEWAY_SECONDS", 30, 0, 300),
             };
-            if let Some((variable, problem)) = s.key_source_problem() {
-                r.fail(variable, problem);
+            if let Some(problem) = jwt_key_problem(&key_vars) {
+                r.fail("JWT_SECRET", problem);
             }
             if let Some(url) = &s.jwks_url {
                 if let Err(e) = jwks_url(url) {

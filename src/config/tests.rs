@@ -145,10 +145,9 @@ fn jwks_url_conflicts_name_what_was_set() {
     assert_eq!(s.jwks_url.as_deref(), Some(url.1));
 
     let errs = jwt(&[url, ("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap_err();
-    assert_eq!(errs.0[0].variable, "JWT_JWKS_URL");
     let text = errs.to_string();
     assert!(
-        text.contains("JWT_JWKS_URL and JWT_SECRET are both set"),
+        text.contains("JWT_SECRET and JWT_JWKS_URL are both set"),
         "{text}"
     );
     let errs = jwt(&[
@@ -159,9 +158,12 @@ fn jwks_url_conflicts_name_what_was_set() {
     .unwrap_err();
     assert!(
         errs.to_string()
-            .contains("JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_JWKS are all set"),
+            .contains("JWT_PUBLIC_KEY, JWT_JWKS and JWT_JWKS_URL are all set"),
         "{errs}"
     );
+    // A JWKS URL with no AUTH_MODE=jwt to use it is refused, like the other keys.
+    let errs = base_with(&[url]).unwrap_err();
+    assert_eq!(errs.0[0].variable, "JWT_JWKS_URL");
 
     let errs = jwt(&[("JWT_JWKS_URL", "http://login.example.com/jwks")]).unwrap_err();
     assert_eq!(errs.0[0].variable, "JWT_JWKS_URL");
@@ -232,5 +234,42 @@ fn sts_call_budget_defaults_well_under_the_account_quota_and_is_bounded() {
         assert_eq!(errs.0.len(), 1, "{bad}: {errs}");
         assert_eq!(errs.0[0].variable, "STS_MAX_CALLS_PER_SECOND");
         assert!(errs.0[0].message.contains("from 1 to 1000"), "{errs}");
+    }
+}
+
+#[test]
+fn jwt_key_errors_name_what_is_set() {
+    let base = [
+        ("OSS_BUCKET", "b-1"),
+        ("OSS_REGION", "cn-hangzhou"),
+        ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+        ("AUTH_MODE", "jwt"),
+    ];
+    let none = with(&base).unwrap_err().to_string();
+    assert!(none.contains("none is set"), "{none}");
+    let mut two = base.to_vec();
+    two.push(("JWT_SECRET", "0123456789abcdef0123456789abcdef"));
+    two.push(("JWT_JWKS", "{\"keys\":[]}"));
+    let two = with(&two).unwrap_err().to_string();
+    assert!(
+        two.contains("JWT_SECRET and JWT_JWKS are both set"),
+        "{two}"
+    );
+}
+
+#[test]
+fn a_jwt_key_without_jwt_mode_is_refused_not_ignored() {
+    for mode in ["anonymous", "fc-jwt"] {
+        let errs = with(&[
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+            ("AUTH_MODE", mode),
+            ("TRIGGER_USER_HEADER", "x-user-id"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap_err();
+        assert_eq!(errs.0[0].variable, "JWT_SECRET", "{errs}");
+        assert!(errs.to_string().contains("set AUTH_MODE=jwt"), "{errs}");
     }
 }

@@ -5,7 +5,9 @@
 //! mode supplies: its identity is the emulator's account key (FC would pass a
 //! role's temporary key), its STS and OSS endpoints are the emulator, and
 //! `AUTH_MODE` defaults to `anonymous` (still overridable from the
-//! environment, e.g. to try `jwt` locally).
+//! environment), or to `jwt` when a JWT key is set or the `--profiles` file
+//! has a profile that needs a user. In `jwt` mode without a key, `local`
+//! makes a development `JWT_SECRET` ([`super::token`]) and prints a token.
 
 use crate::config::Config;
 use crate::runtime;
@@ -33,13 +35,20 @@ OPTIONS:
     --access-key-id ID        the emulator account's AccessKey id (default: generated, kept in DIR)
     --access-key-secret S     the emulator account's AccessKey secret
     --allowed-origin ORIGIN   another browser origin allowed to upload (repeatable)
+    --cors-hide-etag          the bucket's CORS rule does not expose ETag (a common misconfiguration:
+                              browsers cannot complete multipart uploads), to see how clients report it
+    --profiles FILE           upload profiles (sets PROFILES_FILE); a file with a profile that
+                              needs a user (overwrite = \"replace\") turns on AUTH_MODE=jwt
+                              with a development token
     --webhook URL             deliver each upload's verdict to URL, signed with WEBHOOK_SECRET
                               (default: print each webhook it would send)
     --no-trigger              do not emulate FC's OSS trigger: uploads are not checked or reported
     -h, --help                this help
 
 Any other setting (SIGNATURE_VERSION, MAX_UPLOAD_BYTES, ALLOWED_CONTENT_TYPES,
-AUTH_MODE, JWT_*, ...) is read from the environment as in production.";
+AUTH_MODE, JWT_*, ...) is read from the environment as in production. With
+AUTH_MODE=jwt and no JWT key set, local makes a development JWT_SECRET (kept in
+DIR) and prints a ready token; `oss-direct-upload token --sub USER` prints more.";
 
 /// Parsed `local` options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +73,10 @@ pub struct Options {
     pub webhook_url: Option<String>,
     /// `false` with `--no-trigger`: uploads raise no events.
     pub trigger: bool,
+    /// `false` with `--cors-hide-etag`: the emulator does not expose `ETag`.
+    pub cors_expose_etag: bool,
+    /// `--profiles`: the upload-profile file (overrides `PROFILES_FILE`).
+    pub profiles: Option<PathBuf>,
 }
 
 /// Parses the arguments after `local`. `Ok(None)` means help was printed.
@@ -77,6 +90,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut allowed_origins = Vec::new();
     let mut webhook_url = None;
     let mut trigger = true;
+    let mut cors_expose_etag = true;
+    let mut profiles = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -120,6 +135,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--allowed-origin" => allowed_origins.push(value("an origin")?),
             "--webhook" => webhook_url = Some(value("a URL")?),
             "--no-trigger" => trigger = false,
+            "--cors-hide-etag" => cors_expose_etag = false,
+            "--profiles" => profiles = Some(PathBuf::from(value("a file")?)),
             other => return Err(format!("unknown option {other:?}; see --help")),
         }
     }
@@ -143,6 +160,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         allowed_origins,
         webhook_url,
         trigger,
+        cors_expose_etag,
+        profiles,
     }))
 }
 
@@ -196,23 +215,101 @@ fn account_key(opts: &Options) -> Result<Credentials, String> {
     Ok(creds)
 }
 
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// How `local` authenticates callers when the environment leaves it open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAuth {
+    /// `AUTH_MODE` unless the environment sets it.
+    pub default_mode: &'static str,
+    /// Why that default (for the banner).
+    pub why: &'static str,
+    /// The development `JWT_SECRET`, when `jwt` runs with no key set.
+    pub dev_secret: Option<String>,
+}
+
+const JWT_KEYS: [&str; 4] = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS", "JWT_JWKS_URL"];
+
+/// Whether a profile file has a profile only an authenticated caller can
+/// use (`overwrite = "replace"`: one key per user). Unreadable files say
+/// no; loading them later reports the problem.
+pub fn profiles_need_users(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(doc) = toml::from_str::<toml::Table>(&text) else {
+        return false;
+    };
+    doc.get("profile")
+        .and_then(|p| p.as_array())
+        .is_some_and(|list| {
+            list.iter()
+                .any(|p| p.get("overwrite").and_then(|o| o.as_str()) == Some("replace"))
+        })
+}
+
+/// Decides [`LocalAuth`] from the environment (through `get`), the profile file and
+/// where the development secret may be kept.
+pub fn local_auth(
+    get: &dyn Fn(&str) -> Option<String>,
+    profiles: Option<&std::path::Path>,
+    data_dir: Option<&std::path::Path>,
+) -> Result<LocalAuth, String> {
+    let key_set = JWT_KEYS.iter().any(|k| get(k).is_some());
+    let needs_users = profiles.is_some_and(profiles_need_users);
+    let (default_mode, why) = if key_set {
+        ("jwt", "a JWT key is set")
+    } else if needs_users {
+        ("jwt", "the profile file has a profile that needs a user")
+    } else {
+        ("anonymous", "local mode's default")
+    };
+    let mode = get("AUTH_MODE").unwrap_or_else(|| default_mode.to_owned());
+    let dev_secret = if mode.trim().eq_ignore_ascii_case("jwt") && !key_set {
+        Some(super::token::dev_secret(data_dir)?)
+    } else {
+        None
+    };
+    Ok(LocalAuth {
+        default_mode,
+        why,
+        dev_secret,
+    })
+}
+
 /// The function's configuration in local mode: the emulator's endpoints and
 /// role, then the environment, then local defaults.
-fn local_config(opts: &Options, emulator: &Emulator, origins: &[String]) -> Result<Config, String> {
-    let forced: Vec<(&str, String)> = vec![
+fn local_config(
+    opts: &Options,
+    emulator: &Emulator,
+    origins: &[String],
+    auth: &LocalAuth,
+) -> Result<Config, String> {
+    let mut forced: Vec<(&str, String)> = vec![
         ("OSS_BUCKET", opts.bucket.clone()),
         ("OSS_ROLE_ARN", emulator.role_arn()),
         ("OSS_ENDPOINT", emulator.oss_endpoint()),
         ("STS_ENDPOINT", emulator.sts_endpoint()),
     ];
-    let defaults: Vec<(&str, String)> = vec![
+    if let Some(p) = &opts.profiles {
+        forced.push(("PROFILES_FILE", p.display().to_string()));
+    }
+    let mut defaults: Vec<(&str, String)> = vec![
         ("OSS_REGION", "cn-hangzhou".into()),
-        ("AUTH_MODE", "anonymous".into()),
+        ("AUTH_MODE", auth.default_mode.into()),
         ("ALLOWED_ORIGINS", origins.join(",")),
         ("RATE_LIMIT_PER_MINUTE", "600".into()),
         // Local mode is for trying things, Alibaba's sample clients included.
         ("LEGACY_ROUTES", "true".into()),
+        // The page's STS tab loads ali-oss from this binary: nothing from outside.
+        ("ALI_OSS_SCRIPT_URL", crate::api::page::ALI_OSS_PATH.into()),
     ];
+    if let Some(secret) = &auth.dev_secret {
+        defaults.push(("JWT_SECRET", secret.clone()));
+    }
     let get = move |name: &str| -> Option<String> {
         forced
             .iter()
@@ -317,6 +414,7 @@ async fn run(opts: Options) -> Result<(), Failure> {
         },
         oss_emulator::ServeOptions {
             upload_hook: Some(hook),
+            cors_expose_etag: opts.cors_expose_etag,
             ..oss_emulator::ServeOptions::default()
         },
     )
@@ -328,7 +426,18 @@ async fn run(opts: Options) -> Result<(), Failure> {
         )
     })?;
 
-    let config = match local_config(&opts, &emulator, &browser_origins) {
+    let profiles_path = opts
+        .profiles
+        .clone()
+        .or_else(|| env("PROFILES_FILE").map(PathBuf::from));
+    let auth = match local_auth(&env, profiles_path.as_deref(), opts.data_dir.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Other(e));
+        }
+    };
+    let config = match local_config(&opts, &emulator, &browser_origins, &auth) {
         Ok(c) => c,
         Err(e) => {
             emulator.shutdown().await;
@@ -399,16 +508,24 @@ async fn run(opts: Options) -> Result<(), Failure> {
         )
     })?;
     let function_url = format!("http://127.0.0.1:{}", opts.port);
-    print_banner(
-        &opts,
-        &emulator,
-        &account,
-        &function_url,
-        app.config().auth.name(),
-    );
-    println!(
-        "  events     http://{internal_addr}/invoke   (FC's side: the emulator delivers each upload's OSS event here)\n  webhook    {webhook_line}\n"
-    );
+    let token = match sample_token(app.config()) {
+        Ok(t) => t,
+        Err(e) => {
+            emulator.shutdown().await;
+            return Err(Failure::Other(e));
+        }
+    };
+    print_banner(&Banner {
+        opts: &opts,
+        emulator: &emulator,
+        account: &account,
+        function_url: &function_url,
+        config: app.config(),
+        auth: &auth,
+        token: token.as_deref(),
+        events: &format!("http://{internal_addr}/invoke"),
+        webhook: &webhook_line,
+    });
 
     let front_door = runtime::Options {
         // No FC gateway in front: x-fc-* headers can only be the client's.
@@ -431,49 +548,187 @@ async fn run(opts: Options) -> Result<(), Failure> {
     served.map_err(|e| Failure::Other(e.to_string()))
 }
 
-fn print_banner(
-    opts: &Options,
-    emulator: &Emulator,
-    account: &Credentials,
+/// The sample user the banner's token is for.
+pub const SAMPLE_USER: &str = "alice";
+
+/// How long the banner's token lives.
+const SAMPLE_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// A token for [`SAMPLE_USER`] when `jwt` mode verifies with an HS256
+/// secret this process knows (`JWT_SECRET` or the development secret).
+fn sample_token(config: &Config) -> Result<Option<String>, String> {
+    let crate::config::AuthMode::Jwt(j) = &config.auth else {
+        return Ok(None);
+    };
+    let Some(secret) = &j.secret else {
+        return Ok(None);
+    };
+    super::token::mint(
+        secret,
+        &super::token::Claims {
+            user: SAMPLE_USER,
+            user_claim: &j.user_claim,
+            issuer: j.issuer.as_deref(),
+            audience: j.audience.as_deref(),
+            ttl: SAMPLE_TOKEN_TTL,
+        },
+    )
+    .map(Some)
+}
+
+/// Everything the banner shows.
+struct Banner<'a> {
+    opts: &'a Options,
+    emulator: &'a Emulator,
+    account: &'a Credentials,
+    function_url: &'a str,
+    config: &'a Config,
+    auth: &'a LocalAuth,
+    token: Option<&'a str>,
+    events: &'a str,
+    webhook: &'a str,
+}
+
+/// The ready-to-paste shell commands: three uploads of `README.md` on the
+/// `/v1` routes, declared `text/plain` (a type the default profile allows and
+/// the check verifies), and the operator's listing. `jwt` mode sends
+/// `$TOKEN` (the first command sets it when a token is known).
+pub fn sample_commands(
     function_url: &str,
-    auth_mode: &str,
-) {
+    oss_endpoint: &str,
+    bucket: &str,
+    account: &Credentials,
+    jwt: bool,
+    token: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let f = function_url;
+    let (curl_auth, py_auth) = if jwt {
+        (
+            r#" -H "Authorization: Bearer $TOKEN""#,
+            r#",headers={"Authorization":"Bearer "+os.environ["TOKEN"]}"#,
+        )
+    } else {
+        ("", "")
+    };
+    let mut out = Vec::new();
+    if let Some(t) = token {
+        out.push((
+            "the sample user's token (every command below sends it)",
+            format!("export TOKEN={t}"),
+        ));
+    }
+    out.push((
+        "1. presigned PUT URL (/v1/presign; size is signed too)",
+        format!(
+            r#"curl -sf{curl_auth} "{f}/v1/presign?filename=hello-presigned.txt&contentType=text/plain&size=$(wc -c < README.md)" | python3 -c 'import json,subprocess,sys; p=json.load(sys.stdin); h=[x for k,v in p["headers"].items() for x in ("-H",k+": "+v)]; subprocess.run(["curl","-sf","-X","PUT",*h,"--data-binary","@README.md",p["url"]],check=True); print("uploaded via presigned URL:",p["key"])'"#
+        ),
+    ));
+    out.push((
+        "2. POST form with a signed policy (/v1/post-policy)",
+        format!(
+            r#"curl -sf{curl_auth} -X POST {f}/v1/post-policy -d '{{"filename":"hello-form.txt","contentType":"text/plain"}}' | python3 -c 'import json,subprocess,sys; p=json.load(sys.stdin); a=[x for k,v in p["fields"].items() for x in ("--form-string",k+"="+v)]; subprocess.run(["curl","-sf",*a,"-F","file=@README.md",p["url"]],check=True); print("uploaded via POST policy:",p["key"])'"#
+        ),
+    ));
+    out.push((
+        "3. STS credentials with the official oss2 SDK (/v1/sts; pip install oss2)",
+        format!(
+            r#"python3 -c 'import json,os,urllib.request as u,oss2; c=json.load(u.urlopen(u.Request("{f}/v1/sts"{py_auth}))); b=oss2.Bucket(oss2.StsAuth(c["AccessKeyId"],c["AccessKeySecret"],c["SecurityToken"]),c["Endpoint"],c["Bucket"]); k=c["Prefix"]+"sts/hello-sts.txt"; b.put_object_from_file(k,"README.md",headers={{"Content-Type":"text/plain"}}); print("uploaded via STS:",k)'"#
+        ),
+    ));
+    out.push((
+        "see what landed, as an operator, with the account key",
+        format!(
+            r#"python3 -c 'import oss2; b=oss2.Bucket(oss2.Auth("{ak}","{sk}"),"{oss_endpoint}","{bucket}"); [print(o.key, o.size) for o in oss2.ObjectIterator(b)]'"#,
+            ak = account.access_key_id,
+            sk = account.access_key_secret,
+        ),
+    ));
+    out
+}
+
+fn print_banner(b: &Banner<'_>) {
+    let opts = b.opts;
     let data = match &opts.data_dir {
         Some(d) => d.display().to_string(),
         None => "(memory)".into(),
     };
-    let b = &opts.bucket;
-    println!(
+    let bucket = &opts.bucket;
+    let f = b.function_url;
+    let jwt = matches!(b.config.auth, crate::config::AuthMode::Jwt(_));
+    let mut out = format!(
         "\
 oss-direct-upload local mode: the function and an OSS + STS emulator, on loopback only.
 
-  function   {function_url}            (upload page: {function_url}/)
+  function   {f}            (upload page: {f}/)
   emulator   {emu}            (OSS path-style /<bucket>/<key>, STS at /)
-  bucket     {b}   region cn-hangzhou   auth {auth_mode}   data {data}
+  bucket     {bucket}   region {region}   data {data}
   account    AccessKeyId {ak}
              AccessKeySecret {sk}
              (the function's own identity here; any OSS SDK can list and read the bucket with it)
-
-Upload a file three ways (from a shell in this folder; each uploads README.md):
-
-  # 1. presigned PUT URL
-  URL=$(curl -sf '{function_url}/get_presigned_url_for_oss_upload?filename=hello-presigned.txt&contentType=text/plain') && curl -sf -X PUT -H 'Content-Type: text/plain' --data-binary @README.md \"$URL\" && echo uploaded via presigned URL
-
-  # 2. POST form with a signed policy
-  curl -sf -X POST {function_url}/v1/post-policy -d '{{\"filename\":\"hello-form.txt\",\"contentType\":\"text/plain\"}}' | python3 -c 'import json,subprocess,sys; p=json.load(sys.stdin); a=[x for k,v in p[\"fields\"].items() for x in (\"--form-string\",k+\"=\"+v)]; subprocess.run([\"curl\",\"-sf\",*a,\"-F\",\"file=@README.md\",p[\"url\"]],check=True); print(\"uploaded via POST policy:\",p[\"key\"])'
-
-  # 3. STS credentials with the official oss2 SDK (pip install oss2)
-  python3 -c 'import json,urllib.request,oss2; c=json.load(urllib.request.urlopen(\"{function_url}/v1/sts\")); b=oss2.Bucket(oss2.StsAuth(c[\"AccessKeyId\"],c[\"AccessKeySecret\"],c[\"SecurityToken\"]),c[\"Endpoint\"],c[\"Bucket\"]); k=c[\"Prefix\"]+\"sts/hello-sts.txt\"; b.put_object_from_file(k,\"README.md\"); print(\"uploaded via STS:\",k)'
-
-  # see what landed, as an operator, with the account key
-  python3 -c 'import oss2; b=oss2.Bucket(oss2.Auth(\"{ak}\",\"{sk}\"),\"{oss}\",\"{b}\"); [print(o.key, o.size) for o in oss2.ObjectIterator(b)]'
-
-Ctrl-C stops both.",
-        emu = emulator.url(),
-        oss = emulator.oss_endpoint(),
-        ak = account.access_key_id,
-        sk = account.access_key_secret,
+  events     {events}   (FC's side: the emulator delivers each upload's OSS event here)
+  webhook    {webhook}
+",
+        emu = b.emulator.url(),
+        region = b.config.region,
+        ak = b.account.access_key_id,
+        sk = b.account.access_key_secret,
+        events = b.events,
+        webhook = b.webhook,
     );
+    let mode = b.config.auth.name();
+    let auth_line = if env("AUTH_MODE").is_some() {
+        format!("{mode} (AUTH_MODE)")
+    } else {
+        format!("{mode} ({})", b.auth.why)
+    };
+    out.push_str(&format!("  auth       {auth_line}\n"));
+    if jwt {
+        if b.auth.dev_secret.is_some() {
+            let kept = match &opts.data_dir {
+                Some(d) => format!(
+                    "kept in {}",
+                    d.join(super::token::DEV_SECRET_FILE).display()
+                ),
+                None => "in memory only (--memory)".to_owned(),
+            };
+            out.push_str(&format!(
+                "             JWT_SECRET is a development secret local mode generated ({kept}); never deploy it\n"
+            ));
+        }
+        match b.token {
+            Some(_) => {
+                let data_arg = match &opts.data_dir {
+                    Some(d) if d.as_path() != std::path::Path::new("local-data") => {
+                        format!(" --data {}", d.display())
+                    }
+                    _ => String::new(),
+                };
+                out.push_str(&format!(
+                    "  token      for user \"{SAMPLE_USER}\", valid 12 h: the first command below exports it as TOKEN\n             another user: oss-direct-upload token --sub bob{data_arg}   (from a checkout: cargo run --release --features local -- token --sub bob{data_arg})\n"
+                ));
+            }
+            None => out.push_str(
+                "  token      tokens come from your identity provider (JWT_JWKS_URL / JWT_PUBLIC_KEY / JWT_JWKS): export TOKEN=<a token> before the commands below\n",
+            ),
+        }
+    }
+    out.push_str(
+        "\nUpload README.md three ways (paste into a shell in the folder that holds it):\n",
+    );
+    for (what, cmd) in sample_commands(
+        f,
+        &b.emulator.oss_endpoint(),
+        bucket,
+        b.account,
+        jwt,
+        b.token,
+    ) {
+        out.push_str(&format!("\n  # {what}\n  {cmd}\n"));
+    }
+    out.push_str(
+        "\nEach upload's verdict is printed here a moment later, in words (`verified uploads/...` or\n`rejected uploads/...: why`), after its JSON log line and the webhook it would send.\nCtrl-C stops both.\n",
+    );
+    print!("{out}");
 }
 
 #[cfg(test)]
@@ -511,6 +766,9 @@ mod tests {
             ("first-b", vec!["second-b".to_owned()])
         );
         assert_eq!(o.allowed_origins, vec!["http://x:1".to_owned()]);
+        assert!(o.cors_expose_etag);
+        let hidden = parse_args(&args(&["--cors-hide-etag"])).unwrap().unwrap();
+        assert!(!hidden.cors_expose_etag);
     }
 
     #[test]

@@ -119,10 +119,18 @@ async fn deliver(http: reqwest::Client, d: Delivery, event: UploadEvent) {
         }
         let ok = match rb.send().await {
             Ok(r) => {
-                r.status().is_success()
+                let ok = r.status().is_success()
                     && r.headers()
                         .get("x-fc-status")
-                        .map_or(true, |v| v.as_bytes() == b"200")
+                        .map_or(true, |v| v.as_bytes() == b"200");
+                if ok {
+                    if let Ok(body) = r.bytes().await {
+                        for line in verdict_lines(&body) {
+                            crate::log::write_line(&line);
+                        }
+                    }
+                }
+                ok
             }
             Err(_) => false,
         };
@@ -150,8 +158,48 @@ async fn deliver(http: reqwest::Client, d: Delivery, event: UploadEvent) {
     );
 }
 
+/// The check's answer to one event, in plain words for the console:
+/// `verified <key>` or `rejected <key>: <why>`, one line per record it
+/// settled (records it ignored or left for a retry say nothing here; the
+/// JSON log has them).
+pub fn verdict_lines(answer: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(answer) else {
+        return Vec::new();
+    };
+    let records = v["records"].as_array().cloned().unwrap_or_default();
+    records
+        .iter()
+        .filter_map(|r| {
+            let key = r["key"].as_str()?;
+            match r["outcome"].as_str()? {
+                "verified" => Some(format!("verified {key}")),
+                "rejected" => Some(match r["reason"].as_str().filter(|x| !x.is_empty()) {
+                    Some(why) => format!("rejected {key}: {why}"),
+                    None => format!("rejected {key}"),
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn verdicts_read_as_plain_words() {
+        let answer = br#"{"records":[{"key":"uploads/a/x.txt","outcome":"verified"},
+            {"key":"uploads/b/README.md","outcome":"rejected","reason":"declared text/markdown, not allowed in profile \"default\" (deleted)"},
+            {"key":"other/y","outcome":"ignored","reason":"outside UPLOAD_PREFIX"}]}"#;
+        assert_eq!(
+            verdict_lines(answer),
+            vec![
+                "verified uploads/a/x.txt".to_owned(),
+                "rejected uploads/b/README.md: declared text/markdown, not allowed in profile \"default\" (deleted)".to_owned(),
+            ]
+        );
+        assert!(verdict_lines(b"not json").is_empty());
+    }
+
     use super::*;
 
     #[test]

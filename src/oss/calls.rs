@@ -11,8 +11,12 @@
 //! The upload check's, with its scoped credentials
 //! ([`crate::sts::policy::check_policy`]): HeadObject, a ranged GetObject,
 //! Get/PutObjectTagging, CopyObject and DeleteObject. Those that name a
-//! version are conditional on its ETag (`If-Match`), so a replaced object is
-//! never judged or moved by an event for the one before.
+//! version are conditional on its ETag (`If-Match`,
+//! `x-oss-copy-source-if-match`), so a replaced object is never judged or
+//! moved by an event for the one before. PutObjectTagging and DeleteObject
+//! cannot be: OSS has no conditional form of either (only `versionId`), so
+//! the check re-reads with `If-Match` right before each (see
+//! [`crate::check`]).
 
 use super::client::{OssClient, OssError, OssRequest};
 use super::multipart::{ListedPart, MAX_PARTS};
@@ -154,6 +158,24 @@ pub async fn head_object(
     etag: &str,
 ) -> Result<ObjectHead, OssError> {
     let req = OssRequest::new("HEAD", bucket, key).header("If-Match", format!("\"{etag}\""));
+    head(client, creds, req).await
+}
+
+/// HeadObject of whatever version is at `key` now (404 when none is).
+pub async fn head_current(
+    client: &OssClient,
+    creds: &Credentials,
+    bucket: &str,
+    key: &str,
+) -> Result<ObjectHead, OssError> {
+    head(client, creds, OssRequest::new("HEAD", bucket, key)).await
+}
+
+async fn head(
+    client: &OssClient,
+    creds: &Credentials,
+    req: OssRequest,
+) -> Result<ObjectHead, OssError> {
     let resp = client.send(creds, req).await?;
     let size = resp
         .header("content-length")

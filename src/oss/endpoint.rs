@@ -167,8 +167,17 @@ impl Endpoint {
     /// The URL of object `key` in `bucket`, with `query` (unencoded pairs, kept in
     /// order) appended. The key is percent-encoded keeping `/`, as alibabacloud-oss-v2
     /// does (oss2 encodes `/` as `%2F` unless `slash_safe`; OSS decodes both the same).
+    ///
+    /// A key with a `.` or `..` segment (`uploads/x/../a.html`) is a different
+    /// object from the one its dot segments would resolve to, but every URL
+    /// parser that follows the URL Standard (reqwest's `url`, browsers) removes
+    /// such segments, `%2E` and `%2e` included, before the request is sent.
+    /// So such a key has every `/` encoded as `%2F`, as oss2 sends every key:
+    /// the path is one segment that no parser rewrites, and OSS decodes it to
+    /// the key byte for byte. The signature is unaffected: it covers the
+    /// decoded key (see [`key_survives_url_parsing`]).
     pub fn object_url(&self, bucket: &str, key: &str, query: &[(String, String)]) -> String {
-        let path = uri_encode(key, true);
+        let path = uri_encode(key, !has_dot_segment(key));
         let mut url = match self.style {
             AddressStyle::VirtualHosted => {
                 format!("{}://{}/{path}", self.scheme, self.host_for(bucket))
@@ -187,6 +196,27 @@ impl Endpoint {
     pub fn as_str(&self) -> &str {
         &self.origin
     }
+}
+
+/// Whether `key` has a path segment a URL parser would resolve away: `.` or `..`.
+pub fn has_dot_segment(key: &str) -> bool {
+    key.split('/').any(|s| s == "." || s == "..")
+}
+
+/// Whether the path of `url`, once parsed as reqwest parses it (URL
+/// Standard, dot segments removed), still names `bucket`/`key` byte for
+/// byte. [`Endpoint::object_url`] guarantees it; this is the check.
+pub fn key_survives_url_parsing(url: &str, style: AddressStyle, bucket: &str, key: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let path = parsed.path();
+    let rest = match style {
+        AddressStyle::Path => path.strip_prefix(&format!("/{bucket}/")),
+        AddressStyle::VirtualHosted | AddressStyle::Cname => path.strip_prefix('/'),
+    };
+    rest.and_then(|r| percent_encoding::percent_decode_str(r).decode_utf8().ok())
+        .is_some_and(|k| k == key)
 }
 
 #[cfg(test)]
@@ -244,6 +274,52 @@ mod tests {
         // SDK semantics: without the flag a domain is virtual-hosted.
         let v = Endpoint::parse_with_cname("https://cdn.example.com", false).unwrap();
         assert_eq!(v.bucket_url("b"), "https://b.cdn.example.com");
+    }
+
+    #[test]
+    fn keys_with_dot_segments_are_sent_byte_for_byte() {
+        for base in [
+            "http://127.0.0.1:9100",
+            "https://oss-cn-hangzhou.aliyuncs.com",
+            "https://cdn.example.com",
+        ] {
+            let e = Endpoint::parse(base).unwrap();
+            for key in [
+                "uploads/r/x/../dot.html",
+                "uploads/r/./a.png",
+                "uploads/../x",
+                "uploads/r/x/..",
+                "uploads/r/a b/é.png",
+                "uploads/r/..a/b..",
+            ] {
+                let url = e.object_url("b", key, &q("tagging", ""));
+                assert!(
+                    key_survives_url_parsing(&url, e.style(), "b", key),
+                    "{url} for {key}"
+                );
+            }
+        }
+        let e = Endpoint::parse("http://127.0.0.1:9100").unwrap();
+        assert_eq!(
+            e.object_url("b", "uploads/x/../d.html", &[]),
+            "http://127.0.0.1:9100/b/uploads%2Fx%2F..%2Fd.html"
+        );
+        // Keys without dot segments keep their slashes, as before.
+        assert_eq!(
+            e.object_url("b", "uploads/x/..d.html", &[]),
+            "http://127.0.0.1:9100/b/uploads/x/..d.html"
+        );
+        // What it guards against: the plain form loses the segment.
+        let plain = format!(
+            "http://127.0.0.1:9100/b/{}",
+            uri_encode("uploads/x/../d.html", true)
+        );
+        assert!(!key_survives_url_parsing(
+            &plain,
+            AddressStyle::Path,
+            "b",
+            "uploads/x/../d.html"
+        ));
     }
 
     #[test]

@@ -250,7 +250,12 @@ impl RawProfile {
                     );
                 }
                 if anonymous {
-                    fail("overwrite", "\"replace\" keeps one key per user, so the profile cannot also be anonymous".into());
+                    let fix = if everyone_anonymous {
+                        "set AUTH_MODE=jwt or fc-jwt (callers need a user id); to try it locally, `oss-direct-upload local --profiles FILE` turns on jwt with a development token"
+                    } else {
+                        "remove `anonymous = true` from this profile"
+                    };
+                    fail("overwrite", format!("\"replace\" keeps one key per user, so the profile cannot also be anonymous; {fix}"));
                 }
                 if methods.contains(&UploadMethod::Sts) {
                     fail("methods", "\"sts\" cannot serve overwrite = \"replace\": STS credentials are scoped to the user's folder, not to one key; list only post-policy, presign or multipart".into());

@@ -144,14 +144,18 @@ pub fn check_owned_key(prefix: &str, key: &str) -> Result<(), KeyError> {
     let Some(rest) = key.strip_prefix(prefix) else {
         return Err(forbidden());
     };
+    if rest.split('/').any(|s| s == "." || s == "..") {
+        return Err(KeyError::Invalid(
+            "key has a `.` or `..` path segment: no key the function issues has one, and the upload check removes such objects"
+                .into(),
+        ));
+    }
     if rest.is_empty()
         || key.len() > MAX_KEY_BYTES
         || key.chars().any(is_unsafe_key_char)
         // Never in a key the function builds; some clients read it as a separator.
         || key.contains('\\')
-        || rest
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
+        || rest.split('/').any(str::is_empty)
     {
         return Err(KeyError::Invalid(
             "key is not a valid object key under your prefix".into(),

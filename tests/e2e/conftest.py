@@ -38,7 +38,7 @@ ALL_SERVERS = []
 
 # Settings the test environment must not inherit from the caller's shell.
 _SCRUB = (
-    "AUTH_MODE", "JWT_SECRET", "JWT_AUDIENCE", "JWT_ISSUER", "JWT_PUBLIC_KEY", "JWT_JWKS",
+    "AUTH_MODE", "JWT_SECRET", "JWT_AUDIENCE", "JWT_ISSUER", "JWT_PUBLIC_KEY", "JWT_JWKS", "JWT_JWKS_URL",
     "JWT_USER_CLAIM", "SIGNATURE_VERSION", "MAX_UPLOAD_BYTES", "ALLOWED_CONTENT_TYPES",
     "URL_TTL_SECONDS", "TOKEN_TTL_SECONDS", "RATE_LIMIT_PER_MINUTE", "UPLOAD_PREFIX",
     "ALLOWED_ORIGINS", "TRIGGER_USER_HEADER", "OSS_REGION",
@@ -153,7 +153,7 @@ class Server:
     def banner_commands(self):
         """The ready-to-paste shell lines, exactly as printed (leading indent removed)."""
         return [line[2:] for line in self.stdout().splitlines()
-                if line.startswith(("  URL=", "  curl", "  python3"))]
+                if line.startswith(("  URL=", "  curl", "  python3", "  export "))]
 
     # ------------------------------------------------------------ secrets seen in responses
     def remember(self, value, what):

@@ -111,4 +111,4 @@ def test_a_bad_jwks_url_or_a_second_key_source_stops_the_start(tmp_path):
     code, err = run(JWT_JWKS_URL="http://idp.example.com/.well-known/jwks.json")
     assert code == 2 and "JWT_JWKS_URL" in err and "https" in err, (code, err)
     code, err = run(JWT_JWKS_URL="https://idp.example.com/jwks.json", JWT_SECRET="s" * 40)
-    assert code == 2 and "JWT_JWKS_URL and JWT_SECRET are both set" in err, (code, err)
+    assert code == 2 and "JWT_SECRET and JWT_JWKS_URL are both set" in err, (code, err)

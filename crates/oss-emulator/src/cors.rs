@@ -2,14 +2,23 @@
 //!
 //! Preflights are checked against the configured origins; the headers a browser
 //! may read (`ETag`, `x-oss-request-id`) are exposed on every answer to an allowed
-//! origin.
+//! origin, `ETag` unless [`ServeOptions::cors_expose_etag`] is off.
 
 use http::{HeaderMap, StatusCode};
 
 use super::request::Reply;
 use super::wire::header;
 use super::xml::OssError;
-use super::EmulatorConfig;
+use super::{EmulatorConfig, ServeOptions};
+
+/// `Access-Control-Expose-Headers`: what the bucket's CORS rule lets a browser read.
+pub(super) fn expose_headers(opts: &ServeOptions) -> &'static str {
+    if opts.cors_expose_etag {
+        "ETag, x-oss-request-id"
+    } else {
+        "x-oss-request-id"
+    }
+}
 
 pub(super) fn origin_allowed(cfg: &EmulatorConfig, origin: &str) -> bool {
     cfg.allowed_origins
@@ -30,7 +39,11 @@ pub(super) fn allow_origin_value(cfg: &EmulatorConfig, origin: &str) -> String {
 }
 
 /// Answers a CORS preflight.
-pub(super) fn preflight(cfg: &EmulatorConfig, h: &HeaderMap) -> Result<Reply, OssError> {
+pub(super) fn preflight(
+    cfg: &EmulatorConfig,
+    opts: &ServeOptions,
+    h: &HeaderMap,
+) -> Result<Reply, OssError> {
     let denied = || {
         OssError::new(
             StatusCode::FORBIDDEN,
@@ -54,7 +67,7 @@ pub(super) fn preflight(cfg: &EmulatorConfig, h: &HeaderMap) -> Result<Reply, Os
             "GET, PUT, POST, DELETE, HEAD",
         )
         .header("access-control-max-age", "600")
-        .header("access-control-expose-headers", "ETag, x-oss-request-id")
+        .header("access-control-expose-headers", expose_headers(opts))
         .header(
             "vary",
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",

@@ -104,6 +104,10 @@ pub struct ServeOptions {
     /// connection counts as sending one), and how long a request body may go
     /// without a byte arriving. 10 s by default, the function's own read timeout.
     pub read_timeout: std::time::Duration,
+    /// Whether the buckets' CORS rule exposes `ETag` to browsers (true by
+    /// default). Off, it acts as the common misconfiguration: multipart parts
+    /// upload, but a browser cannot read their ETags to complete.
+    pub cors_expose_etag: bool,
 }
 
 /// The default [`ServeOptions::read_timeout`]: the function's own (its `runtime::Options`).
@@ -114,6 +118,7 @@ impl Default for ServeOptions {
         ServeOptions {
             upload_hook: None,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            cors_expose_etag: true,
         }
     }
 }
@@ -123,6 +128,7 @@ impl std::fmt::Debug for ServeOptions {
         f.debug_struct("ServeOptions")
             .field("upload_hook", &self.upload_hook.as_ref().map(|_| "set"))
             .field("read_timeout", &self.read_timeout)
+            .field("cors_expose_etag", &self.cors_expose_etag)
             .finish()
     }
 }

@@ -104,7 +104,7 @@ pub(super) async fn route(
 ) -> Result<Reply, Routed> {
     let cfg = &state.cfg;
     if parts.method == Method::OPTIONS {
-        return Ok(preflight(cfg, &parts.headers)?);
+        return Ok(preflight(cfg, &state.opts, &parts.headers)?);
     }
     let query = parse_query(parts.uri.query().unwrap_or_default())?;
     let tgt = target(cfg, &parts.headers, parts.uri.path())?;

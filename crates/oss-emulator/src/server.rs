@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::cors::{allow_origin_value, origin_allowed};
+use super::cors::{allow_origin_value, expose_headers, origin_allowed};
 use super::request::{Reply, ReplyBody};
 use super::route::{route, Routed};
 use super::state::State;
@@ -131,7 +131,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Resp
                     "access-control-allow-origin",
                     allow_origin_value(&state.cfg, o),
                 )
-                .header("access-control-expose-headers", "ETag, x-oss-request-id")
+                .header("access-control-expose-headers", expose_headers(&state.opts))
                 .header("vary", "Origin");
         }
     }

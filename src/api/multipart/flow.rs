@@ -18,34 +18,7 @@ use crate::runtime::Context;
 use alibaba_sign::Credentials;
 use chrono::{DateTime, Utc};
 
-/// What create made.
-pub(in crate::api) struct Created {
-    pub key: String,
-    pub upload_id: String,
-    pub plan: Option<PartPlan>,
-    pub expiration: DateTime<Utc>,
-}
-
-/// What complete made.
-pub(in crate::api) struct Completed {
-    pub location: String,
-    pub etag: String,
-    pub size: u64,
-    pub parts: usize,
-}
-
-/// One signed part URL.
-pub(in crate::api) struct SignedPart {
-    pub part_number: u32,
-    pub url: String,
-    pub size: Option<u64>,
-}
-
-/// An upload named by a client: its key and upload id, checked.
-pub(in crate::api) struct Target {
-    pub key: String,
-    pub upload_id: String,
-}
+pub(in crate::api) use super::steps::{Completed, Created, SignedPart, Target};
 
 /// The part plan for a declared total, within the profile's limits.
 pub(in crate::api) fn plan_for(profile: &Profile, size: u64) -> Result<PartPlan, ApiError> {
@@ -225,9 +198,12 @@ pub(in crate::api) async fn complete(
     let creds = profile_credentials(app, scope, Access::Upload, ctx, Utc::now()).await?;
     let c = creds.for_key(&t.key)?;
     let bucket = &app.config.bucket;
-    let listed = calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id)
-        .await
-        .map_err(|e| ApiError::from_oss(OssCall::ListParts, e))?;
+    let listed = match calls::list_parts(&app.oss, c, bucket, &t.key, &t.upload_id).await {
+        Ok(l) => l,
+        Err(e) => {
+            return finished_or(app, ctx, scope, t, &client_parts, OssCall::ListParts, e).await
+        }
+    };
     let (parts, total) = match mp::check_complete(
         &client_parts,
         &listed,
@@ -264,8 +240,31 @@ pub(in crate::api) async fn complete(
             let err = ApiError::from_oss(OssCall::CompleteMultipartUpload, e);
             Err(abort_after(app, ctx, c, t, err).await)
         }
-        Err(e) => Err(ApiError::from_oss(OssCall::CompleteMultipartUpload, e)),
+        Err(e) => {
+            let call = OssCall::CompleteMultipartUpload;
+            finished_or(app, ctx, scope, t, &client_parts, call, e).await
+        }
     }
+}
+
+/// OSS's failure `e` of `call` as our error, unless it says `NoSuchUpload`
+/// and the upload turns out to have finished already (a retried complete):
+/// then the first complete's answer.
+async fn finished_or(
+    app: &App,
+    ctx: &Context,
+    scope: &Scope,
+    t: &Target,
+    client_parts: &[(u32, String)],
+    call: OssCall,
+    e: crate::oss::client::OssError,
+) -> Result<Completed, ApiError> {
+    if e.oss_code() == Some("NoSuchUpload") {
+        if let Some(done) = super::finished::answer(app, ctx, scope, t, client_parts).await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::from_oss(call, e))
 }
 
 /// Aborts `t` after a refusal and returns the refusal, saying whether the

@@ -22,7 +22,9 @@
 //! themselves are in `flow.rs`, which Uppy's Companion routes (`uppy.rs`)
 //! share.
 
+mod finished;
 pub(super) mod flow;
+mod steps;
 
 use super::admission::{admit, ProfileChoice, Purpose, Scope};
 use super::error::{ApiError, ErrorCode};

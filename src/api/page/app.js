@@ -1,8 +1,9 @@
-'use strict';
-// Client code for uploading straight from a browser to Alibaba Cloud OSS with
-// permission from oss-direct-upload. Each mode is one small function you can
-// copy: uploadWithSts, uploadWithPostPolicy, uploadWithPresignedPut. The rest
-// of this file is the page around them.
+// The upload page: uploading straight from a browser to Alibaba Cloud OSS with
+// permission from oss-direct-upload. The POST form and presigned PUT tabs run
+// on the browser client this function serves at client.js (the module an app
+// imports too); the STS tab uses the official SDK, ali-oss. The rest of this
+// file is the page around them.
+import { upload, pending, abort } from './client.js';
 
 // ---------------------------------------------------------------------------
 // Talking to the function
@@ -60,14 +61,6 @@ async function downloadUrl(key) {
   return { url: signed.url, expiration: signed.expiration };
 }
 
-/** OSS answers errors as XML: <Error><Code>…</Code><Message>…</Message></Error>. */
-function ossError(status, xmlText) {
-  const doc = new DOMParser().parseFromString(xmlText || '', 'application/xml');
-  const pick = (tag) => doc.getElementsByTagName(tag)[0]?.textContent || '';
-  const code = pick('Code') || 'HTTP' + status;
-  return uploadError(pick('Message') || 'OSS answered HTTP ' + status, { status, code });
-}
-
 // ---------------------------------------------------------------------------
 // Mode 1: STS token + ali-oss (multipart, resumable)
 // ---------------------------------------------------------------------------
@@ -95,7 +88,8 @@ function loadAliOss(src) {
     script.onload = () => (window.OSS ? resolve(window.OSS) : reject(new Error('no window.OSS')));
     script.onerror = () => {
       aliOssLoading = null; // let Retry try again
-      reject(uploadError('Could not load the ali-oss SDK from ' + src + '.', { stage: 'token' }));
+      reject(uploadError('Could not load the ali-oss SDK from ' + src +
+        '. The function\'s ALI_OSS_SCRIPT_URL setting names where it comes from: point it at a copy this browser can reach.', { stage: 'token' }));
     };
     document.head.append(script);
   });
@@ -179,229 +173,31 @@ async function uploadWithSts(file, contentType, onProgress, resume) {
 }
 
 // ---------------------------------------------------------------------------
-// Mode 2: POST form (XHR + FormData, no SDK)
+// Modes 2 and 3: POST form and presigned PUT, through the browser client
 // ---------------------------------------------------------------------------
 
-async function uploadWithPostPolicy(file, contentType, onProgress) {
-  // 1. The function picks the key and signs a policy for this one file.
-  const signed = await api('v1/post-policy', {
+// client.js (served by this function; see README "Browser client") picks a
+// POST policy, a presigned PUT or presigned multipart by the profile and the
+// file's size, retries, pauses, resumes after a reload and explains failures.
+async function uploadWithClient(file, contentType, onProgress, item, methods) {
+  const { key, method } = await upload(file, {
     profile,
-    filename: file.name,
+    methods, // POST tab: ['post-policy']; PUT tab: ['presign', 'multipart']
     contentType,
-    size: file.size,
+    signal: item.pause.signal, // Pause: stops the parts in flight; upload() again resumes
+    token: bearerToken ? () => bearerToken : undefined,
+    onProgress: (p) => {
+      item.multipart = p.method === 'multipart';
+      onProgress(p.total ? p.loaded / p.total : 1);
+    },
+    onRetry: (err, delay) => item.onRetry(err, delay),
   });
-  // 2. Every field, in order, then the file last: OSS ignores fields after it.
-  const form = new FormData();
-  for (const [name, value] of Object.entries(signed.fields)) form.append(name, value);
-  form.append('file', file);
-  // 3. Post it straight to the bucket. Success is HTTP 200 (success_action_status).
-  //    XHR rather than fetch, because only XHR reports upload progress.
-  await sendToOss('POST', signed.url, {}, form, onProgress);
-  return signed.key;
+  item.multipart = method === 'multipart';
+  return key;
 }
 
 // ---------------------------------------------------------------------------
-// Mode 3: presigned PUT (plain XHR, no SDK)
-// ---------------------------------------------------------------------------
-
-async function uploadWithPresignedPut(file, contentType, onProgress) {
-  // 1. The function picks the key and presigns a PUT with these exact headers.
-  const signed = await api('v1/presign', {
-    profile,
-    filename: file.name,
-    contentType,
-    size: file.size,
-  });
-  // 2. PUT the bytes with exactly the signed headers.
-  await sendToOss('PUT', signed.url, signed.headers, file, onProgress);
-  return signed.key;
-}
-
-/** One request straight to OSS with XHR, reporting upload progress (0..1); resolves with the XHR. */
-function sendToOss(method, url, headers, body, onProgress, signal) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
-    xhr.onload = () =>
-      xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(ossError(xhr.status, xhr.responseText));
-    xhr.onerror = () => reject(uploadError('The upload did not reach OSS (network or CORS).'));
-    // Pause: stop sending at once; OSS keeps nothing of an unfinished request.
-    xhr.onabort = () => reject(uploadError('Paused.', { code: 'Paused' }));
-    if (signal?.aborted) return xhr.onabort();
-    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
-    xhr.send(body);
-  });
-}
-
-/**
- * The presigned mode: one PUT for a small file, resumable parts for a large
- * one (over MULTIPART_ABOVE, when the upload profile allows multipart).
- */
-async function uploadPresigned(file, contentType, onProgress, resume) {
-  return resume.multipart
-    ? uploadWithMultipart(file, contentType, onProgress, resume)
-    : uploadWithPresignedPut(file, contentType, onProgress);
-}
-
-// ---------------------------------------------------------------------------
-// Mode 3 for large files: presigned multipart (parallel parts, pause, resume)
-// ---------------------------------------------------------------------------
-
-/** Above this size the presigned mode uploads in parts (the function's smallest part size). */
-const MULTIPART_ABOVE = 8 * 1024 * 1024;
-const PARALLEL_PARTS = 4;
-const SIGN_BATCH = 8; // part URLs asked for per request to the function
-
-/** Unfinished multipart uploads survive a reload here: key and uploadId, never a token or URL. */
-const SAVED_UPLOADS = 'oss-direct-upload.multipart';
-
-/** Which file an unfinished upload belongs to, as far as a browser can tell after a reload. */
-function fileId(file) {
-  return [file.name, file.size, file.type, file.lastModified].join('|');
-}
-
-function savedUploads() {
-  try {
-    return JSON.parse(localStorage.getItem(SAVED_UPLOADS)) || {};
-  } catch {
-    return {};
-  }
-}
-
-function saveUpload(file, upload) {
-  const all = savedUploads();
-  if (upload) all[fileId(file)] = upload;
-  else delete all[fileId(file)];
-  try {
-    localStorage.setItem(SAVED_UPLOADS, JSON.stringify(all));
-  } catch {
-    // Storage full or disabled: pause and resume still work until the tab closes.
-  }
-}
-
-async function uploadWithMultipart(file, contentType, onProgress, resume) {
-  const { signal } = resume;
-  // 1. Continue this file's upload (after a pause or a reload) or start one:
-  //    the function picks key and part size and calls InitiateMultipartUpload.
-  let up = resume.upload || savedUploads()[fileId(file)];
-  let listed = null;
-  if (up) {
-    // 2. Which parts OSS already has: the function calls ListParts for us.
-    listed = await api('v1/multipart/parts', { key: up.key, uploadId: up.uploadId }).catch((err) => {
-      if (err.code !== 'NoSuchUpload') throw err;
-      return null; // completed, aborted or expired
-    });
-    if (!listed && up.completing && (await landed(up.key))) return finished(file, up);
-  }
-  if (!listed) {
-    const c = await api('v1/multipart', { profile, filename: file.name, contentType, size: file.size });
-    up = { key: c.key, uploadId: c.uploadId, partSize: c.partSize, partCount: c.partCount, sent: 0,
-      name: file.name, size: file.size, type: file.type, lastModified: file.lastModified };
-    listed = { parts: [] };
-  }
-  resume.upload = up;
-  saveUpload(file, up);
-  const partRange = (n) => [(n - 1) * up.partSize, Math.min(n * up.partSize, up.size)];
-  const partBytes = (n) => partRange(n)[1] - partRange(n)[0];
-  const etags = new Map(); // partNumber -> ETag, for the parts OSS has in full
-  for (const p of listed.parts) if (p.size === partBytes(p.partNumber)) etags.set(p.partNumber, p.etag);
-
-  // 3. Send the missing parts, PARALLEL_PARTS at a time. A failed part is
-  //    retried on its own; the bar counts finished parts plus bytes in flight.
-  const todo = [];
-  for (let n = 1; n <= up.partCount; n++) if (!etags.has(n)) todo.push(n);
-  let doneBytes = [...etags.keys()].reduce((sum, n) => sum + partBytes(n), 0);
-  up.sent = doneBytes;
-  const inFlight = new Map();
-  const report = () => onProgress((doneBytes + [...inFlight.values()].reduce((a, b) => a + b, 0)) / up.size);
-  report();
-  const partUrl = partSigner(up, todo);
-  const stop = new AbortController(); // one part failing for good stops the others
-  signal?.addEventListener('abort', () => stop.abort(), { once: true });
-  let firstError = null;
-  const worker = async () => {
-    while (todo.length && !stop.signal.aborted) {
-      const n = todo.shift();
-      const [start, end] = partRange(n);
-      try {
-        const etag = await withRetries(async () => {
-          const part = await partUrl(n);
-          const onPart = (f) => { inFlight.set(n, f * (end - start)); report(); };
-          const xhr = await sendToOss('PUT', part.url, part.headers || {}, file.slice(start, end), onPart, stop.signal);
-          const etag = xhr.getResponseHeader('ETag');
-          if (!etag) throw uploadError('OSS sent no ETag: the bucket\'s CORS rule must expose it.', { status: xhr.status, code: 'ETagHidden' });
-          return etag;
-        }, () => inFlight.delete(n), 5, stop.signal);
-        etags.set(n, etag);
-        doneBytes += end - start;
-        up.sent = doneBytes;
-        saveUpload(file, up);
-      } catch (err) {
-        firstError ??= err;
-        stop.abort();
-      } finally {
-        inFlight.delete(n);
-        report();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: PARALLEL_PARTS }, worker));
-  if (signal?.aborted) throw uploadError('Paused.', { code: 'Paused' });
-  if (firstError) throw firstError;
-
-  // 4. The function checks the list against ListParts and the limits, then completes.
-  //    OSS finishes a Complete even when its answer is lost (a timeout on a
-  //    large file): then the upload is gone and the object is there.
-  const parts = [...etags].map(([partNumber, etag]) => ({ partNumber, etag }));
-  up.completing = true;
-  saveUpload(file, up);
-  await api('v1/multipart/complete', { key: up.key, uploadId: up.uploadId, parts }).catch(async (err) => {
-    if (!['NoSuchUpload', 'FileAlreadyExists'].includes(err.code) || !(await landed(up.key))) throw err;
-  });
-  return finished(file, up);
-}
-
-function finished(file, up) {
-  saveUpload(file, null);
-  return up.key;
-}
-
-async function landed(key) {
-  // Whether the object exists: one byte through a presigned GET. The key is
-  // new for each upload, so if it exists, it is this upload's.
-  const { url } = await downloadUrl(key);
-  const res = await fetch(url, { headers: { Range: 'bytes=0-0' }, cache: 'no-store' }).catch(() => null);
-  return res?.status === 206 || res?.status === 200;
-}
-
-function partSigner(up, todo) {
-  // Presigned UploadPart URLs, SIGN_BATCH per request: the part asked for and
-  // the next ones waiting. Each URL is used once; a retry gets a fresh one.
-  const early = new Map(); // partNumber -> promise of {url, headers, expiration}
-  const sign = (numbers) => {
-    const signing = api('v1/multipart/sign', { key: up.key, uploadId: up.uploadId, size: up.size, partNumbers: numbers });
-    const parts = numbers.map((n) => signing.then((r) => ({ ...r.parts.find((p) => p.partNumber === n), expiration: r.expiration })));
-    parts.forEach((p, i) => i > 0 && early.set(numbers[i], p.catch(() => null)));
-    return parts[0];
-  };
-  return async (n) => {
-    const ahead = early.get(n);
-    early.delete(n);
-    const part = ahead && (await ahead);
-    if (part && Date.parse(part.expiration) > Date.now() + 30 * 1000) return part;
-    return sign([n, ...todo.filter((m) => !early.has(m)).slice(0, SIGN_BATCH - 1)]);
-  };
-}
-
-async function discardMultipart(upload) {
-  // Tells OSS (through the function) to drop the parts already sent.
-  await api('v1/multipart/abort', { key: upload.key, uploadId: upload.uploadId });
-}
-
-// ---------------------------------------------------------------------------
-// Retries with exponential backoff
+// Retries with exponential backoff (the STS tab; the client retries on its own)
 // ---------------------------------------------------------------------------
 
 /** Network failures, throttling and server errors may pass; a refusal will not. */
@@ -409,22 +205,17 @@ function isTransient(err) {
   return err.status === 0 || err.status === 429 || err.status >= 500;
 }
 
-async function withRetries(task, onWait, attempts = 3, signal = null) {
-  // Waits 0.5 s, 1 s, 2 s… (with jitter, or as long as Retry-After says);
-  // gives up at once when the upload is paused.
+async function withRetries(task, onWait, attempts = 3) {
+  // Waits 0.5 s, 1 s, 2 s… (with jitter, or as long as Retry-After says).
   for (let attempt = 1; ; attempt++) {
     try {
       return await task();
     } catch (err) {
-      if (attempt >= attempts || !isTransient(err) || signal?.aborted) throw err;
+      if (attempt >= attempts || !isTransient(err)) throw err;
       const backoff = 500 * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
       const delay = err.retryAfter ? err.retryAfter * 1000 : backoff;
       onWait(err, delay);
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
-      if (signal?.aborted) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }
@@ -435,24 +226,27 @@ async function withRetries(task, onWait, attempts = 3, signal = null) {
 
 // What "Show the client code" lists for each mode: the functions that run,
 // exactly as they run (Function.prototype.toString), then the helpers they use.
+const CLIENT_IMPORT = "import { upload, pending, abort } from './client.js'; // GET client.js from this function\nlet bearerToken = '';\nlet profile = 'default'; // an upload profile from /v1/config";
+const CLIENT_SOURCE = '// client.js, the whole module (loaded when you open this):';
 const HELPERS = ['// Helpers used above', 'let bearerToken = \'\';\nlet profile = \'default\'; // an upload profile from /v1/config', uploadError, api, stillFresh];
 const MODES = {
   sts: {
     label: 'STS + ali-oss',
-    upload: uploadWithSts,
+    // The client retries on its own; ali-oss's calls get the page's retries.
+    upload: (file, type, onProgress, item) => withRetries(() => uploadWithSts(file, type, onProgress, item.resume), item.onRetry),
     code: ["const config = await api('v1/config'); // the function's public settings\n" +
       'let stsToken = null;\nlet stsPending = null;\nlet aliOssLoading = null;\nlet ossClient = null;',
       uploadWithSts, getOssClient, getStsToken, loadAliOss, addressing, randomId, ...HELPERS],
   },
-  post: { label: 'POST form', upload: uploadWithPostPolicy, code: [uploadWithPostPolicy, sendToOss, downloadUrl, ...HELPERS, ossError] },
+  post: {
+    label: 'POST form',
+    upload: (file, type, onProgress, item) => uploadWithClient(file, type, onProgress, item, ['post-policy']),
+    code: [CLIENT_IMPORT, uploadWithClient, CLIENT_SOURCE],
+  },
   put: {
     label: 'Presigned PUT',
-    upload: uploadPresigned,
-    code: [uploadPresigned, uploadWithPresignedPut, sendToOss, downloadUrl,
-      '// Large files: multipart\nconst MULTIPART_ABOVE = 8 * 1024 * 1024;\nconst PARALLEL_PARTS = 4;\nconst SIGN_BATCH = 8;\n' +
-      "const SAVED_UPLOADS = 'oss-direct-upload.multipart';",
-      uploadWithMultipart, finished, landed, partSigner, discardMultipart, fileId, savedUploads, saveUpload,
-      ...HELPERS, ossError, isTransient, withRetries],
+    upload: (file, type, onProgress, item) => uploadWithClient(file, type, onProgress, item, ['presign', 'multipart']),
+    code: [CLIENT_IMPORT, uploadWithClient, CLIENT_SOURCE],
   },
 };
 const $ = (id) => document.getElementById(id);
@@ -535,6 +329,11 @@ function setUpProfile() {
 /** Paused multipart uploads by fileId: choosing that file again resumes its row. */
 const paused = new Map();
 
+/** Which file a row is for, as far as a browser can tell after a reload (the client keys its resume state alike). */
+function fileId(file) {
+  return [file.name, file.size, file.type, file.lastModified].join('|');
+}
+
 /** Adds one row per file and starts uploading them with the selected mode. */
 function addFiles(files) {
   if (!config) return announce('The page has not read /v1/config yet.');
@@ -545,7 +344,7 @@ function addFiles(files) {
       startUpload(waiting);
       continue;
     }
-    const item = { file, mode, resume: {} };
+    const item = { file, mode, resume: {} }; // resume: the STS tab's ali-oss checkpoint
     item.row = renderRow(item);
     $('uploads').prepend(item.row);
     startUpload(item);
@@ -554,8 +353,8 @@ function addFiles(files) {
 
 /** Rows for multipart uploads a reload interrupted (localStorage), waiting for their file. */
 function showSavedUploads() {
-  for (const up of Object.values(savedUploads())) {
-    const item = { file: { name: up.name, size: up.size, type: up.type, lastModified: up.lastModified }, mode: 'put', resume: { upload: up } };
+  for (const up of pending()) {
+    const item = { file: { name: up.name, size: up.size, type: up.type, lastModified: up.lastModified }, mode: 'put', resume: {}, multipart: true };
     item.row = renderRow(item);
     $('uploads').append(item.row);
     setProgress(item, up.sent / up.size);
@@ -575,9 +374,9 @@ function showPaused(item, message) {
   discard.setAttribute('aria-label', 'Discard the upload of ' + file.name);
   discard.addEventListener('click', async () => {
     paused.delete(fileId(file));
-    saveUpload(file, null);
     item.row.remove();
-    const done = await discardMultipart(item.resume.upload).then(() => 'its parts are deleted', (err) => 'OSS did not confirm (' + err.message + ')');
+    const token = bearerToken ? () => bearerToken : undefined;
+    const done = await abort(file, { token }).then(() => 'its parts are deleted', (err) => 'OSS did not confirm (' + err.message + ')');
     announce('Discarded ' + file.name + ': ' + done + '.');
   });
   ui.actions.replaceChildren(resume, discard);
@@ -621,22 +420,23 @@ function setState(item, state, message) {
 async function startUpload(item) {
   const { file, ui } = item;
   const contentType = file.type || 'application/octet-stream';
-  const resumable = item.mode === 'put' &&
-    (!!item.resume.upload || (file.size > MULTIPART_ABOVE && currentRules().methods.includes('multipart')));
-  item.resume.multipart = resumable;
   paused.delete(fileId(file));
   const pause = new AbortController();
-  item.resume.signal = pause.signal;
-  if (resumable) {
+  item.pause = pause;
+  // A multipart upload (the client says so in its progress reports) can be paused.
+  const offerPause = () => {
+    if (ui.actions.querySelector('.pause')) return;
     const button = el('button', { type: 'button', className: 'btn pause', textContent: 'Pause' });
     button.setAttribute('aria-label', 'Pause ' + file.name);
     button.addEventListener('click', () => pause.abort());
     ui.actions.replaceChildren(button);
-  } else {
-    ui.actions.replaceChildren();
-    setProgress(item, 0);
-  }
+  };
+  ui.actions.replaceChildren();
+  if (item.multipart) offerPause();
+  else setProgress(item, 0); // a resumed multipart upload keeps its bar where it was
   setState(item, 'uploading', 'Asking the function for permission…');
+  const retrying = (err, delay) => setState(item, 'uploading', describe(err) + ' Retrying in ' + (delay / 1000).toFixed(1) + ' s…');
+  item.onRetry = retrying;
   try {
     if (item.mode === 'sts' && !typeAllowed(contentType)) {
       // An STS token cannot limit the type, so check here (POST and PUT are checked by the function).
@@ -646,15 +446,11 @@ async function startUpload(item) {
       throw uploadError('Paste a bearer token first.', { status: 401, code: 'NoToken', stage: 'token' });
     }
     const onProgress = (f) => {
+      if (item.multipart && !pause.signal.aborted) offerPause();
       if (item.row.dataset.state === 'uploading') setProgress(item, f);
       ui.msg.textContent = 'Uploading…';
     };
-    item.key = await withRetries(
-      () => MODES[item.mode].upload(file, contentType, onProgress, item.resume),
-      (err, delay) => setState(item, 'uploading', describe(err) + ' Retrying in ' + (delay / 1000).toFixed(1) + ' s…'),
-      3,
-      pause.signal,
-    );
+    item.key = await MODES[item.mode].upload(file, contentType, onProgress, item);
     setProgress(item, 1);
     setState(item, 'done', 'Uploaded.');
     showResult(item);
@@ -666,19 +462,36 @@ async function startUpload(item) {
       announce(file.name + ' paused.');
       return;
     }
+    const resumable = item.multipart && item.mode === 'put';
     if (!resumable) setProgress(item, 0);
-    setState(item, 'error', describe(err) + (resumable ? ' Retry sends only the missing parts.' : ''));
+    const again = retryCanHelp(err, resumable);
+    setState(item, 'error', describe(err) + (resumable ? ' Retry sends only the missing parts.' : again ? '' : ' Sending it again cannot change that.'));
     item.row.dataset.errorCode = err.code || 'Error';
-    const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
-    retry.setAttribute('aria-label', 'Retry ' + file.name);
-    retry.addEventListener('click', () => startUpload(item));
-    ui.actions.replaceChildren(retry);
+    if (again) {
+      const retry = el('button', { type: 'button', className: 'btn btn-primary', textContent: 'Retry' });
+      retry.setAttribute('aria-label', 'Retry ' + file.name);
+      retry.addEventListener('click', () => startUpload(item));
+      ui.actions.replaceChildren(retry);
+    } else {
+      ui.actions.replaceChildren();
+    }
     announce(file.name + ' failed: ' + describe(err));
   }
 }
 
+/**
+ * Whether pressing Retry can succeed: after a network failure, throttling, a
+ * server error, a missing or expired token, or for a resumable upload; not
+ * when the file itself is refused (type, size, profile, key).
+ */
+function retryCanHelp(err, resumable) {
+  return resumable || isTransient(err) || err.status === 401 || err.code === 'NoToken';
+}
+
 function describe(err) {
-  const where = err.stage === 'token' ? 'Could not get upload permission' : 'OSS refused the upload';
+  // Page and client errors say who answered: the function (permission) or OSS (the bytes).
+  const where = err.stage === 'token' || err.stage === 'function' ? 'Could not get upload permission'
+    : err.status >= 400 ? 'OSS refused the upload' : 'The upload failed';
   const code = err.code && err.code !== 'Error' ? ' [' + err.code + ']' : '';
   return where + ': ' + err.message + code;
 }
@@ -818,7 +631,16 @@ function setUpToken() {
 
 function showCode() {
   for (const [name, m] of Object.entries(MODES)) {
-    document.querySelector('[data-code="' + name + '"]').textContent = m.code.map(String).join('\n\n');
+    const code = document.querySelector('[data-code="' + name + '"]');
+    code.textContent = m.code.map(String).join('\n\n');
+    if (!m.code.includes(CLIENT_SOURCE)) continue;
+    // The client module itself, fetched when the code is first shown.
+    code.closest('details').addEventListener('toggle', async () => {
+      if (code.dataset.loaded) return;
+      code.dataset.loaded = 'true';
+      const source = await fetch('client.js').then((r) => r.text(), (e) => '// could not load client.js: ' + e.message);
+      code.textContent += '\n\n' + source;
+    });
   }
 }
 
