@@ -21,6 +21,8 @@ USAGE:
                                  (local builds: `cargo build --features local`; see `local --help`)
     oss-direct-upload token      print a development JWT for AUTH_MODE=jwt (local builds only;
                                  see `token --help`)
+    oss-direct-upload openapi    print the OpenAPI document generated from the route table
+                                 (local builds; docs/openapi.json is its output)
     oss-direct-upload deploy-facts
                                  print, as JSON, what a deployment file must agree with:
                                  each route's methods and deadline, the upload check's
@@ -38,6 +40,8 @@ fn main() -> ExitCode {
         Some("local") => oss_direct_upload::local_mode::cli::main(&args[1..]),
         #[cfg(feature = "local")]
         Some("token") => oss_direct_upload::local_mode::token::main(&args[1..]),
+        #[cfg(feature = "local")]
+        Some("openapi") => openapi(),
         // For tests/deploy: the routes' methods and deadlines and the profile
         // prefixes a deployment file must agree with, as JSON (src/deploy_facts.rs).
         Some("deploy-facts") => match oss_direct_upload::deploy_facts::print_from_env() {
@@ -58,6 +62,21 @@ fn main() -> ExitCode {
         Some(other) => {
             eprintln!("oss-direct-upload: unknown command {other:?}\n\n{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints the generated OpenAPI document (what docs/openapi.json holds).
+#[cfg(feature = "local")]
+fn openapi() -> ExitCode {
+    match serde_json::to_string_pretty(&oss_direct_upload::api::openapi::document()) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("oss-direct-upload openapi: {e}");
+            ExitCode::FAILURE
         }
     }
 }

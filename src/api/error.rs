@@ -44,6 +44,13 @@ macro_rules! error_codes {
                     $(ErrorCode::$name => stringify!($name),)*
                 }
             }
+
+            /// What the code means (its doc comment), for generated documents.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => concat!($($doc),*).trim_ascii(),)*
+                }
+            }
         }
     };
 }

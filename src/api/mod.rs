@@ -10,7 +10,8 @@
 //! [`Scope`]; `broker` turns a scope into scoped STS credentials; then one
 //! file of plain handler functions per route family (`sts`, `post_policy`,
 //! `presign`, [`multipart`], `uppy`, `legacy`, `status`, [`page`],
-//! `service`). [`App`] is state only.
+//! `service`). [`openapi`] describes them all in one OpenAPI document.
+//! [`App`] is state only.
 //!
 //! URLs and POST policies are signed with the **upload role's scoped STS
 //! credentials**, never with the function's own identity: scoped to the
@@ -27,6 +28,7 @@ pub mod cors;
 pub mod error;
 mod legacy;
 pub mod multipart;
+pub mod openapi;
 pub mod page;
 pub mod params;
 mod post_policy;
@@ -265,6 +267,7 @@ impl App {
             Handler::Healthz => Ok(service::healthz()),
             Handler::Initialize => service::initialize(self, ctx).await,
             Handler::PublicConfig => Ok(service::public_config(self)),
+            Handler::OpenApi => Ok(openapi::served(self.config.legacy_routes)),
             Handler::Sts => {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());

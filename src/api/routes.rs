@@ -81,7 +81,8 @@ impl PathPattern {
 /// Whether and how a route counts against the rate limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
-    /// Not limited, not authenticated, no CORS refusal (page, health, config, hook).
+    /// Not limited, not authenticated, no CORS refusal (page, health, config,
+    /// the OpenAPI document, hook).
     Free,
     /// `RATE_LIMIT_PER_MINUTE`: the credential routes.
     Credential,
@@ -143,6 +144,8 @@ pub enum Handler {
     Initialize,
     /// `GET /v1/config`.
     PublicConfig,
+    /// `GET /v1/openapi.json`.
+    OpenApi,
     /// STS credentials.
     Sts,
     /// A POST policy.
@@ -181,7 +184,11 @@ impl Handler {
     /// initializer; none for the routes that never call STS.
     pub fn sts_waits(self) -> u32 {
         match self {
-            Handler::Page | Handler::Client | Handler::Healthz | Handler::PublicConfig => 0,
+            Handler::Page
+            | Handler::Client
+            | Handler::Healthz
+            | Handler::PublicConfig
+            | Handler::OpenApi => 0,
             #[cfg(feature = "local")]
             Handler::AliOss => 0,
             Handler::Initialize => 2,
@@ -221,6 +228,7 @@ impl Handler {
             | Handler::Healthz
             | Handler::Initialize
             | Handler::PublicConfig
+            | Handler::OpenApi
             | Handler::Sts
             | Handler::PostPolicy
             | Handler::Presign
@@ -396,6 +404,11 @@ static ROUTES: &[RouteSpec] = &[
         Exact("/v1/config"),
         Family::Service,
         &[one(GET_HEAD, Free, Handler::PublicConfig)],
+    ),
+    route(
+        Exact("/v1/openapi.json"),
+        Family::Service,
+        &[one(GET_HEAD, Free, Handler::OpenApi)],
     ),
     route(
         Exact("/v1/sts"),

@@ -17,7 +17,7 @@
 
 use super::admission::{admit, ProfileChoice, Purpose, Scope};
 use super::error::{ApiError, ErrorCode};
-use super::multipart::{flow, json_request, part_number, MULTIPART};
+use super::multipart::{flow, json_request, objects, part_number, MULTIPART};
 use super::params::{parse_query, UploadInput};
 use super::post_policy::post_policy;
 use super::response::{json_body, Pairs};
@@ -61,28 +61,15 @@ struct CreateBody {
     content_type: Option<String>,
     #[serde(default)]
     profile: Option<String>,
+    /// The file's meta Uppy sends (an object); only a string `profile` in
+    /// it is read (Uppy's meta may hold numbers or objects we do not use).
     #[serde(default)]
-    metadata: Option<Metadata>,
-}
-
-/// The file's meta Uppy sends; only `profile` is read.
-#[derive(Deserialize, Default)]
-struct Metadata {
-    #[serde(default, deserialize_with = "string_or_none")]
-    profile: Option<String>,
-}
-
-/// A metadata value that is a string, or `None` for anything else (Uppy's
-/// meta may hold numbers or objects we do not use).
-fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => Some(s),
-        _ => None,
-    })
+    metadata: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Deserialize)]
 struct CompleteBody {
+    #[serde(deserialize_with = "objects")]
     parts: Vec<CompletePart>,
 }
 
@@ -147,7 +134,13 @@ pub(super) async fn serve(
             } else {
                 json_request(req)?
             };
-            let profile = body.profile.or(body.metadata.and_then(|m| m.profile));
+            let meta_profile = body
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("profile"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let profile = body.profile.or(meta_profile);
             let choice = ProfileChoice::Named(profile.as_deref());
             let scope = admit(app, req, ctx, choice, MULTIPART, op.budget).await?;
             let input = UploadInput {

@@ -244,6 +244,7 @@ struct SignBody {
 struct CompleteBody {
     key: String,
     upload_id: String,
+    #[serde(deserialize_with = "objects")]
     parts: Vec<CompletePart>,
 }
 
@@ -256,13 +257,37 @@ struct CompletePart {
 }
 
 /// A typed JSON request body; a wrong shape is 400 naming what is wrong.
+/// Only a JSON object is read: serde would also fill a struct from an
+/// array, position by position (`[null, null]` was a valid create).
 pub(super) fn json_request<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    serde_json::from_slice(req.body()).map_err(|e| {
+    let invalid = |e: &dyn std::fmt::Display| {
         ApiError::new(
             ErrorCode::InvalidJson,
             format!("the request body is not the JSON this route takes: {e}"),
         )
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(req.body()).map_err(|e| invalid(&e))?;
+    if !value.is_object() {
+        return Err(invalid(&"it must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| invalid(&e))
+}
+
+/// A list of JSON objects, each read as a `T` (like [`json_request`], never
+/// an array read position by position).
+pub(super) fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+            _ => Err(D::Error::custom("each part must be a JSON object")),
+        })
+        .collect()
 }
 
 /// A part number the client sent: 1..=10,000.
@@ -301,6 +326,41 @@ fn part_numbers(raw: &[i64]) -> Result<Vec<u32>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_are_objects_only() {
+        #[derive(Deserialize, Debug)]
+        struct Two {
+            #[serde(default)]
+            _a: Option<String>,
+            #[serde(default)]
+            _b: Option<String>,
+        }
+        let req = |body: &str| {
+            http::Request::builder()
+                .method("POST")
+                .uri("/v1/multipart/sign")
+                .body(bytes::Bytes::from(body.to_owned()))
+                .unwrap()
+        };
+        for body in ["[null, null]", "[]", "\"x\"", "1", "null"] {
+            let e = json_request::<Two>(&req(body)).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidJson, "{body}");
+        }
+        assert!(json_request::<Two>(&req("{}")).is_ok());
+        let parts = r#"{"key":"k","uploadId":"u","parts":[[1,"e"]]}"#;
+        let e = json_request::<CompleteBody>(&req(parts)).err().unwrap();
+        assert_eq!(e.code(), ErrorCode::InvalidJson);
+        let parts = r#"{"key":"k","uploadId":"u","parts":[{"partNumber":1,"ETag":"e"}]}"#;
+        assert_eq!(
+            json_request::<CompleteBody>(&req(parts))
+                .ok()
+                .unwrap()
+                .parts
+                .len(),
+            1
+        );
+    }
 
     #[test]
     fn part_numbers_are_1_to_10000_without_repeats() {
