@@ -163,7 +163,7 @@ fn profile_for(
 /// limit of `budget` (the multipart steps after create draw on their own,
 /// larger one: Uppy signs each part with its own request), then the
 /// caller's scope in that profile.
-pub(super) fn admit(
+pub(super) async fn admit(
     app: &App,
     req: &Request,
     ctx: &Context,
@@ -173,7 +173,11 @@ pub(super) fn admit(
 ) -> Result<Scope, ApiError> {
     let profile = profile_for(app, choice, purpose)?;
     let now = Utc::now();
-    let caller = match app.auth.authenticate(req.headers(), now.timestamp()) {
+    let caller = match app
+        .auth
+        .authenticate_refreshing(req.headers(), now.timestamp())
+        .await
+    {
         Ok(caller) => caller,
         Err(AuthError::Missing) if profile.anonymous => Caller { user_id: None },
         Err(e) => return Err(e.into()),

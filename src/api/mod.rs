@@ -272,27 +272,27 @@ impl App {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::Sts);
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 sts::sts(self, ctx, &scope, legacy).await
             }
             Handler::PostPolicy => {
                 let p = params::parse(req)?;
                 let choice = ProfileChoice::Named(p.profile.as_deref());
                 let purpose = Purpose::Upload(UploadMethod::PostPolicy);
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 post_policy::post_policy_route(self, ctx, &scope, &p.into_upload(), legacy).await
             }
             Handler::Presign => {
                 let p = presign::PresignRequest::from(params::parse(req)?);
                 let (choice, purpose) = p.admission();
-                let scope = admit(self, req, ctx, choice, purpose, op.budget)?;
+                let scope = admit(self, req, ctx, choice, purpose, op.budget).await?;
                 presign::presign(self, ctx, &scope, p, legacy).await
             }
             Handler::UploadStatus => {
                 let p = params::parse(req)?;
                 // Like a read-back, the key names the profile it is in.
                 let choice = ProfileChoice::named_or_key(p.profile.as_deref(), p.key.as_deref());
-                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget)?;
+                let scope = admit(self, req, ctx, choice, Purpose::ReadBack, op.budget).await?;
                 status::upload_status(self, ctx, &scope, p.key.as_deref()).await
             }
             Handler::MultipartCreate

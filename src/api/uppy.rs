@@ -120,7 +120,7 @@ pub(super) async fn serve(
             let profile = query.get("profile").or(query.get("metadata[profile]"));
             let purpose = Purpose::Upload(UploadMethod::PostPolicy);
             let choice = ProfileChoice::Named(profile);
-            let scope = admit(app, req, ctx, choice, purpose, op.budget)?;
+            let scope = admit(app, req, ctx, choice, purpose, op.budget).await?;
             let input = UploadInput {
                 filename: query.get("filename").map(str::to_owned),
                 content_type: query.get("type").map(str::to_owned),
@@ -142,7 +142,7 @@ pub(super) async fn serve(
                 .map(str::to_owned);
             let profile = body.profile.or(meta_profile);
             let choice = ProfileChoice::Named(profile.as_deref());
-            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget)?;
+            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget).await?;
             let input = UploadInput {
                 filename: body.filename,
                 content_type: body.content_type,
@@ -151,7 +151,7 @@ pub(super) async fn serve(
             create(app, ctx, &scope, input).await
         }
         Handler::UppySign => {
-            let scope = step()?;
+            let scope = step().await?;
             let t = target(&scope)?;
             let typed = PartType::for_request(req);
             sign(
@@ -165,18 +165,18 @@ pub(super) async fn serve(
             .await
         }
         Handler::UppyList => {
-            let scope = step()?;
+            let scope = step().await?;
             let t = target(&scope)?;
             list(app, ctx, &scope, t).await
         }
         Handler::UppyComplete => {
-            let scope = step()?;
+            let scope = step().await?;
             let t = target(&scope)?;
             let body: CompleteBody = json_request(req)?;
             complete(app, ctx, &scope, t, body).await
         }
         Handler::UppyAbort => {
-            let scope = step()?;
+            let scope = step().await?;
             let t = target(&scope)?;
             flow::abort(app, ctx, &scope, &t).await?;
             Ok(json_body(200, &json!({})))

@@ -191,6 +191,16 @@ test('there are deployment files for both jwt and fc-jwt', () => {
   assert.ok(modes.includes('fc-jwt'), `modes: ${modes}`);
 });
 
+test('the jwt deployment file takes its keys from the provider\'s JWKS URL (follows key rotation)', () => {
+  const doc = yaml.load(fs.readFileSync(path.join(repo, 's.yaml'), 'utf8'));
+  const [props] = Object.values(doc.resources).map((r) => resolve(r.props, { ...doc.vars }, 's.yaml'));
+  const env = props.environmentVariables;
+  assert.equal(env.AUTH_MODE, 'jwt');
+  assert.match(env.JWT_JWKS_URL, /^https:\/\//, 'JWT_JWKS_URL is the recommended key source, over https');
+  for (const pasted of ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS']) assert.ok(!(pasted in env), `${pasted} set beside JWT_JWKS_URL`);
+  assert.ok(env.JWT_ISSUER && env.JWT_AUDIENCE, 'iss and aud still checked');
+});
+
 test('a profile whose prefix no OSS trigger covers is found (profiles.example.toml against s.yaml)', () => {
   const doc = yaml.load(fs.readFileSync(path.join(repo, 's.yaml'), 'utf8'));
   const vars = { ...doc.vars, jwtKeyModulus: modulus };

@@ -59,7 +59,8 @@ pub(super) async fn serve(
     req: &Request,
     ctx: &Context,
 ) -> Result<Response, ApiError> {
-    let step = |key: Option<&str>| {
+    // A step on an existing upload: admitted in the profile its key lies in.
+    let step = |key| {
         admit(
             app,
             req,
@@ -73,22 +74,22 @@ pub(super) async fn serve(
         Handler::MultipartCreate => {
             let p = params::parse(req)?;
             let choice = ProfileChoice::Named(p.profile.as_deref());
-            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget)?;
+            let scope = admit(app, req, ctx, choice, MULTIPART, op.budget).await?;
             create(app, ctx, &scope, p.into_upload()).await
         }
         Handler::MultipartSign => {
             let body: SignBody = json_request(req)?;
-            let scope = step(Some(&body.key))?;
+            let scope = step(Some(&body.key)).await?;
             sign(app, ctx, &scope, body).await
         }
         Handler::MultipartComplete => {
             let body: CompleteBody = json_request(req)?;
-            let scope = step(Some(&body.key))?;
+            let scope = step(Some(&body.key)).await?;
             complete(app, ctx, &scope, body).await
         }
         Handler::MultipartParts | Handler::MultipartAbort => {
             let p = params::parse(req)?;
-            let scope = step(p.key.as_deref())?;
+            let scope = step(p.key.as_deref()).await?;
             let t = flow::target(&scope, p.key.as_deref(), p.upload_id.as_deref())?;
             if op.handler == Handler::MultipartParts {
                 parts(app, ctx, &scope, t).await
