@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// What a fix names when an upload's verdict never comes.
-const TRIGGER_FIX: &str = "add an OSS trigger per profile prefix on this function (events oss:ObjectCreated:PutObject, PostObject, CompleteMultipartUpload; README \"Deploy with Serverless Devs\" step 4); if it exists, look in the function's log for POST /invoke answered 404 (FC sent no x-fc-control-path: /invoke)";
+const TRIGGER_FIX: &str = "add an OSS trigger per profile prefix on this function (events oss:ObjectCreated:PutObject, PostObject, CompleteMultipartUpload, AppendObject, PutSymlink; README \"Deploy with Serverless Devs\" step 4); if it exists, look in the function's log for POST /invoke answered 404 (FC sent no x-fc-control-path: /invoke)";
 /// Bytes of each part of the three-part multipart check (the smallest part
 /// OSS accepts before the last, so the upload could have been completed).
 const PART_BYTES: usize = crate::oss::multipart::MIN_PART_BYTES as usize;
