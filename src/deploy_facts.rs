@@ -110,8 +110,9 @@ mod tests {
             .iter()
             .find(|r| r["path"] == "/v1/multipart/complete")
             .unwrap();
-        // STS 5 s + ListParts 20 s + complete 60 s + abort 10 s + 1 s.
-        assert_eq!(complete["deadlineSeconds"], json!(96.0));
+        // JWKS 3 s (JWT_JWKS_URL) + STS 5 s + ListParts 20 s + complete 60 s
+        // + abort 10 s + 1 s.
+        assert_eq!(complete["deadlineSeconds"], json!(99.0));
         let prefixes: Vec<&str> = f["profilePrefixes"]
             .as_array()
             .unwrap()

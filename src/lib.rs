@@ -17,6 +17,7 @@
 //! - [`preflight`]: `oss-direct-upload check`, the configuration validated without serving.
 //! - [`deploy_facts`]: what a deployment file must agree with (routes, deadlines, profile
 //!   prefixes), printed by `oss-direct-upload deploy-facts` for tests/deploy.
+//! - [`doctor`]: `oss-direct-upload doctor <url>`, a client that checks a live deployment end to end.
 //! - [`local_mode`] (feature `local`): `oss-direct-upload local`, the function wired to the
 //!   `oss-emulator` crate with FC's OSS trigger played on loopback.
 //!
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod check;
 pub mod config;
 pub mod deploy_facts;
+pub mod doctor;
 pub mod http_client;
 pub mod log;
 pub mod oss;

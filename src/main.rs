@@ -27,6 +27,10 @@ USAGE:
                                  print, as JSON, what a deployment file must agree with:
                                  each route's methods and deadline, the upload check's
                                  deadline, every profile prefix (tests/deploy reads it)
+    oss-direct-upload doctor <function-url> [--token JWT] [--origin URL] [--json]
+                                 check a deployment end to end: uploads through every
+                                 method, verdicts, CORS, DELETE, multipart abort
+                                 (see `oss-direct-upload doctor --help`)
     oss-direct-upload --version
 
 Configuration comes from environment variables; see README.md.";
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("doctor") => oss_direct_upload::doctor::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

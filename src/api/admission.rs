@@ -175,7 +175,11 @@ pub(super) async fn admit(
 ) -> Result<Scope, ApiError> {
     let profile = profile_for(app, choice, purpose)?;
     let now = Utc::now();
-    let caller = match app.auth.authenticate(req.headers(), now.timestamp()) {
+    let caller = match app
+        .auth
+        .authenticate_refreshing(req.headers(), now.timestamp())
+        .await
+    {
         Ok(caller) => caller,
         Err(AuthError::Missing) if profile.anonymous => Caller { user_id: None },
         Err(e) => return Err(e.into()),

@@ -134,6 +134,8 @@ error_codes! {
     OssBadResponse = 502,
     /// STS is throttling (`Retry-After`).
     StsThrottled = 503,
+    /// `JWT_JWKS_URL`: no key set fetched yet, so no token can be checked (`Retry-After`).
+    JwksUnavailable = 503,
     /// The function has no credentials to call STS with.
     NoFunctionCredentials = 503,
     /// STS did not answer in time.
@@ -394,15 +396,18 @@ impl From<LimitError> for ApiError {
 }
 
 impl From<AuthError> for ApiError {
-    /// 401 `Unauthorized` / `InvalidToken` (with `WWW-Authenticate`), 403 `Forbidden`.
+    /// 401 `Unauthorized` / `InvalidToken` (with `WWW-Authenticate`), 403
+    /// `Forbidden`, 503 `JwksUnavailable` (with `Retry-After`).
     fn from(e: AuthError) -> Self {
         let code = match e {
             AuthError::Missing => ErrorCode::Unauthorized,
             AuthError::Invalid(_) => ErrorCode::InvalidToken,
             AuthError::Forbidden(_) => ErrorCode::Forbidden,
+            AuthError::KeysUnavailable { .. } => ErrorCode::JwksUnavailable,
         };
         let mut err = ApiError::new(code, e.message());
         err.www_authenticate = e.www_authenticate();
+        err.retry_after = e.retry_after_secs();
         err
     }
 }
@@ -509,6 +514,9 @@ mod tests {
             AuthError::Missing,
             AuthError::Invalid("r"),
             AuthError::Forbidden("r"),
+            AuthError::KeysUnavailable {
+                retry_after_secs: 5,
+            },
         ] {
             let (status, code) = (e.status(), e.code());
             let a = ApiError::from(e);

@@ -94,6 +94,7 @@ mod generate {
         Unauthorized,
         InvalidToken,
         Forbidden,
+        JwksUnavailable,
         OriginNotAllowed,
         RateLimited,
     ];
@@ -103,6 +104,7 @@ mod generate {
         Unauthorized,
         InvalidToken,
         Forbidden,
+        JwksUnavailable,
         OriginNotAllowed,
         RateLimited,
     ];
@@ -112,6 +114,7 @@ mod generate {
         Unauthorized,
         InvalidToken,
         Forbidden,
+        JwksUnavailable,
         OriginNotAllowed,
         RateLimited,
     ];

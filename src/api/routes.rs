@@ -196,6 +196,23 @@ impl Handler {
         }
     }
 
+    /// How long authenticating may wait for the JWKS (`JWT_JWKS_URL`: the
+    /// first set, a stale set's refresh or one refetch for an unknown `kid`,
+    /// each bounded by [`crate::auth::jwks::FETCH_TIMEOUT`]); none for the
+    /// routes that authenticate no one.
+    pub fn auth_wait(self) -> Duration {
+        match self {
+            Handler::Page
+            | Handler::Client
+            | Handler::Healthz
+            | Handler::PublicConfig
+            | Handler::Initialize => Duration::ZERO,
+            #[cfg(feature = "local")]
+            Handler::AliOss => Duration::ZERO,
+            _ => crate::auth::jwks::FETCH_TIMEOUT,
+        }
+    }
+
     /// How long the handler's own OSS calls may take together; past it the
     /// request answers 504 `OssTimeout` (OSS may still finish what it was
     /// asked, e.g. a complete). Each call is also bounded by the OSS client's
@@ -233,12 +250,13 @@ impl Handler {
     }
 
     /// The longest a request served by this handler runs once its body is
-    /// read, when each STS wait is at most `sts_wait`: what
+    /// read, when each STS wait is at most `sts_wait` (plus its JWKS wait,
+    /// [`Handler::auth_wait`]): what
     /// [`super::App::handle`] cuts it at, and what the deployed function
     /// timeout must exceed (tests/deploy reads it through
     /// `oss-direct-upload deploy-facts`).
     pub fn deadline(self, sts_wait: Duration) -> Duration {
-        sts_wait * self.sts_waits() + self.oss_budget() + HANDLER_SLACK
+        self.auth_wait() + sts_wait * self.sts_waits() + self.oss_budget() + HANDLER_SLACK
     }
 }
 

@@ -6,7 +6,9 @@
 //!    (three base64url parts). Anything else is `Invalid`.
 //! 2. The key is chosen by configuration, never by the token: the one secret
 //!    or PEM key, or the JWKS entry whose `kid` matches the header's (a token
-//!    without `kid` is accepted only when the set holds exactly one key).
+//!    without `kid` is accepted only when the set holds exactly one key). The
+//!    JWKS is `JWT_JWKS` (inline or a file) or fetched from `JWT_JWKS_URL`
+//!    (cached and refetched by the rules in [`super::jwks`]).
 //! 3. The algorithm is pinned by that key: HS256 for `JWT_SECRET`, RS256 for
 //!    an RSA key (or the RSA algorithm a JWK names in its `alg`), ES256 for an
 //!    EC P-256 key. A header asking for anything else (`none`, HS256 against
@@ -28,39 +30,38 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rsa::pkcs1::DecodeRsaPublicKey as _;
-use rsa::traits::PublicKeyParts as _;
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
+use super::jwks::{RemoteJwks, RemoteOptions};
+use super::keys::{jwks_keys, pem_key, secret_key, KeyEntry};
 use super::{user_prefix_segment, AuthError};
-use crate::config::JwtSettings;
+use crate::config::{jwks_url, JwtSettings};
+
+pub use super::keys::MIN_RSA_BITS;
 
 /// The largest token accepted, in bytes. Real ID/access tokens are 1–2 KB;
 /// the bound keeps a hostile header from costing us base64 and JSON work.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// The smallest RSA modulus accepted for verification keys.
-pub const MIN_RSA_BITS: usize = 2048;
-
-/// One verification key and the single algorithm it is allowed to verify.
-#[derive(Clone)]
-struct KeyEntry {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
+/// Where the verification keys come from.
+enum Keys {
+    /// `JWT_SECRET` / `JWT_PUBLIC_KEY` (`single`: one key, `kid` ignored) or
+    /// an inline `JWT_JWKS`.
+    Fixed { keys: Vec<KeyEntry>, single: bool },
+    /// `JWT_JWKS_URL`: fetched and cached (see [`super::jwks`]).
+    Remote(Arc<RemoteJwks>),
 }
 
 /// Verifies bearer JWTs for one configuration. Built by
 /// [`super::Authenticator::from_config`]; exposed for its documentation.
 pub struct JwtVerifier {
-    keys: Vec<KeyEntry>,
-    /// `true` for `JWT_SECRET` / `JWT_PUBLIC_KEY` (one key, `kid` ignored).
-    single: bool,
+    keys: Keys,
     /// iss / aud / required claims; algorithms are set per key.
     template: Validation,
     user_claim: String,
@@ -69,14 +70,20 @@ pub struct JwtVerifier {
 
 impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| format!("{:?}/{}", k.alg, k.kid.as_deref().unwrap_or("-")))
-            .collect();
-        f.debug_struct("JwtVerifier")
-            .field("keys", &keys)
-            .field("issuer", &self.template.iss)
+        let mut d = f.debug_struct("JwtVerifier");
+        match &self.keys {
+            Keys::Fixed { keys, .. } => {
+                let keys: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("{:?}/{}", k.alg, k.kid.as_deref().unwrap_or("-")))
+                    .collect();
+                d.field("keys", &keys);
+            }
+            Keys::Remote(r) => {
+                d.field("jwks", r);
+            }
+        }
+        d.field("issuer", &self.template.iss)
             .field("audience", &self.template.aud)
             .field("user_claim", &self.user_claim)
             .field("leeway", &self.leeway)
@@ -86,28 +93,48 @@ impl fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// Parses the key material in `settings`. Errors start with the variable
-    /// to fix, e.g. `JWT_PUBLIC_KEY: ...`.
+    /// to fix, e.g. `JWT_PUBLIC_KEY: ...`. With `JWT_JWKS_URL`, the first
+    /// fetch starts in the background when called inside a Tokio runtime.
     pub fn new(settings: &JwtSettings) -> Result<JwtVerifier, String> {
-        let (keys, single) = match (
+        Self::with_remote_options(settings, RemoteOptions::default())
+    }
+
+    /// [`JwtVerifier::new`] with the JWKS fetcher's bounds and clock given
+    /// (tests only; production always uses the defaults).
+    #[doc(hidden)]
+    pub fn with_remote_options(
+        settings: &JwtSettings,
+        options: RemoteOptions,
+    ) -> Result<JwtVerifier, String> {
+        let keys = match (
             settings.secret.as_deref(),
             settings.public_key_pem.as_deref(),
             settings.jwks.as_deref(),
+            settings.jwks_url.as_deref(),
         ) {
-            (Some(secret), None, None) => (vec![secret_key(secret)?], true),
-            (None, Some(pem), None) => (vec![pem_key(pem)?], true),
-            (None, None, Some(jwks)) => (jwks_keys(jwks)?, false),
-            (secret, pem, jwks) => {
-                let set: Vec<&str> = [
-                    ("JWT_SECRET", secret.is_some()),
-                    ("JWT_PUBLIC_KEY", pem.is_some()),
-                    ("JWT_JWKS", jwks.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(n, is_set)| is_set.then_some(n))
-                .collect();
+            (Some(secret), None, None, None) => Keys::Fixed {
+                keys: vec![secret_key(secret)?],
+                single: true,
+            },
+            (None, Some(pem), None, None) => Keys::Fixed {
+                keys: vec![pem_key(pem)?],
+                single: true,
+            },
+            (None, None, Some(jwks), None) => Keys::Fixed {
+                keys: jwks_keys(jwks)?,
+                single: false,
+            },
+            (None, None, None, Some(url)) => {
+                let url = jwks_url(url).map_err(|e| format!("JWT_JWKS_URL: {e}"))?;
+                let remote = Arc::new(RemoteJwks::new(url, options)?);
+                remote.start();
+                Keys::Remote(remote)
+            }
+            _ => {
                 return Err(format!(
                     "JWT_SECRET: {}",
-                    crate::config::jwt_key_problem(&set).unwrap_or_default()
+                    crate::config::jwt_key_problem(&settings.key_variables_set())
+                        .unwrap_or_default()
                 ));
             }
         };
@@ -137,28 +164,62 @@ impl JwtVerifier {
 
         Ok(JwtVerifier {
             keys,
-            single,
             template,
             user_claim,
             leeway: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),
         })
     }
 
-    /// Verifies `token` at time `now_unix` and returns the user id.
+    /// Verifies `token` at time `now_unix` and returns the user id, with the
+    /// keys in hand: with `JWT_JWKS_URL` nothing is fetched here (see
+    /// [`JwtVerifier::verify_refreshing`]), and before a first set has
+    /// arrived the answer is [`AuthError::KeysUnavailable`].
     pub fn verify(&self, token: &str, now_unix: i64) -> Result<String, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::Invalid("token too large"));
+        let header = read_header(token)?;
+        match &self.keys {
+            Keys::Fixed { keys, single } => {
+                self.verify_with(token, &header, now_unix, keys, *single)
+            }
+            Keys::Remote(remote) => {
+                let snap = remote
+                    .snapshot()
+                    .ok_or_else(|| RemoteJwks::unavailable(super::jwks::RETRY_WITHOUT_SET))?;
+                self.verify_with(token, &header, now_unix, &snap.keys, false)
+            }
         }
-        let header = parse_header(token)?;
+    }
+
+    /// [`JwtVerifier::verify`], but with `JWT_JWKS_URL` first brings the key
+    /// set up to date as [`super::jwks`] rules: waits for the first set, or
+    /// refreshes a stale one, or refetches once for an unknown `kid` (each
+    /// bounded by the fetch timeout). The token's header is read before any
+    /// fetch, so a malformed token never causes one.
+    pub async fn verify_refreshing(&self, token: &str, now_unix: i64) -> Result<String, AuthError> {
+        let Keys::Remote(remote) = &self.keys else {
+            return self.verify(token, now_unix);
+        };
+        let header = read_header(token)?;
+        let snap = remote.keys_for(header.kid.as_deref()).await?;
+        self.verify_with(token, &header, now_unix, &snap.keys, false)
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        header: &Header,
+        now_unix: i64,
+        keys: &[KeyEntry],
+        single: bool,
+    ) -> Result<String, AuthError> {
         // `none`, or an algorithm no configured key is pinned to: refuse
         // before looking keys up (a clearer reason than "unknown key id").
         let alg = header
             .alg
             .parse::<Algorithm>()
             .ok()
-            .filter(|a| self.keys.iter().any(|k| k.alg == *a))
+            .filter(|a| keys.iter().any(|k| k.alg == *a))
             .ok_or(AuthError::Invalid("algorithm not allowed"))?;
-        let entry = self.choose_key(header.kid.as_deref())?;
+        let entry = choose_key(keys, single, header.kid.as_deref())?;
         if alg != entry.alg {
             return Err(AuthError::Invalid("algorithm not allowed"));
         }
@@ -194,30 +255,38 @@ impl JwtVerifier {
         user_prefix_segment(&user_id)?;
         Ok(user_id)
     }
+}
 
-    fn choose_key(&self, kid: Option<&str>) -> Result<&KeyEntry, AuthError> {
-        if self.single {
-            return self
-                .keys
-                .first()
-                .ok_or(AuthError::Invalid("unknown key id"));
-        }
-        match kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid))
-                .or_else(|| match self.keys.as_slice() {
-                    [only] if only.kid.is_none() => Some(only),
-                    _ => None,
-                })
-                .ok_or(AuthError::Invalid("unknown key id")),
-            None => match self.keys.as_slice() {
-                [only] => Ok(only),
-                _ => Err(AuthError::Invalid("token has no key id")),
-            },
-        }
+fn choose_key<'k>(
+    keys: &'k [KeyEntry],
+    single: bool,
+    kid: Option<&str>,
+) -> Result<&'k KeyEntry, AuthError> {
+    if single {
+        return keys.first().ok_or(AuthError::Invalid("unknown key id"));
     }
+    match kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid))
+            .or_else(|| match keys {
+                [only] if only.kid.is_none() => Some(only),
+                _ => None,
+            })
+            .ok_or(AuthError::Invalid("unknown key id")),
+        None => match keys {
+            [only] => Ok(only),
+            _ => Err(AuthError::Invalid("token has no key id")),
+        },
+    }
+}
+
+/// The size bound, then the header.
+fn read_header(token: &str) -> Result<Header, AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::Invalid("token too large"));
+    }
+    parse_header(token)
 }
 
 /// The parts of the JOSE header we act on before verifying.
@@ -295,211 +364,6 @@ fn reason_for(kind: &ErrorKind) -> &'static str {
         | ErrorKind::Json(_)
         | ErrorKind::Utf8(_) => "malformed token",
         _ => "invalid token",
-    }
-}
-
-fn secret_key(secret: &str) -> Result<KeyEntry, String> {
-    if secret.len() < 32 {
-        return Err(
-            "JWT_SECRET: is shorter than 32 bytes; use a random secret of at least 32 bytes"
-                .to_owned(),
-        );
-    }
-    Ok(KeyEntry {
-        kid: None,
-        alg: Algorithm::HS256,
-        key: DecodingKey::from_secret(secret.as_bytes()),
-    })
-}
-
-/// `JWT_PUBLIC_KEY`: PEM text (literal `\n` escapes allowed, for consoles
-/// that take one-line values) or, if it has no `-----BEGIN` line, a file path.
-fn pem_key(value: &str) -> Result<KeyEntry, String> {
-    const VAR: &str = "JWT_PUBLIC_KEY";
-    let mut text = value.trim().to_owned();
-    if !text.contains("-----BEGIN") {
-        text = std::fs::read_to_string(&text).map_err(|e| {
-            format!("{VAR}: is neither PEM text (no -----BEGIN line) nor a readable file ({e})")
-        })?;
-    }
-    if text.contains("\\n") && !text.contains('\n') {
-        text = text.replace("\\n", "\n");
-    }
-    if text.contains("PRIVATE KEY") {
-        return Err(format!(
-            "{VAR}: is a private key; set the PUBLIC key (-----BEGIN PUBLIC KEY-----) and keep \
-             the private key with your identity provider"
-        ));
-    }
-    if let Ok(key) = DecodingKey::from_rsa_pem(text.as_bytes()) {
-        let der = key
-            .try_get_as_bytes()
-            .map_err(|_| format!("{VAR}: the RSA key could not be read"))?;
-        let rsa = rsa::RsaPublicKey::from_pkcs1_der(der)
-            .map_err(|_| format!("{VAR}: the RSA public key is malformed"))?;
-        check_rsa_size(VAR, &rsa)?;
-        return Ok(KeyEntry {
-            kid: None,
-            alg: Algorithm::RS256,
-            key,
-        });
-    }
-    if let Ok(key) = DecodingKey::from_ec_pem(text.as_bytes()) {
-        probe_es256(&key).map_err(|_| {
-            format!("{VAR}: the EC public key is not on curve P-256 (only ES256 is supported)")
-        })?;
-        return Ok(KeyEntry {
-            kid: None,
-            alg: Algorithm::ES256,
-            key,
-        });
-    }
-    Err(format!(
-        "{VAR}: is not an RSA or EC P-256 public key in PEM form; expected \
-         -----BEGIN PUBLIC KEY----- (or -----BEGIN RSA PUBLIC KEY-----)"
-    ))
-}
-
-fn check_rsa_size(var: &str, key: &rsa::RsaPublicKey) -> Result<(), String> {
-    let bits = key.n().bits();
-    if bits < MIN_RSA_BITS {
-        return Err(format!(
-            "{var}: the RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"
-        ));
-    }
-    Ok(())
-}
-
-/// Runs the ES256 verifier's key parsing once, so a key that is not a valid
-/// P-256 point fails at start rather than on every request.
-fn probe_es256(key: &DecodingKey) -> Result<(), ()> {
-    jsonwebtoken::crypto::verify("AA", b"probe", key, Algorithm::ES256)
-        .map(|_| ())
-        .map_err(|_| ())
-}
-
-/// `JWT_JWKS`: a JWKS document, inline (starts with `{`) or a file path.
-///
-/// Keys whose `use` is not `sig`, and key types or curves we do not verify
-/// with (`oct`, `OKP`, P-384, ...) are skipped, as JWKS clients do; a
-/// malformed RSA or P-256 key, a duplicate `kid`, or a set with no usable key
-/// is an error.
-fn jwks_keys(value: &str) -> Result<Vec<KeyEntry>, String> {
-    const VAR: &str = "JWT_JWKS";
-    let value = value.trim();
-    let text = if value.starts_with('{') {
-        value.to_owned()
-    } else {
-        std::fs::read_to_string(value).map_err(|e| {
-            format!("{VAR}: is neither inline JSON (starting with {{) nor a readable file ({e})")
-        })?
-    };
-    let doc: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{VAR}: is not valid JSON ({e}); expected {{\"keys\": [...]}}"))?;
-    let Some(list) = doc.get("keys").and_then(Value::as_array) else {
-        return Err(format!(
-            "{VAR}: has no \"keys\" array; expected a JWKS document {{\"keys\": [...]}}"
-        ));
-    };
-
-    let mut keys: Vec<KeyEntry> = Vec::new();
-    for (i, jwk) in list.iter().enumerate() {
-        let Some(entry) = jwk_entry(jwk).map_err(|why| {
-            let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or("-");
-            format!("{VAR}: key #{i} (kid {kid:?}): {why}")
-        })?
-        else {
-            continue;
-        };
-        if let Some(kid) = &entry.kid {
-            if keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
-                return Err(format!("{VAR}: two keys share kid {kid:?}"));
-            }
-        }
-        keys.push(entry);
-    }
-    if keys.is_empty() {
-        return Err(format!(
-            "{VAR}: holds no usable signing key; it needs an RSA or EC P-256 key with \"use\": \"sig\" (or no \"use\")"
-        ));
-    }
-    Ok(keys)
-}
-
-/// One JWK as a key entry; `Ok(None)` when it is not ours to use.
-fn jwk_entry(jwk: &Value) -> Result<Option<KeyEntry>, String> {
-    let field = |name: &str| -> Result<Option<&str>, String> {
-        match jwk.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(format!("\"{name}\" is not a string")),
-        }
-    };
-    let b64 = |name: &str| -> Result<Vec<u8>, String> {
-        let v = field(name)?.ok_or_else(|| format!("\"{name}\" is missing"))?;
-        URL_SAFE_NO_PAD
-            .decode(v.trim_end_matches('='))
-            .map_err(|_| format!("\"{name}\" is not base64url"))
-    };
-    if field("use")?.is_some_and(|u| u != "sig") {
-        return Ok(None);
-    }
-    let kid = field("kid")?.map(str::to_owned);
-    let jwk_alg = field("alg")?;
-    match field("kty")? {
-        Some("RSA") => {
-            let alg = match jwk_alg {
-                None => Algorithm::RS256,
-                Some(a) => match a.parse::<Algorithm>() {
-                    Ok(
-                        alg @ (Algorithm::RS256
-                        | Algorithm::RS384
-                        | Algorithm::RS512
-                        | Algorithm::PS256
-                        | Algorithm::PS384
-                        | Algorithm::PS512),
-                    ) => alg,
-                    _ => return Err(format!("\"alg\" {a:?} is not an RSA signature algorithm")),
-                },
-            };
-            let (n, e) = (b64("n")?, b64("e")?);
-            let rsa = rsa::RsaPublicKey::new(
-                rsa::BigUint::from_bytes_be(&n),
-                rsa::BigUint::from_bytes_be(&e),
-            )
-            .map_err(|_| "not a valid RSA public key".to_owned())?;
-            check_rsa_size("RSA key", &rsa)?;
-            Ok(Some(KeyEntry {
-                kid,
-                alg,
-                key: DecodingKey::from_rsa_raw_components(&n, &e),
-            }))
-        }
-        Some("EC") => {
-            if field("crv")? != Some("P-256") {
-                return Ok(None);
-            }
-            if jwk_alg.is_some_and(|a| a != "ES256") {
-                return Err("a P-256 key must have \"alg\": \"ES256\" (or none)".to_owned());
-            }
-            let (x, y) = (b64("x")?, b64("y")?);
-            if x.len() != 32 || y.len() != 32 {
-                return Err("\"x\" and \"y\" must be 32 bytes for P-256".to_owned());
-            }
-            let mut point = Vec::with_capacity(65);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            let key = DecodingKey::from_ec_der(&point);
-            probe_es256(&key).map_err(|_| "the point is not on curve P-256".to_owned())?;
-            Ok(Some(KeyEntry {
-                kid,
-                alg: Algorithm::ES256,
-                key,
-            }))
-        }
-        Some(_) => Ok(None),
-        None => Err("\"kty\" is missing".to_owned()),
     }
 }
 

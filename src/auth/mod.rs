@@ -7,7 +7,8 @@
 //! - **`jwt`**: the caller sends `Authorization: Bearer <jwt>` and we verify it
 //!   here (see [`jwt`] for the exact rules). The algorithm is fixed by the
 //!   configured key, never by the token: HS256 for `JWT_SECRET`, RS256 or ES256
-//!   for `JWT_PUBLIC_KEY` / `JWT_JWKS`. `exp` is required; `nbf`, `iss` and
+//!   for `JWT_PUBLIC_KEY` / `JWT_JWKS` / `JWT_JWKS_URL` (the provider's key
+//!   set, fetched and cached: [`jwks`]). `exp` is required; `nbf`, `iss` and
 //!   `aud` are checked (the last two when configured). The user id is the claim
 //!   named by `JWT_USER_CLAIM` (default `sub`).
 //! - **`fc-jwt`**: Function Compute's HTTP trigger verified the JWT and copied
@@ -24,7 +25,9 @@
 //!
 //! [`user_prefix_segment`] turns a user id into a safe object-key segment.
 
+pub mod jwks;
 pub mod jwt;
+mod keys;
 mod segment;
 
 pub use segment::{user_from_segment, user_prefix_segment, MAX_USER_ID_BYTES};
@@ -62,34 +65,52 @@ pub enum AuthError {
     /// claim is absent, empty, too long, of the wrong type). HTTP 403: signing
     /// in again with the same identity provider will not help.
     Forbidden(&'static str),
+    /// `JWT_JWKS_URL`: no key set has been fetched yet (the provider was
+    /// unreachable, or answered no usable set), so no token can be checked.
+    /// HTTP 503 `JwksUnavailable`, with `Retry-After`.
+    KeysUnavailable {
+        /// Seconds until the next fetch may be tried, at least 1.
+        retry_after_secs: u64,
+    },
 }
 
 impl AuthError {
     /// The HTTP status to answer with: 401 for [`Missing`](AuthError::Missing)
     /// and [`Invalid`](AuthError::Invalid), 403 for
-    /// [`Forbidden`](AuthError::Forbidden).
+    /// [`Forbidden`](AuthError::Forbidden), 503 for
+    /// [`KeysUnavailable`](AuthError::KeysUnavailable).
     pub fn status(&self) -> u16 {
         match self {
             AuthError::Missing | AuthError::Invalid(_) => 401,
             AuthError::Forbidden(_) => 403,
+            AuthError::KeysUnavailable { .. } => 503,
         }
     }
 
     /// The stable, machine-readable error code for the JSON error body:
-    /// `"Unauthorized"`, `"InvalidToken"` or `"Forbidden"`.
+    /// `"Unauthorized"`, `"InvalidToken"`, `"Forbidden"` or `"JwksUnavailable"`.
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::Missing => "Unauthorized",
             AuthError::Invalid(_) => "InvalidToken",
             AuthError::Forbidden(_) => "Forbidden",
+            AuthError::KeysUnavailable { .. } => "JwksUnavailable",
         }
     }
 
     /// The fixed reason, if any (never derived from the request).
     pub fn reason(&self) -> Option<&'static str> {
         match self {
-            AuthError::Missing => None,
+            AuthError::Missing | AuthError::KeysUnavailable { .. } => None,
             AuthError::Invalid(r) | AuthError::Forbidden(r) => Some(r),
+        }
+    }
+
+    /// Seconds to send in `Retry-After` ([`KeysUnavailable`](AuthError::KeysUnavailable) only).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AuthError::KeysUnavailable { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -108,6 +129,11 @@ impl AuthError {
                  Signing in again will not help; ask the administrator to check the identity \
                  provider's user claim."
             ),
+            AuthError::KeysUnavailable { retry_after_secs } => format!(
+                "The identity provider's signing keys (JWT_JWKS_URL) could not be fetched yet, so \
+                 no token can be checked. Retry in {retry_after_secs} s; if this persists, the \
+                 administrator should check that the function can reach JWT_JWKS_URL."
+            ),
         }
     }
 
@@ -121,7 +147,7 @@ impl AuthError {
                 "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{}\"",
                 quoted_string_safe(reason)
             )),
-            AuthError::Forbidden(_) => None,
+            AuthError::Forbidden(_) | AuthError::KeysUnavailable { .. } => None,
         }
     }
 }
@@ -140,6 +166,7 @@ impl fmt::Display for AuthError {
             AuthError::Missing => f.write_str("no credentials"),
             AuthError::Invalid(r) => write!(f, "invalid token: {r}"),
             AuthError::Forbidden(r) => write!(f, "forbidden: {r}"),
+            AuthError::KeysUnavailable { .. } => f.write_str("no JWKS fetched yet"),
         }
     }
 }
@@ -214,6 +241,27 @@ impl Authenticator {
                     user_id: Some(user_id),
                 })
             }
+        }
+    }
+
+    /// [`Authenticator::authenticate`], but with `JWT_JWKS_URL` the key set is
+    /// first brought up to date as [`jwks`] rules (waiting for the first set,
+    /// refreshing a stale one, or refetching once for an unknown `kid`, each
+    /// bounded by [`jwks::FETCH_TIMEOUT`]). What the API admits requests with.
+    pub async fn authenticate_refreshing(
+        &self,
+        headers: &HeaderMap,
+        now_unix: i64,
+    ) -> Result<Caller, AuthError> {
+        match &self.inner {
+            Inner::Jwt(verifier) => {
+                let token = bearer_token(headers)?;
+                let user_id = verifier.verify_refreshing(token, now_unix).await?;
+                Ok(Caller {
+                    user_id: Some(user_id),
+                })
+            }
+            _ => self.authenticate(headers, now_unix),
         }
     }
 

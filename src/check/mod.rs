@@ -1,22 +1,32 @@
 //! The upload check ([`UploadCheck`]): what happens after an upload lands.
 //! FC's OSS trigger invokes the function (`POST /invoke`, see
-//! [`crate::runtime`]) for each `PutObject`, `PostObject` and
-//! `CompleteMultipartUpload` under `UPLOAD_PREFIX`; this module checks the
-//! stored object and tells the app.
+//! [`crate::runtime`]) for each `PutObject`, `PostObject`,
+//! `CompleteMultipartUpload`, `AppendObject` and `PutSymlink` under
+//! `UPLOAD_PREFIX`; this module checks the stored object and tells the app.
 //!
 //! One record, one direction:
 //! event → [`parse`] → scoped credentials (STS, [`crate::sts::policy::check_policy`]) →
-//! HeadObject guarded by the event's ETag → verdict already in the tags?
-//! (redelivery: only finish what is left) → first bytes → [`rules`] →
-//! [`Verdict`] into the object's tags → [`webhook`] → on a rejection, delete
-//! or quarantine. The OSS calls are [`crate::oss::calls`]; the settings are
+//! HeadObject guarded by the event's ETag (GetSymlink for a symlink) →
+//! object type allowed? → verdict already in the tags? (redelivery: only
+//! finish what is left) → first bytes → [`rules`] → [`Verdict`] into the
+//! object's tags → [`webhook`] → on a rejection, delete or quarantine. The
+//! steps up to the verdict are in `judge.rs`, the verdict and what follows in
+//! [`verdict`]; the OSS calls are [`crate::oss::calls`]; the settings are
 //! [`CheckSettings`].
+//!
+//! Appendable objects and symlinks (`x-oss-object-type` on HeadObject, or
+//! the event's name when OSS sends none) are rejected and deleted, never
+//! quarantined (CopyObject refuses appendable objects; a symlink's copy
+//! would be its target), unless the profile lists the type in
+//! `allow_object_types`. A PutSymlink event is read with GetSymlink, since
+//! HeadObject shows the target's ETag.
 //!
 //! Delivery is at least once. Work is keyed by object version (its ETag):
 //! an event for a version that was replaced or deleted is a no-op (the HEAD
 //! is `If-Match` the event's ETag); a verdict is computed once and kept in
 //! the object's tags together with the ETag it judged (`upload-etag`), and a
-//! redelivery takes it over only when that ETag is the event's; the
+//! redelivery takes it over only when that ETag is the event's (never for an
+//! appendable object or a symlink, which are always judged afresh); the
 //! `webhook-id` is derived from the version, so the app sees one id however
 //! often FC retries. A transient failure (OSS 5xx or no answer, STS down,
 //! webhook down or non-2xx) fails the invocation so FC retries it; a
@@ -27,20 +37,22 @@
 //! key again at any time). PutObjectTagging and DeleteObject have no
 //! conditional form on OSS, so before each of them, and before the webhook,
 //! the check re-reads the object with `If-Match` and acts only on the
-//! version it judged; the quarantine copy is conditional itself. The window
-//! between that re-read and the write remains: a tag set can land on the
-//! next version (it names the wrong ETag, so nothing trusts it, and the check
-//! that notices judges the version now there: `UploadCheck::moved_on`), and
-//! a delete can remove a version written in the last milliseconds. Only
-//! bucket versioning (acting on a `versionId`) closes it.
+//! version it judged; the quarantine copy is conditional itself. A rejected
+//! symlink is re-read with GetSymlink (its own ETag), a rejected appendable
+//! object by its type (see `verdict::Bound`). The window between that
+//! re-read and the write remains: a tag set can land on the next version (it
+//! names the wrong ETag, so nothing trusts it, and the check that notices
+//! judges the version now there: `UploadCheck::moved_on`), and a delete can
+//! remove a version written in the last milliseconds. Only bucket versioning
+//! (acting on a `versionId`) closes it.
 
+mod judge;
 pub mod parse;
 pub mod rules;
 pub mod verdict;
 pub mod webhook;
 
 use crate::config::{CheckSettings, Config};
-use crate::oss::calls;
 use crate::oss::client::{OssClient, OssError};
 use crate::profiles::Profiles;
 use crate::runtime::Context;
@@ -52,7 +64,6 @@ use bytes::Bytes;
 use parse::Record;
 use serde_json::json;
 use std::sync::Arc;
-use verdict::{Status, Subject};
 
 pub use verdict::{Verdict, TAG_DETAIL, TAG_NOTIFIED, TAG_REASON, TAG_SNIFFED, TAG_STATUS};
 
@@ -299,147 +310,6 @@ impl UploadCheck {
     /// Checks one record; see the module docs for the order of steps.
     pub async fn record(&self, r: &Record, ctx: &Context) -> Outcome {
         self.record_at(r, ctx, 0).await.outcome
-    }
-
-    /// [`UploadCheck::record`], `depth` levels into [`UploadCheck::moved_on`].
-    async fn record_at(&self, r: &Record, ctx: &Context, depth: u8) -> Settled {
-        if !r.is_upload() {
-            return Outcome::Ignored("not an upload event").into();
-        }
-        if r.bucket != self.config.bucket {
-            return Outcome::Ignored("another bucket").into();
-        }
-        let Some((profile, _)) = self.profiles.for_key(&r.key) else {
-            return Outcome::Ignored("outside UPLOAD_PREFIX").into();
-        };
-        let profile = profile.clone();
-        let Some(etag) = r.etag.as_deref().map(calls::normalize_etag) else {
-            return Outcome::Ignored("the event carries no eTag").into();
-        };
-        let creds = match self.credentials(ctx).await {
-            Ok(c) => c,
-            Err(o) => return o.into(),
-        };
-        let bucket = &self.config.bucket;
-        let head = match calls::head_object(&self.oss, &creds, bucket, &r.key, &etag)
-            .await
-            .map_err(OssFailure::from)
-        {
-            Ok(h) => h,
-            Err(OssFailure::Gone) => {
-                // No Alibaba document says whether event keys are URL-encoded
-                // (S3's are); all samples use them raw. Try the decoded form
-                // before calling the event stale, so such keys are never
-                // silently left unchecked.
-                let decoded = percent_encoding::percent_decode_str(&r.key).decode_utf8();
-                match decoded {
-                    Ok(k) if k != r.key.as_str() => {
-                        let mut again = r.clone();
-                        again.key = k.into_owned();
-                        return Box::pin(self.record_at(&again, ctx, depth)).await;
-                    }
-                    _ => return Outcome::Stale.into(),
-                }
-            }
-            Err(e) => return transient(e).into(),
-        };
-        let tags = match calls::get_tags(&self.oss, &creds, bucket, &r.key)
-            .await
-            .map_err(OssFailure::from)
-        {
-            Ok(t) => t,
-            Err(OssFailure::Gone) => return Outcome::Stale.into(),
-            Err(e) => return transient(e).into(),
-        };
-        let user_id = rules::check_key(&self.config, &profile, &r.key)
-            .ok()
-            .flatten();
-        let mut data = webhook::Data {
-            bucket: r.bucket.clone(),
-            key: r.key.clone(),
-            size: head.size,
-            etag: etag.clone(),
-            declared_type: head.content_type.clone(),
-            sniffed_type: None,
-            user_id,
-            reason: None,
-            disposition: None,
-        };
-        let subject = Subject {
-            creds: &creds,
-            record: r,
-            head: &head,
-            etag: &etag,
-            depth,
-        };
-        // A verdict counts only for the version it judged: tags are per key,
-        // and a late tag write for an earlier version can sit on this one.
-        let verdict = match Verdict::from_tags(&tags).filter(|v| v.judged(&etag)) {
-            Some(verdict) => {
-                // A redelivery: the verdict stands; finish what is left.
-                data.sniffed_type = verdict.sniffed.clone();
-                if let Some(code) = &verdict.reason {
-                    data.reason = Some(webhook::Reason {
-                        code: code.clone(),
-                        message: verdict.detail.clone().unwrap_or_default(),
-                    });
-                }
-                if verdict.status == Status::Verified
-                    && (verdict.notified || matches!(self.notify, Notify::Nothing))
-                {
-                    return Outcome::Verified.into();
-                }
-                verdict
-            }
-            None => match self.check(&subject, &profile, &mut data).await {
-                Ok(v) => v,
-                Err(o) => return o.into(),
-            },
-        };
-        self.report(&subject, data, verdict, ctx).await
-    }
-
-    /// The version `s` names is gone after this check wrote (or may have
-    /// written) its verdict tags. OSS has no conditional PutObjectTagging, so
-    /// those tags may sit on the version that replaced it: never trusted
-    /// there (they name another ETag), but they may have replaced that
-    /// version's own verdict. So the version at the key now is judged once,
-    /// here (its own event may come later, or may have come already). The
-    /// record itself is stale whatever that check finds.
-    async fn moved_on(&self, s: &Subject<'_>, ctx: &Context) -> Settled {
-        if s.depth > 0 {
-            return Outcome::Stale.into();
-        }
-        let bucket = &self.config.bucket;
-        let now = match calls::head_current(&self.oss, s.creds, bucket, &s.record.key).await {
-            Ok(h) if !h.etag.is_empty() && h.etag != s.etag => h,
-            _ => return Outcome::Stale.into(),
-        };
-        crate::log::info(
-            Some(&ctx.request_id),
-            "the object was replaced while it was being checked; checking the version now there",
-            &[
-                ("key", s.record.key.clone().into()),
-                ("etag", s.etag.to_owned().into()),
-                ("replacedBy", now.etag.clone().into()),
-            ],
-        );
-        let mut next = s.record.clone();
-        next.etag = Some(now.etag);
-        next.size = Some(now.size);
-        let done = Box::pin(self.record_at(&next, ctx, s.depth + 1)).await;
-        if let Outcome::Failed(why) = &done.outcome {
-            // Its own event (or FC's retry of it) checks it; this record is settled.
-            crate::log::warn(
-                Some(&ctx.request_id),
-                "checking the replacing version failed; its own event will check it",
-                &[
-                    ("key", s.record.key.clone().into()),
-                    ("detail", why.clone().into()),
-                ],
-            );
-        }
-        Outcome::Stale.into()
     }
 }
 

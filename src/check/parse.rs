@@ -19,11 +19,22 @@
 use serde_json::Value;
 
 /// The upload events this function checks (payload names carry no `oss:`).
-pub const CHECKED_EVENTS: [&str; 3] = [
-    "ObjectCreated:PutObject",
+/// AppendObject and PutSymlink are among them because `oss:PutObject`, which
+/// `/v1/sts` credentials carry, allows both.
+pub const CHECKED_EVENTS: [&str; 5] = [
+    PUT_OBJECT,
     "ObjectCreated:PostObject",
     "ObjectCreated:CompleteMultipartUpload",
+    APPEND_OBJECT,
+    PUT_SYMLINK,
 ];
+
+/// The event of a PutObject.
+pub const PUT_OBJECT: &str = "ObjectCreated:PutObject";
+/// The event of an AppendObject (one per append).
+pub const APPEND_OBJECT: &str = "ObjectCreated:AppendObject";
+/// The event of a PutSymlink.
+pub const PUT_SYMLINK: &str = "ObjectCreated:PutSymlink";
 
 /// One OSS notification record, as much as the check needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,6 +259,23 @@ mod tests {
         );
         assert_eq!(r[1].event_time.as_deref(), Some("2022-08-13T06:45:44.000Z"));
         assert!(r.iter().all(Record::is_upload));
+    }
+
+    #[test]
+    fn append_and_symlink_events_are_uploads() {
+        // The names FC3's trigger schema and EventBridge's OSS event list use.
+        for name in [
+            "oss:ObjectCreated:AppendObject",
+            "oss:ObjectCreated:PutSymlink",
+        ] {
+            let ev = format!(
+                r#"{{"events":[{{"eventName":"{name}","oss":{{"bucket":{{"name":"b"}},"object":{{"key":"uploads/k","eTag":"AB","size":3}}}}}}]}}"#
+            );
+            let r = parse(ev.as_bytes()).unwrap();
+            assert!(r[0].is_upload(), "{name}");
+        }
+        let other = r#"{"events":[{"eventName":"ObjectCreated:CopyObject","oss":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
+        assert!(!parse(other.as_bytes()).unwrap()[0].is_upload());
     }
 
     #[test]

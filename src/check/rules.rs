@@ -5,7 +5,7 @@
 use crate::auth::user_from_segment;
 use crate::config::{AuthMode, Config};
 use crate::profiles::keys::{check_owned_key, ANONYMOUS_SEGMENT};
-use crate::profiles::Profile;
+use crate::profiles::{ObjectType, Profile};
 
 /// Why an upload is rejected. `code` goes in the webhook and the object's
 /// tags (letters only, so it fits a tag value).
@@ -52,6 +52,25 @@ pub fn check_key(
             "the key is not in a user's folder under the upload prefix",
         )),
     }
+}
+
+/// An object of OSS type `kind` (AppendObject, PutSymlink) under a profile
+/// that does not list it in `allow_object_types`.
+pub fn object_type_not_allowed(kind: ObjectType) -> Violation {
+    let why = match kind {
+        ObjectType::Appendable => "it can grow after it was checked",
+        ObjectType::Symlink => "its bytes are another object's",
+    };
+    violation(
+        "ObjectTypeNotAllowed",
+        format!(
+            "the object is {} ({why}); the profile does not list it in allow_object_types",
+            match kind {
+                ObjectType::Appendable => "an appendable object (AppendObject)",
+                ObjectType::Symlink => "a symlink (PutSymlink)",
+            }
+        ),
+    )
 }
 
 /// `image/PNG; charset=x` → `image/png`.

@@ -9,7 +9,8 @@ use super::rules::SNIFF_BYTES;
 use super::webhook::{self, Delivery, Message};
 use super::{rules, transient, Notify, OssFailure, Outcome, Settled, UploadCheck, MAX_COPY_BYTES};
 use crate::oss::calls::{self, ObjectHead};
-use crate::profiles::Profile;
+use crate::oss::client::OssError;
+use crate::profiles::{ObjectType, Profile};
 use crate::runtime::Context;
 use alibaba_sign::Credentials;
 use bytes::Bytes;
@@ -204,6 +205,26 @@ pub(super) struct Subject<'a> {
     /// 0 for an event's own record, 1 for the version found in its place
     /// (`UploadCheck::moved_on`), which goes no further.
     pub(super) depth: u8,
+    /// What the re-read before each write holds the object to.
+    pub(super) bound: Bound,
+}
+
+/// What the check's writes on an object are bound to: the re-read right
+/// before each (`UploadCheck::still`) lets it act only while this holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Bound {
+    /// Version `etag` (HeadObject `If-Match`): every verdict on bytes, and
+    /// every verdict when OSS names no object type.
+    Version,
+    /// A rejected symlink: the link whose own ETag (GetSymlink) is `etag`.
+    /// HeadObject cannot tell (it shows the target's ETag, or 404 for a
+    /// missing target); a link made again, or no link, is another version.
+    Link,
+    /// A rejected appendable object: whatever appendable object is at the
+    /// key (HeadObject `x-oss-object-type: Appendable`). Appends change the
+    /// ETag but not the type, which alone was judged; anything put in its
+    /// place has another type (see `UploadCheck::reject_type`).
+    Appendable,
 }
 
 impl UploadCheck {
@@ -243,29 +264,49 @@ impl UploadCheck {
         let tags = verdict.to_tags();
         // Nothing written yet: a version that changed since the ranged GET is
         // simply stale (its own event judges the new one).
-        self.still(s).await.map_err(failed)?;
+        self.still(s).await.map_err(settle)?;
         match calls::put_tags(&self.oss, s.creds, &self.config.bucket, key, &tags).await {
             Ok(()) => Ok(verdict),
             Err(e) => Err(failed(e)),
         }
     }
 
-    /// Whether the object at the key still is version `s.etag`: HeadObject
-    /// with `If-Match`, right before a write OSS cannot make conditional
-    /// (PutObjectTagging, DeleteObject). A 404 or 412 is `Gone`.
-    async fn still(&self, s: &Subject<'_>) -> Result<(), crate::oss::client::OssError> {
-        let (bucket, key) = (&self.config.bucket, &s.record.key);
-        calls::head_object(&self.oss, s.creds, bucket, key, s.etag)
-            .await
-            .map(drop)
+    /// Whether the object at the key still is what `s` judged (`s.bound`):
+    /// for a version, HeadObject with `If-Match` `s.etag`, right before a
+    /// write OSS cannot make conditional (PutObjectTagging, DeleteObject).
+    /// A 404 or 412, or a link or type that changed, is `Gone`.
+    async fn still(&self, s: &Subject<'_>) -> Result<(), OssFailure> {
+        let (oss, bucket, key) = (&self.oss, &self.config.bucket, &s.record.key);
+        match s.bound {
+            Bound::Version => calls::head_object(oss, s.creds, bucket, key, s.etag)
+                .await
+                .map(drop)
+                .map_err(OssFailure::from),
+            Bound::Link => match calls::get_symlink(oss, s.creds, bucket, key).await {
+                Ok((etag, _)) if etag == s.etag => Ok(()),
+                // 400 NotSymlink: something else is at the key now.
+                Ok(_) | Err(OssError::Service { status: 400, .. }) => Err(OssFailure::Gone),
+                Err(e) => Err(e.into()),
+            },
+            Bound::Appendable => {
+                let now = calls::head_current(oss, s.creds, bucket, key).await?;
+                match ObjectType::parse(&now.object_type) {
+                    Some(ObjectType::Appendable) => Ok(()),
+                    _ => Err(OssFailure::Gone),
+                }
+            }
+        }
     }
 
     /// After this version's verdict tags were written: the same as
     /// [`UploadCheck::still`], but a version that changed means the tags may
     /// sit on its successor, which is then judged (`UploadCheck::moved_on`).
+    /// A rejected object type writes no tags: what replaced it is left to
+    /// its own event.
     async fn still_ours(&self, s: &Subject<'_>, ctx: &Context) -> Result<(), Settled> {
-        match self.still(s).await.map_err(OssFailure::from) {
+        match self.still(s).await {
             Ok(()) => Ok(()),
+            Err(OssFailure::Gone) if s.bound != Bound::Version => Err(Outcome::Stale.into()),
             Err(OssFailure::Gone) => Err(self.moved_on(s, ctx).await),
             Err(other) => Err(transient(other).into()),
         }
@@ -291,7 +332,10 @@ impl UploadCheck {
             .settings
             .quarantine_prefix
             .as_deref()
-            .filter(|_| s.head.size < MAX_COPY_BYTES);
+            .filter(|_| s.head.size < MAX_COPY_BYTES)
+            // CopyObject refuses appendable objects, and a symlink's copy
+            // would be its target: both are deleted.
+            .filter(|_| ObjectType::parse(&s.head.object_type).is_none());
         if !verified {
             data.disposition = Some(
                 if quarantine.is_some() {
@@ -426,8 +470,13 @@ const WEBHOOK_GONE: &str =
     "410 Gone: the app asked to receive no more webhooks; not retried (fix the endpoint or unset WEBHOOK_URL)";
 
 /// An OSS failure as the check's outcome: the version is gone (stale), or FC retries.
-fn failed(e: crate::oss::client::OssError) -> Outcome {
-    match OssFailure::from(e) {
+fn failed(e: OssError) -> Outcome {
+    settle(OssFailure::from(e))
+}
+
+/// [`failed`], for a failure already read as the check sees it.
+fn settle(f: OssFailure) -> Outcome {
+    match f {
         OssFailure::Gone => Outcome::Stale,
         other => transient(other),
     }

@@ -94,3 +94,41 @@ pub(crate) fn valid_origin(o: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// Checks a `JWT_JWKS_URL` value: https, or plain http to a loopback host
+/// (for tests and a provider on the same machine). The error says what to set.
+pub fn jwks_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value.trim()).map_err(|e| {
+        format!("{value:?} is not a URL ({e}); set your identity provider's JWKS URL, e.g. https://login.example.com/.well-known/jwks.json")
+    })?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{} is plain http; set the https URL of your identity provider's JWKS (plain http is accepted only to 127.0.0.1, [::1] or localhost, for tests)",
+                url.origin().ascii_serialization()
+            ))
+        }
+        other => {
+            return Err(format!(
+                "has scheme {other:?}; set the https URL of your identity provider's JWKS"
+            ))
+        }
+    }
+    if url.host().is_none() {
+        return Err("has no host; set the https URL of your identity provider's JWKS".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "carries a user name or password; a JWKS URL is public, set it without them".to_owned(),
+        );
+    }
+    Ok(url)
+}

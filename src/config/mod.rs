@@ -17,7 +17,7 @@ pub use check::CheckSettings;
 use reader::Reader;
 pub use state::StateSettings;
 
-pub use checks::{check_prefix, valid_role_arn};
+pub use checks::{check_prefix, jwks_url, valid_role_arn};
 pub(crate) use checks::{split_list, valid_http_url, valid_mime, valid_origin};
 pub use variables::{SetBy, Variable, VARIABLES};
 
@@ -83,6 +83,9 @@ pub struct JwtSettings {
     pub public_key_pem: Option<String>,
     /// `JWT_JWKS`: a JWKS document, inline JSON or a file path.
     pub jwks: Option<String>,
+    /// `JWT_JWKS_URL`: the identity provider's JWKS URL (https; http only to
+    /// a loopback host), fetched and cached by `auth::jwks`.
+    pub jwks_url: Option<String>,
     /// `JWT_ISSUER`: required `iss`, when set.
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: required `aud`, when set.
@@ -99,11 +102,28 @@ impl fmt::Debug for JwtSettings {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("public_key_pem", &self.public_key_pem.is_some())
             .field("jwks", &self.jwks.is_some())
+            .field("jwks_url", &self.jwks_url)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("user_claim", &self.user_claim)
             .field("leeway_secs", &self.leeway_secs)
             .finish()
+    }
+}
+
+impl JwtSettings {
+    /// The key variables that are set, in [`jwt_key_problem`]'s order.
+    pub fn key_variables_set(&self) -> Vec<&'static str> {
+        [
+            self.secret.is_some(),
+            self.public_key_pem.is_some(),
+            self.jwks.is_some(),
+            self.jwks_url.is_some(),
+        ]
+        .into_iter()
+        .zip(JWT_KEY_VARIABLES)
+        .filter_map(|(set, (name, _))| set.then_some(name))
+        .collect()
     }
 }
 
@@ -433,10 +453,14 @@ impl Config {
 }
 
 /// The variables that hold `AUTH_MODE=jwt`'s key, and what each holds.
-const JWT_KEY_VARIABLES: [(&str, &str); 3] = [
+const JWT_KEY_VARIABLES: [(&str, &str); 4] = [
     ("JWT_SECRET", "HS256 secret"),
     ("JWT_PUBLIC_KEY", "PEM, RS256/ES256"),
     ("JWT_JWKS", "JWKS JSON or file path"),
+    (
+        "JWT_JWKS_URL",
+        "your identity provider's JWKS URL; recommended, it follows key rotation",
+    ),
 ];
 
 /// "JWT_SECRET and JWT_JWKS": the names in `names`, joined for a sentence.
@@ -451,8 +475,8 @@ fn and_list(names: &[&str]) -> String {
 /// The problem with `AUTH_MODE=jwt`'s key variables, given which are set:
 /// none, or several (named). `None` when exactly one is set.
 pub fn jwt_key_problem(set: &[&str]) -> Option<String> {
-    let [a, b, c] = JWT_KEY_VARIABLES.map(|(n, what)| format!("{n} ({what})"));
-    let choices = format!("{a}, {b} or {c}");
+    let [a, b, c, d] = JWT_KEY_VARIABLES.map(|(n, what)| format!("{n} ({what})"));
+    let choices = format!("{a}, {b}, {c} or {d}");
     match set.len() {
         1 => None,
         0 => Some(format!(
@@ -514,6 +538,7 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
                 secret: r.opt("JWT_SECRET"),
                 public_key_pem: r.opt("JWT_PUBLIC_KEY"),
                 jwks: r.opt("JWT_JWKS"),
+                jwks_url: r.opt("JWT_JWKS_URL"),
                 issuer: r.opt("JWT_ISSUER"),
                 audience: r.opt("JWT_AUDIENCE"),
                 user_claim: r.opt("JWT_USER_CLAIM").unwrap_or_else(|| "sub".into()),
@@ -521,6 +546,11 @@ fn read_auth(r: &mut Reader<'_>) -> AuthMode {
             };
             if let Some(problem) = jwt_key_problem(&key_vars) {
                 r.fail("JWT_SECRET", problem);
+            }
+            if let Some(url) = &s.jwks_url {
+                if let Err(e) = jwks_url(url) {
+                    r.fail("JWT_JWKS_URL", e);
+                }
             }
             if let Some(secret) = &s.secret {
                 if secret.len() < 32 {

@@ -123,6 +123,74 @@ fn jwt_mode_needs_exactly_one_key_source() {
 }
 
 #[test]
+fn jwks_url_conflicts_name_what_was_set() {
+    let jwt = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = vec![
+            ("OSS_BUCKET", "b-1"),
+            ("OSS_REGION", "cn-hangzhou"),
+            ("OSS_ROLE_ARN", "acs:ram::1:role/r"),
+            ("AUTH_MODE", "jwt"),
+        ];
+        v.extend_from_slice(extra);
+        with(&v)
+    };
+    let url = (
+        "JWT_JWKS_URL",
+        "https://login.example.com/.well-known/jwks.json",
+    );
+    let c = jwt(&[url]).unwrap();
+    let AuthMode::Jwt(s) = &c.auth else {
+        panic!("{:?}", c.auth)
+    };
+    assert_eq!(s.jwks_url.as_deref(), Some(url.1));
+
+    let errs = jwt(&[url, ("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap_err();
+    let text = errs.to_string();
+    assert!(
+        text.contains("JWT_SECRET and JWT_JWKS_URL are both set"),
+        "{text}"
+    );
+    let errs = jwt(&[
+        url,
+        ("JWT_PUBLIC_KEY", "/k.pem"),
+        ("JWT_JWKS", "{\"keys\":[]}"),
+    ])
+    .unwrap_err();
+    assert!(
+        errs.to_string()
+            .contains("JWT_PUBLIC_KEY, JWT_JWKS and JWT_JWKS_URL are all set"),
+        "{errs}"
+    );
+    // A JWKS URL with no AUTH_MODE=jwt to use it is refused, like the other keys.
+    let errs = base_with(&[url]).unwrap_err();
+    assert_eq!(errs.0[0].variable, "JWT_JWKS_URL");
+
+    let errs = jwt(&[("JWT_JWKS_URL", "http://login.example.com/jwks")]).unwrap_err();
+    assert_eq!(errs.0[0].variable, "JWT_JWKS_URL");
+    assert!(errs.to_string().contains("set the https URL"), "{errs}");
+    assert!(jwt(&[("JWT_JWKS_URL", "http://127.0.0.1:8080/jwks")]).is_ok());
+}
+
+#[test]
+fn urls_are_https_or_loopback_http() {
+    for ok in [
+        "https://login.example.com/.well-known/jwks.json",
+        "http://127.0.0.1:8080/jwks",
+        "http://[::1]:8080/jwks",
+        "http://localhost/jwks",
+    ] {
+        assert!(jwks_url(ok).is_ok(), "{ok}");
+    }
+    let e = jwks_url("http://login.example.com/jwks").unwrap_err();
+    assert!(e.contains("plain http") && e.contains("https"), "{e}");
+    assert!(jwks_url("ftp://x/jwks").unwrap_err().contains("https"));
+    assert!(jwks_url("not a url").unwrap_err().contains("not a URL"));
+    assert!(jwks_url("https://u:p@x.example/jwks")
+        .unwrap_err()
+        .contains("password"));
+}
+
+#[test]
 fn url_ttl_cannot_exceed_token_ttl() {
     let errs = base_with(&[("URL_TTL_SECONDS", "1000")]).unwrap_err();
     assert_eq!(errs.0[0].variable, "URL_TTL_SECONDS");

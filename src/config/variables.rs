@@ -56,6 +56,7 @@ pub const VARIABLES: &[Variable] = &[
     op("JWT_SECRET"),
     op("JWT_PUBLIC_KEY"),
     op("JWT_JWKS"),
+    op("JWT_JWKS_URL"),
     op("JWT_ISSUER"),
     op("JWT_AUDIENCE"),
     op("JWT_USER_CLAIM"),

@@ -231,7 +231,7 @@ pub struct LocalAuth {
     pub dev_secret: Option<String>,
 }
 
-const JWT_KEYS: [&str; 3] = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS"];
+const JWT_KEYS: [&str; 4] = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS", "JWT_JWKS_URL"];
 
 /// Whether a profile file has a profile only an authenticated caller can
 /// use (`overwrite = "replace"`: one key per user). Unreadable files say
@@ -708,7 +708,7 @@ oss-direct-upload local mode: the function and an OSS + STS emulator, on loopbac
                 ));
             }
             None => out.push_str(
-                "  token      tokens come from your identity provider (JWT_PUBLIC_KEY / JWT_JWKS): export TOKEN=<a token> before the commands below\n",
+                "  token      tokens come from your identity provider (JWT_JWKS_URL / JWT_PUBLIC_KEY / JWT_JWKS): export TOKEN=<a token> before the commands below\n",
             ),
         }
     }

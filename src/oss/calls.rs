@@ -9,8 +9,8 @@
 //! presigned URLs ([`super::multipart::UploadPart`]).
 //!
 //! The upload check's, with its scoped credentials
-//! ([`crate::sts::policy::check_policy`]): HeadObject, a ranged GetObject,
-//! Get/PutObjectTagging, CopyObject and DeleteObject. Those that name a
+//! ([`crate::sts::policy::check_policy`]): HeadObject, GetSymlink, a ranged
+//! GetObject, Get/PutObjectTagging, CopyObject and DeleteObject. Those that name a
 //! version are conditional on its ETag (`If-Match`,
 //! `x-oss-copy-source-if-match`), so a replaced object is never judged or
 //! moved by an event for the one before. PutObjectTagging and DeleteObject
@@ -141,6 +141,9 @@ pub struct ObjectHead {
     pub content_type: String,
     /// `ETag`, unquoted, uppercase.
     pub etag: String,
+    /// `x-oss-object-type`: `Normal`, `Multipart`, `Appendable`, `Symlink`
+    /// (empty when absent). For a symlink every other field is its target's.
+    pub object_type: String,
 }
 
 /// `"5B3C..."` / `5b3c...` → `5B3C...`.
@@ -161,7 +164,9 @@ pub async fn head_object(
     head(client, creds, req).await
 }
 
-/// HeadObject of whatever version is at `key` now (404 when none is).
+/// HeadObject of whatever version is at `key` now (404 when none is). For a
+/// symlink, whose HeadObject shows its target's ETag and size, not the ones
+/// its event may carry (404 when its target is missing).
 pub async fn head_current(
     client: &OssClient,
     creds: &Credentials,
@@ -187,7 +192,30 @@ async fn head(
         size,
         content_type: resp.header("content-type").unwrap_or_default().to_owned(),
         etag: normalize_etag(resp.header("etag").unwrap_or_default()),
+        object_type: resp
+            .header("x-oss-object-type")
+            .unwrap_or_default()
+            .to_owned(),
     })
+}
+
+/// GetSymlink (`GET /<key>?symlink`): the symlink's own ETag (unquoted,
+/// uppercase) and its target. 404 when the key is gone; 400 `NotSymlink`
+/// when it is no longer a symlink.
+pub async fn get_symlink(
+    client: &OssClient,
+    creds: &Credentials,
+    bucket: &str,
+    key: &str,
+) -> Result<(String, String), OssError> {
+    let req = OssRequest::new("GET", bucket, key).query("symlink", "");
+    let resp = client.send(creds, req).await?;
+    let etag = normalize_etag(resp.header("etag").unwrap_or_default());
+    let raw = resp.header("x-oss-symlink-target").unwrap_or_default();
+    let target = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned();
+    Ok((etag, target))
 }
 
 /// The first `n` bytes of version `etag` (ranged GetObject, `If-Match`);

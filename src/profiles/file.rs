@@ -2,7 +2,7 @@
 //! every field checked, each problem reported by profile and field.
 
 use super::{
-    Overwrite, Profile, ProfileError, Profiles, UploadMethod, DEFAULT_PROFILE,
+    ObjectType, Overwrite, Profile, ProfileError, Profiles, UploadMethod, DEFAULT_PROFILE,
     OSS_MAX_OBJECT_BYTES, SINGLE_REQUEST_MAX_BYTES,
 };
 use crate::config::{check_prefix, valid_mime, AuthMode};
@@ -65,6 +65,7 @@ struct RawProfile {
     anonymous: Option<bool>,
     overwrite: Option<String>,
     fixed_name: Option<String>,
+    allow_object_types: Option<Vec<String>>,
 }
 
 impl RawProfile {
@@ -271,6 +272,21 @@ impl RawProfile {
             }
         };
 
+        let mut allow_object_types = Vec::new();
+        for t in self.allow_object_types.unwrap_or_default() {
+            match ObjectType::parse(&t) {
+                Some(t) if allow_object_types.contains(&t) => fail(
+                    "allow_object_types",
+                    format!("{:?} is listed twice", t.as_str()),
+                ),
+                Some(t) => allow_object_types.push(t),
+                None => fail(
+                    "allow_object_types",
+                    format!("{t:?} is not \"Appendable\" or \"Symlink\" (OSS's object types; Normal and Multipart are always allowed)"),
+                ),
+            }
+        }
+
         (errors.len() == before).then_some(Profile {
             name,
             prefix,
@@ -282,6 +298,7 @@ impl RawProfile {
             token_ttl_secs,
             anonymous,
             overwrite,
+            allow_object_types,
         })
     }
 }
@@ -331,6 +348,7 @@ mod tests {
             token_ttl_secs: 900,
             anonymous: false,
             overwrite: Overwrite::Forbid,
+            allow_object_types: Vec::new(),
         }
     }
 
@@ -518,6 +536,14 @@ max_bytes = 10
                 "max_bytes = 10\nfixed_name = \"a\"\n",
                 "field fixed_name: only means",
             ),
+            (
+                "max_bytes = 10\nallow_object_types = [\"appendable\"]\n",
+                "field allow_object_types: \"appendable\" is not \"Appendable\" or \"Symlink\"",
+            ),
+            (
+                "max_bytes = 10\nallow_object_types = [\"Symlink\", \"Symlink\"]\n",
+                "field allow_object_types: \"Symlink\" is listed twice",
+            ),
         ];
         for (extra, want) in cases {
             let text = format!("[[profile]]\n{base}{extra}");
@@ -528,6 +554,17 @@ max_bytes = 10
         let ok =
             format!("[[profile]]\n{base}max_bytes = 6_000_000_000\nmethods = [\"multipart\"]\n");
         assert!(load(&ok).is_ok());
+    }
+
+    #[test]
+    fn object_types_are_none_unless_listed() {
+        let p = load(EXAMPLE).unwrap();
+        assert!(p.iter().all(|p| p.allow_object_types.is_empty()));
+        let text = "[[profile]]\nname = \"logs\"\nprefix = \"logs/\"\ncontent_types = [\"*\"]\nmax_bytes = 9\nallow_object_types = [\"Appendable\"]\n";
+        let p = load(text).unwrap();
+        let logs = p.get("logs").unwrap();
+        assert!(logs.object_type_allowed(ObjectType::Appendable));
+        assert!(!logs.object_type_allowed(ObjectType::Symlink));
     }
 
     #[test]

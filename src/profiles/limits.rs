@@ -155,6 +155,7 @@ mod tests {
             token_ttl_secs: 900,
             anonymous: false,
             overwrite: super::super::Overwrite::Forbid,
+            allow_object_types: Vec::new(),
         }
     }
 

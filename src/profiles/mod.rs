@@ -93,6 +93,40 @@ pub enum Overwrite {
     },
 }
 
+/// An OSS object type other than `Normal`/`Multipart` that a profile may keep.
+///
+/// `oss:PutObject`, which `/v1/sts` credentials carry, also allows
+/// AppendObject and PutSymlink; the upload check rejects such objects under a
+/// profile's prefix unless the profile lists the type in `allow_object_types`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectType {
+    /// Made by AppendObject (`x-oss-object-type: Appendable`): it can grow
+    /// after it was checked, and CopyObject cannot quarantine it.
+    Appendable,
+    /// Made by PutSymlink (`x-oss-object-type: Symlink`): its bytes are any
+    /// other object's in the bucket.
+    Symlink,
+}
+
+impl ObjectType {
+    /// Both, in the order they are listed to users.
+    pub const ALL: [ObjectType; 2] = [ObjectType::Appendable, ObjectType::Symlink];
+
+    /// OSS's name, as in `x-oss-object-type` and the profile file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Appendable => "Appendable",
+            ObjectType::Symlink => "Symlink",
+        }
+    }
+
+    /// The type OSS names `s` (`x-oss-object-type`); `None` for `Normal`,
+    /// `Multipart` or anything else.
+    pub fn parse(s: &str) -> Option<ObjectType> {
+        ObjectType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
 /// One kind of upload and its rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
@@ -117,6 +151,9 @@ pub struct Profile {
     pub anonymous: bool,
     /// What a new upload does to an existing object.
     pub overwrite: Overwrite,
+    /// Object types the check keeps besides Normal and Multipart (none unless
+    /// the profile file says `allow_object_types = ["Appendable"]`).
+    pub allow_object_types: Vec<ObjectType>,
 }
 
 impl Profile {
@@ -133,6 +170,7 @@ impl Profile {
             token_ttl_secs: config.token_ttl_secs,
             anonymous: config.auth == AuthMode::Anonymous,
             overwrite: Overwrite::Forbid,
+            allow_object_types: Vec::new(),
         }
     }
 
@@ -146,6 +184,11 @@ impl Profile {
         self.content_types
             .iter()
             .any(|t| t == "*" || t == content_type)
+    }
+
+    /// Whether the check keeps objects of OSS type `t` under this profile.
+    pub fn object_type_allowed(&self, t: ObjectType) -> bool {
+        self.allow_object_types.contains(&t)
     }
 
     /// Whether any type is allowed (`*`).

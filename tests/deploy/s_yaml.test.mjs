@@ -44,7 +44,12 @@ const ROLE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 // topic (acs:mns:<region>::/topics/<name>/messages, devsapp/fc3 complete-props).
 const BUCKET_ARN = /^acs:oss:[a-z0-9-]+:\d+:[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const MNS_TOPIC_ARN = /^acs:mns:[a-z0-9-]+::\/topics\/[A-Za-z0-9-]{1,256}\/messages$/;
-const UPLOAD_EVENTS = ['oss:ObjectCreated:PutObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:CompleteMultipartUpload'];
+// AppendObject and PutSymlink: oss:PutObject, which /v1/sts credentials carry,
+// allows both, so they are uploads the check must see (issue 19, item 1).
+const UPLOAD_EVENTS = [
+  'oss:ObjectCreated:PutObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:CompleteMultipartUpload',
+  'oss:ObjectCreated:AppendObject', 'oss:ObjectCreated:PutSymlink',
+];
 const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** Deployment files: any YAML in the repo whose resources use the fc3 component. */
@@ -163,6 +168,20 @@ test('the parser is js-yaml 4 and refuses duplicated keys, as `s` does', () => {
   assert.throws(() => yaml.load('a:\n  b: 1\n  b: 2\n'), /duplicated mapping key/);
 });
 
+test('the trigger events are the events the upload check handles (src/check/parse.rs)', () => {
+  const parse = fs.readFileSync(path.join(repo, 'src/check/parse.rs'), 'utf8');
+  const block = parse.match(/pub const CHECKED_EVENTS[^=]*=\s*\[([^\]]*)\]/);
+  assert.ok(block, 'CHECKED_EVENTS in src/check/parse.rs');
+  // Each entry is a string literal or the name of a const defined in the file.
+  const names = block[1].split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+    if (x.startsWith('"')) return JSON.parse(x);
+    const def = parse.match(new RegExp(`pub const ${x}: &str = ("[^"]*");`));
+    assert.ok(def, `const ${x} in src/check/parse.rs`);
+    return JSON.parse(def[1]);
+  });
+  assert.deepEqual(names.map((n) => `oss:${n}`).sort(), [...UPLOAD_EVENTS].sort());
+});
+
 test('there are deployment files for both jwt and fc-jwt', () => {
   const modes = deploymentFiles().map((f) => {
     const doc = yaml.load(fs.readFileSync(f, 'utf8'));
@@ -170,6 +189,16 @@ test('there are deployment files for both jwt and fc-jwt', () => {
   }).flat();
   assert.ok(modes.includes('jwt'), `modes: ${modes}`);
   assert.ok(modes.includes('fc-jwt'), `modes: ${modes}`);
+});
+
+test('the jwt deployment file takes its keys from the provider\'s JWKS URL (follows key rotation)', () => {
+  const doc = yaml.load(fs.readFileSync(path.join(repo, 's.yaml'), 'utf8'));
+  const [props] = Object.values(doc.resources).map((r) => resolve(r.props, { ...doc.vars }, 's.yaml'));
+  const env = props.environmentVariables;
+  assert.equal(env.AUTH_MODE, 'jwt');
+  assert.match(env.JWT_JWKS_URL, /^https:\/\//, 'JWT_JWKS_URL is the recommended key source, over https');
+  for (const pasted of ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS']) assert.ok(!(pasted in env), `${pasted} set beside JWT_JWKS_URL`);
+  assert.ok(env.JWT_ISSUER && env.JWT_AUDIENCE, 'iss and aud still checked');
 });
 
 test('a profile whose prefix no OSS trigger covers is found (profiles.example.toml against s.yaml)', () => {
@@ -312,7 +341,7 @@ for (const file of deploymentFiles()) {
       const http = triggers.filter((t) => t.triggerType === 'http');
       assert.equal(http.length, 1, `${where}: one HTTP trigger`);
       const tc = http[0].triggerConfig;
-      // Upload events (README "Upload checks and webhooks"): the three upload
+      // Upload events (README "Upload checks and webhooks"): the five upload
       // calls only (ObjectCreated:* also fires per UploadPart), under the upload
       // prefix, and an async-invocation config with explicit limits.
       // One native OSS trigger per upload profile, on exactly its prefix (a

@@ -548,6 +548,104 @@ v2_check_suite("ossv2-v4", "v4")
 v2_check_suite("ossv2-v1", "v1")
 
 
+# ------------------------------------------ AppendObject and PutSymlink (issue 19)
+# Both are authorized as oss:PutObject, so STS holders can use them; the emulator
+# serves them with OSS's semantics so the upload check can be tested against them.
+
+
+def oss2_append_symlink_suite(tag, make):
+    b = make()
+
+    @check(f"{tag}: append_object and put_symlink accepted, with OSS's types and errors")
+    def _():
+        k = f"{tag}/appended.log"
+        r = b.append_object(k, 0, b"first ")
+        assert r.status == 200 and r.next_position == 6, r.next_position
+        r = b.append_object(k, r.next_position, b"second")
+        assert r.next_position == 12
+        h = b.head_object(k)
+        assert h.object_type == "Appendable" and h.content_length == 12, dict(h.headers)
+        assert h.headers.get("x-oss-next-append-position") == "12", dict(h.headers)
+        assert h.etag != md5_upper(b"first second")
+        assert b.get_object(k).read() == b"first second"
+        e = expect_oss_error(lambda: b.append_object(k, 3, b"x"), 409, "PositionNotEqualToLength")
+        assert e.next_position == 12, e.next_position
+        n = f"{tag}/normal.txt"
+        b.put_object(n, b"normal")
+        assert b.head_object(n).object_type == "Normal"
+        expect_oss_error(lambda: b.append_object(n, 6, b"x"), 409, "ObjectNotAppendable")
+        expect_oss_error(lambda: b.copy_object(BUCKET, k, f"{tag}/copy.log"), 400, "InvalidArgument")
+        link = f"{tag}/links/to normal+1.txt"
+        b.put_symlink(n, link)
+        assert b.get_symlink(link).target_key == n
+        h = b.head_object(link)
+        assert h.object_type == "Symlink", dict(h.headers)
+        assert h.content_length == 6 and h.etag == md5_upper(b"normal"), dict(h.headers)
+        assert b.get_object(link).read() == b"normal"
+        expect_oss_error(lambda: b.get_symlink(n), 400, "NotSymlink")
+        b.put_symlink(f"{tag}/nothing-here", f"{tag}/dangling")
+        expect_oss_error(lambda: b.get_object(f"{tag}/dangling"), 404, "SymlinkTargetNotExist")
+        b.delete_object(link)
+        assert b.object_exists(n) and not b.object_exists(link)
+
+    @check(f"{tag}: append_object and put_symlink with one byte changed are refused")
+    def _():
+        bad = make(sk=flip(SK))
+        expect_oss_error(lambda: bad.append_object(f"{tag}/bad.log", 0, b"x"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.put_symlink(f"{tag}/normal.txt", f"{tag}/bad-link"), 403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.get_symlink(f"{tag}/dangling"), 403, "SignatureDoesNotMatch")
+        assert not b.object_exists(f"{tag}/bad.log")
+        # The position is a signed sub-resource (V1) / signed query (V4): a URL
+        # signed for one position does not serve another.
+        url = b.sign_url("POST", f"{tag}/signed.log", 300, params={"append": "", "position": "0"})
+        assert requests.post(url, data=b"ok").status_code == 200
+        moved = url.replace("position=0", "position=2")
+        r = requests.post(moved, data=b"no")
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+        url = b.sign_url("PUT", f"{tag}/signed-link", 300, params={"symlink": ""},
+                         headers={"x-oss-symlink-target": "a"})
+        assert requests.put(url, headers={"x-oss-symlink-target": "a"}).status_code == 200
+        r = requests.put(url, headers={"x-oss-symlink-target": "b"})
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+
+
+def v2_append_symlink_suite(tag, version):
+    c = client_v2(version=version)
+
+    @check(f"{tag}: append_object and put_symlink accepted, with OSS's types and errors")
+    def _():
+        k = f"{tag}/appended.log"
+        r = c.append_object(v2m.AppendObjectRequest(bucket=BUCKET, key=k, position=0, body=b"abc"))
+        assert r.next_position == 3, r.next_position
+        r = c.append_object(v2m.AppendObjectRequest(bucket=BUCKET, key=k, position=3, body=b"def"))
+        assert r.next_position == 6
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=k))
+        assert h.object_type == "Appendable" and h.content_length == 6 and h.next_append_position == 6, h
+        e = expect_oss_error(lambda: c.append_object(v2m.AppendObjectRequest(bucket=BUCKET, key=k, position=0, body=b"x")),
+                             409, "PositionNotEqualToLength")
+        assert e.headers.get("x-oss-next-append-position") == "6", e.headers
+        c.put_symlink(v2m.PutSymlinkRequest(bucket=BUCKET, key=f"{tag}/link", target=k))
+        g = c.get_symlink(v2m.GetSymlinkRequest(bucket=BUCKET, key=f"{tag}/link"))
+        assert g.target == k, g.target
+        h = c.head_object(ossv2.HeadObjectRequest(bucket=BUCKET, key=f"{tag}/link"))
+        assert h.object_type == "Symlink" and h.content_length == 6, h
+
+    @check(f"{tag}: append_object and put_symlink with one byte changed are refused")
+    def _():
+        bad = client_v2(sk=flip(SK), version=version)
+        expect_oss_error(lambda: bad.append_object(v2m.AppendObjectRequest(bucket=BUCKET, key=f"{tag}/bad.log",
+                                                                            position=0, body=b"x")),
+                         403, "SignatureDoesNotMatch")
+        expect_oss_error(lambda: bad.put_symlink(v2m.PutSymlinkRequest(bucket=BUCKET, key=f"{tag}/bad", target="x")),
+                         403, "SignatureDoesNotMatch")
+
+
+oss2_append_symlink_suite("oss2-v1", bucket_v1)
+oss2_append_symlink_suite("oss2-v4", bucket_v4)
+v2_append_symlink_suite("ossv2-v4", "v4")
+v2_append_symlink_suite("ossv2-v1", "v1")
+
+
 # ---------------------------------------------------------------- STS + scoped OSS
 from alibabacloud_sts20150401.client import Client as StsClient  # noqa: E402
 from alibabacloud_sts20150401 import models as sts_models  # noqa: E402
@@ -604,6 +702,12 @@ for alg in ("default", "v2"):
         v2c = client_v2(sk=c.access_key_secret, ak=c.access_key_id, token=c.security_token)
         v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key=f"users/alice/{alg}-v2.txt", body=b"v2"))
         expect_oss_error(lambda: v2c.put_object(ossv2.PutObjectRequest(bucket=BUCKET, key="users/bob/v2.txt", body=b"x")),
+                         403, "AccessDenied")
+        # AppendObject and PutSymlink are oss:PutObject, scoped like PutObject.
+        b.append_object(f"users/alice/{alg}-append.log", 0, b"a")
+        b.put_symlink(f"users/alice/{alg}-append.log", f"users/alice/{alg}-link")
+        expect_oss_error(lambda: b.append_object(f"users/bob/{alg}-append.log", 0, b"a"), 403, "AccessDenied")
+        expect_oss_error(lambda: b.put_symlink(f"users/alice/{alg}-append.log", f"users/bob/{alg}-link"),
                          403, "AccessDenied")
         bad_tok = oss2.Bucket(oss2.StsAuth(c.access_key_id, c.access_key_secret, flip(c.security_token)), EP, BUCKET)
         expect_oss_error(lambda: bad_tok.put_object("users/alice/t.txt", b"x"), 403, "InvalidSecurityToken")

@@ -15,7 +15,8 @@ use base64::Engine as _;
 /// is not published. We sign the overlap: the names common to oss2 and alibabacloud-oss-v2,
 /// plus the `x-oss-*` params oss2 lists by name that the Go v2 SDK signs by prefix.
 /// Signing a param the server ignores breaks the signature, and so does leaving out
-/// one it signs, so the list is deliberately conservative.
+/// one it signs, so the list is deliberately conservative. `cors` is in oss2's list,
+/// and the Go v2 SDK signs it as its bucket-CORS operations' declared sub-resource.
 const SIGNED_SUBRESOURCES: &[&str] = &[
     "acl",
     "append",
@@ -23,6 +24,7 @@ const SIGNED_SUBRESOURCES: &[&str] = &[
     "callback",
     "callback-var",
     "continuation-token",
+    "cors",
     "delete",
     "location",
     "objectMeta",

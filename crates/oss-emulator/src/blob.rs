@@ -241,6 +241,36 @@ pub(crate) async fn concat_files(dir: &Path, parts: &[PathBuf]) -> Result<Blob, 
     Ok(blob)
 }
 
+/// The bytes of `first` followed by those of `then` as a new blob (AppendObject):
+/// a new file under `dir`, streamed, or bytes in memory when `dir` is `None`.
+pub(crate) async fn concat(
+    first: &BlobData,
+    then: &BlobData,
+    dir: Option<&Path>,
+) -> Result<Blob, OssError> {
+    async fn bytes_of(d: &BlobData) -> Result<Bytes, OssError> {
+        match d {
+            BlobData::Memory(b) => Ok(b.clone()),
+            BlobData::File(p) => Ok(Bytes::from(tokio::fs::read(p).await.map_err(io_err)?)),
+        }
+    }
+    match (first, then, dir) {
+        (BlobData::File(a), BlobData::File(b), Some(dir)) => {
+            concat_files(dir, &[a.clone(), b.clone()]).await
+        }
+        (a, b, None) => {
+            let mut all = bytes_of(a).await?.to_vec();
+            all.extend_from_slice(&bytes_of(b).await?);
+            Ok(Blob::from_bytes(Bytes::from(all)))
+        }
+        (a, b, Some(dir)) => {
+            let (a, b) = (bytes_of(a).await?, bytes_of(b).await?);
+            let src = futures_util::stream::iter([Ok::<_, OssError>(a), Ok(b)]);
+            receive(Box::pin(src), Some(dir), u64::MAX, false).await
+        }
+    }
+}
+
 /// Copies a stored body into a new blob under `dir` (CopyObject).
 pub(crate) async fn copy(data: &BlobData, dir: Option<&Path>) -> Result<Blob, OssError> {
     match (data, dir) {

@@ -1,4 +1,4 @@
-//! Bucket-level operations: ListObjects (v1 and v2) and PostObject.
+//! Bucket-level operations: ListObjects (v1 and v2), PostObject and the `?cors` rules.
 //!
 //! Browser form parsing and POST policy checks are in `post`.
 
@@ -15,7 +15,7 @@ use super::post;
 use super::request::{enc, not_implemented, ObjReq, Reply};
 use super::state::State;
 use super::store::{self, NewObject};
-use super::upload::{forbid_overwrite, insert_user_meta};
+use super::upload::{forbid_overwrite, insert_user_meta, receive_small};
 use super::wire::{iso_date, qget};
 use super::xml::{self, elem, OssError};
 use alibaba_sign::encode::uri_encode;
@@ -23,7 +23,6 @@ use alibaba_sign::encode::uri_encode;
 pub(super) const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
     "acl",
     "uploads",
-    "cors",
     "lifecycle",
     "logging",
     "website",
@@ -49,6 +48,9 @@ pub(super) async fn bucket_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Repl
     {
         return post_object(req, ct, body).await;
     }
+    if req.has("cors") {
+        return bucket_cors(req, body).await;
+    }
     if let Some(sub) = UNSUPPORTED_BUCKET_SUBRESOURCES.iter().find(|s| req.has(s)) {
         return Err(not_implemented(&format!("the bucket '{sub}' sub-resource")));
     }
@@ -60,6 +62,33 @@ pub(super) async fn bucket_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Repl
     }
     req.allow("oss:ListObjects")?;
     list_objects(req.state, &req.query, &req.bucket)
+}
+
+/// `?cors`: PutBucketCors, GetBucketCors, DeleteBucketCors (see `cors`),
+/// signed like every bucket request and authorized as its own action.
+async fn bucket_cors(req: &ObjReq<'_>, body: BodyStream) -> Result<Reply, OssError> {
+    let cors = &req.state.cors;
+    match req.parts.method {
+        Method::PUT => {
+            req.allow("oss:PutBucketCors")?;
+            let body = receive_small(req, body).await?;
+            cors.put(&req.bucket, &body)?;
+            Ok(Reply::new(StatusCode::OK))
+        }
+        Method::GET => {
+            req.allow("oss:GetBucketCors")?;
+            Ok(Reply::xml(cors.get_xml(&req.bucket)?))
+        }
+        Method::DELETE => {
+            req.allow("oss:DeleteBucketCors")?;
+            cors.delete(&req.bucket)?;
+            Ok(Reply::new(StatusCode::NO_CONTENT))
+        }
+        _ => Err(not_implemented(&format!(
+            "{} on the bucket 'cors' sub-resource",
+            req.parts.method
+        ))),
+    }
 }
 
 pub(super) fn list_objects(

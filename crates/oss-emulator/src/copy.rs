@@ -127,6 +127,7 @@ pub(super) async fn copy_object(req: &ObjReq<'_>) -> Result<Reply, OssError> {
     let src = store
         .head(&src_bucket, &src_key)
         .ok_or_else(|| no_such_key(&src_key))?;
+    super::symlink::copyable(&src)?;
     if !conditions(req, &src)? {
         return Ok(Reply::new(StatusCode::NOT_MODIFIED));
     }
@@ -147,6 +148,7 @@ pub(super) async fn copy_object(req: &ObjReq<'_>) -> Result<Reply, OssError> {
         user_meta: src.user_meta.clone(),
         headers: src.headers.clone(),
         tags: Vec::new(),
+        symlink_target: None,
     });
     new.tags = if replace_tags {
         new_tags

@@ -17,6 +17,14 @@ pub const POST_OBJECT: &str = "ObjectCreated:PostObject";
 /// `ObjectCreated:CompleteMultipartUpload`, the event of a completed multipart upload.
 pub const COMPLETE_MULTIPART_UPLOAD: &str = "ObjectCreated:CompleteMultipartUpload";
 
+/// `ObjectCreated:AppendObject`, the event of each successful AppendObject
+/// (one per append; `size` grows, the ETag changes).
+pub const APPEND_OBJECT: &str = "ObjectCreated:AppendObject";
+/// `ObjectCreated:PutSymlink`, the event of a PutSymlink. Its `etag` is the
+/// symlink's own (GetSymlink's), not the target's that HeadObject shows;
+/// which of the two real OSS puts in the event is undocumented.
+pub const PUT_SYMLINK: &str = "ObjectCreated:PutSymlink";
+
 /// One object that was just stored, with what an OSS event record carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadEvent {
@@ -29,14 +37,15 @@ pub struct UploadEvent {
     /// The object's ETag without quotes (`<MD5 HEX>` or `<MD5 HEX>-<parts>`),
     /// as OSS puts it in an event's `object.eTag`.
     pub etag: String,
-    /// One of [`PUT_OBJECT`], [`POST_OBJECT`], [`COMPLETE_MULTIPART_UPLOAD`].
+    /// One of [`PUT_OBJECT`], [`POST_OBJECT`], [`COMPLETE_MULTIPART_UPLOAD`],
+    /// [`APPEND_OBJECT`], [`PUT_SYMLINK`].
     pub event_name: &'static str,
     /// Address of the client that sent the request (`sourceIPAddress`).
     pub source_ip: IpAddr,
 }
 
-/// Called once after each successful PutObject, PostObject and
-/// CompleteMultipartUpload, after the object is visible to readers and
+/// Called once after each successful PutObject, PostObject,
+/// CompleteMultipartUpload, AppendObject and PutSymlink, after the object is visible to readers and
 /// before the client gets its answer. It runs on the request's task: it must
 /// not block; hand the event to a channel or `tokio::spawn` for real work.
 pub type UploadHook = Arc<dyn Fn(UploadEvent) + Send + Sync>;

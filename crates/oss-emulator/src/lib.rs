@@ -25,20 +25,26 @@
 //! (single byte range, `response-*` overrides), HeadObject, DeleteObject,
 //! CopyObject (`x-oss-copy-source-if-*`, metadata and tagging directives),
 //! object tagging (`?tagging`, `x-oss-tagging`), PostObject, multipart upload
-//! (Initiate/UploadPart/Complete/Abort/ListParts), ListObjects v1 and v2;
+//! (Initiate/UploadPart/Complete/Abort/ListParts, with atomic state changes),
+//! AppendObject (`?append&position=`), PutSymlink and GetSymlink (`?symlink`;
+//! GET and HEAD of a symlink answer with its target's bytes, size and ETag),
+//! ListObjects v1 and v2;
 //! V1/V4 header and presigned auth; V1/V4 POST policies; STS AssumeRole with
-//! session policies; CORS; an upload hook ([`hook`]) for local events.
+//! session policies; bucket CORS rules (`?cors`: PutBucketCors, GetBucketCors,
+//! DeleteBucketCors, applied to preflights and answers); an upload hook ([`hook`]) for local events.
 //!
 //! Requests are authenticated and authorized from their headers before a
 //! byte of the body is read; uploads stream to disk with `data_dir`; idle,
 //! half-sent and unread connections time out ([`ServeOptions::read_timeout`]).
 //!
 //! Not emulated: bucket management (buckets are fixed by config, private),
-//! ACLs, bucket policies, versioning, UploadPartCopy, AppendObject, callbacks,
+//! ACLs, bucket policies, versioning, UploadPartCopy, copying an appendable
+//! object or a symlink (refused), callbacks,
 //! `success_action_redirect`, image processing, ListMultipartUploads,
 //! CRC64 headers, regions (any region in a V4 scope is accepted), multipart
 //! uploads surviving a restart (completed objects do survive with `data_dir`).
 
+mod append;
 mod auth;
 mod blob;
 mod body;
@@ -57,6 +63,7 @@ mod server;
 mod state;
 mod store;
 mod sts;
+mod symlink;
 mod tagging;
 mod tags;
 mod upload;
@@ -85,7 +92,9 @@ pub struct EmulatorConfig {
     pub account: Credentials,
     /// Account id used in ARNs and OSS resources (`acs:oss:*:<id>:<bucket>/<key>`).
     pub account_id: String,
-    /// CORS origins allowed to call OSS from a browser; `"*"` allows any.
+    /// CORS origins allowed to call OSS from a browser; `"*"` allows any. Each
+    /// bucket starts with one CORS rule for them (all methods, any header,
+    /// `ETag` exposed), which PutBucketCors replaces and DeleteBucketCors removes.
     pub allowed_origins: Vec<String>,
     /// Largest object accepted by PutObject/PostObject/UploadPart/Complete;
     /// bigger uploads get 400 EntityTooLarge.
@@ -97,16 +106,18 @@ pub struct EmulatorConfig {
 /// they listen for uploads or test timeouts.
 #[derive(Clone)]
 pub struct ServeOptions {
-    /// Called after each successful PutObject, PostObject and
-    /// CompleteMultipartUpload (see [`hook`]); `None` does nothing.
+    /// Called after each successful PutObject, PostObject,
+    /// CompleteMultipartUpload, AppendObject and PutSymlink (see [`hook`]);
+    /// `None` does nothing.
     pub upload_hook: Option<UploadHook>,
     /// How long a client may take to send a request head (an idle keep-alive
     /// connection counts as sending one), and how long a request body may go
     /// without a byte arriving. 10 s by default, the function's own read timeout.
     pub read_timeout: std::time::Duration,
-    /// Whether the buckets' CORS rule exposes `ETag` to browsers (true by
-    /// default). Off, it acts as the common misconfiguration: multipart parts
-    /// upload, but a browser cannot read their ETags to complete.
+    /// Whether the buckets' starting CORS rule exposes `ETag` to browsers
+    /// (true by default). Off, it acts as the common misconfiguration:
+    /// multipart parts upload, but a browser cannot read their ETags to
+    /// complete. PutBucketCors replaces the starting rule either way.
     pub cors_expose_etag: bool,
 }
 

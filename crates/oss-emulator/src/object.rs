@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 
+use super::append;
 use super::blob::Readable;
 use super::body::BodyStream;
 use super::copy;
@@ -16,6 +17,7 @@ use super::hook;
 use super::multipart;
 use super::request::{no_such_key, not_implemented, precondition_failed, ObjReq, Reply, ReplyBody};
 use super::store;
+use super::symlink::{self, SYMLINK};
 use super::tagging;
 use super::upload::{forbid_overwrite, new_object_authorized, receive};
 use super::wire::http_date;
@@ -23,8 +25,6 @@ use super::xml::OssError;
 
 pub(super) const UNSUPPORTED_OBJECT_SUBRESOURCES: &[&str] = &[
     "acl",
-    "append",
-    "symlink",
     "restore",
     "x-oss-process",
     "versionId",
@@ -48,6 +48,19 @@ pub(super) async fn object_op(req: &ObjReq<'_>, body: BodyStream) -> Result<Repl
     }
     if req.has("tagging") {
         return tagging::handle(req, body).await;
+    }
+    if req.has("symlink") {
+        return match req.parts.method {
+            Method::PUT => symlink::put_symlink(req).await,
+            Method::GET => symlink::get_symlink(req),
+            _ => {
+                req.authenticate()?;
+                Err(method_not_allowed())
+            }
+        };
+    }
+    if req.has("append") && req.parts.method == Method::POST {
+        return append::append_object(req, body).await;
     }
     let m = req.parts.method.clone();
     let upload_id = req.q("uploadId").map(str::to_string);
@@ -174,6 +187,11 @@ pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError
         store.get(&req.bucket, &req.key)?
     };
     let (meta, body) = found.ok_or_else(|| no_such_key(&req.key))?;
+    let (meta, body) = if meta.object_type == SYMLINK {
+        symlink::resolve(req, meta, head)?
+    } else {
+        (meta, body)
+    };
     let etag = format!("\"{}\"", meta.etag);
     if let Some(inm) = req.header("if-none-match") {
         if inm.trim() == etag || inm.trim() == "*" {
@@ -194,6 +212,9 @@ pub(super) fn get_object(req: &ObjReq<'_>, head: bool) -> Result<Reply, OssError
         .header("content-type", meta.content_type.clone());
     if !meta.tags.is_empty() {
         r = r.header("x-oss-tagging-count", meta.tags.len().to_string());
+    }
+    if meta.object_type == store::APPENDABLE {
+        r = r.header("x-oss-next-append-position", meta.size.to_string());
     }
     for (k, v) in &meta.user_meta {
         r = r.header(&format!("x-oss-meta-{k}"), v.clone());

@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 
 use super::body::{chunks, collect};
 use super::bucket::bucket_op;
-use super::cors::preflight;
 use super::object::object_op;
 use super::request::{no_such_bucket, ObjReq, Reply};
 use super::state::State;
@@ -104,7 +103,19 @@ pub(super) async fn route(
 ) -> Result<Reply, Routed> {
     let cfg = &state.cfg;
     if parts.method == Method::OPTIONS {
-        return Ok(preflight(cfg, &state.opts, &parts.headers)?);
+        // A preflight: answered from the bucket's CORS rules, unsigned.
+        let bucket = match target(cfg, &parts.headers, parts.uri.path())? {
+            Target::Bucket(b) | Target::Object(b, _) => b,
+            Target::Root => {
+                return Err(OssError::access_denied("Preflights are answered for a bucket.").into())
+            }
+        };
+        if !state.store.has_bucket(&bucket) {
+            return Err(no_such_bucket(&bucket).into());
+        }
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.headers = state.cors.preflight(&bucket, &parts.headers)?;
+        return Ok(reply);
     }
     let query = parse_query(parts.uri.query().unwrap_or_default())?;
     let tgt = target(cfg, &parts.headers, parts.uri.path())?;

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use super::cors::CorsRules;
 use super::hook::UploadEvent;
 use super::keyring::KeyRing;
 use super::store::{self, Store};
@@ -13,6 +14,8 @@ pub(crate) struct State {
     pub opts: ServeOptions,
     pub store: Store,
     pub keys: KeyRing,
+    /// Each bucket's CORS rules.
+    pub cors: CorsRules,
 }
 
 impl State {
@@ -20,11 +23,13 @@ impl State {
     pub fn new(cfg: EmulatorConfig, opts: ServeOptions) -> std::io::Result<State> {
         let store = Store::open(cfg.data_dir.clone(), &cfg.buckets)?;
         let keys = KeyRing::new(cfg.account.clone(), cfg.account_id.clone());
+        let cors = CorsRules::new(&cfg, &opts);
         Ok(State {
             cfg,
             opts,
             store,
             keys,
+            cors,
         })
     }
 

@@ -141,6 +141,7 @@ pub(super) fn new_object(h: &HeaderMap) -> Result<NewObject, OssError> {
             .to_string(),
         user_meta,
         headers,
+        symlink_target: None,
     })
 }
 

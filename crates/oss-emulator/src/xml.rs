@@ -18,6 +18,9 @@ pub(crate) struct OssError {
     pub code: String,
     pub message: String,
     pub extra: Vec<(String, String)>,
+    /// Response headers the error carries besides the common ones (AppendObject's
+    /// `x-oss-next-append-position`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for OssError {
@@ -44,7 +47,14 @@ impl OssError {
             code: code.to_string(),
             message: message.into(),
             extra: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header to the error reply.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
     }
 
     /// Adds an extra child element to the `<Error>` body.

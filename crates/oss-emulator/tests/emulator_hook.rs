@@ -1,6 +1,6 @@
 //! The emulator's upload hook: called once per stored object with what an OSS
-//! event record carries, for PutObject, PostObject and CompleteMultipartUpload,
-//! and never for a refused request or a part.
+//! event record carries, for PutObject, PostObject, CompleteMultipartUpload,
+//! AppendObject and PutSymlink, and never for a refused request or a part.
 
 use std::sync::{Arc, Mutex};
 
@@ -33,20 +33,28 @@ async fn signed(
     query: &[(&str, &str)],
     body: Vec<u8>,
 ) -> reqwest::Response {
+    signed_with(emu, method, key, query, &[], body).await
+}
+
+/// [`signed`] with extra `x-oss-*` headers (signed too).
+async fn signed_with(
+    emu: &Emulator,
+    method: &str,
+    key: &str,
+    query: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    body: Vec<u8>,
+) -> reqwest::Response {
     let creds = Credentials::new(AK, SK, None);
     let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let q: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let mut headers = vec![("date".to_string(), date.clone())];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let auth = alibaba_sign::oss_v1::authorization_header(
-        &creds,
-        method,
-        "uploads",
-        key,
-        &q,
-        &[("date".into(), date.clone())],
-        &date,
+        &creds, method, "uploads", key, &q, &headers, &date,
     );
     let qs = alibaba_sign::encode::query_string(&q);
     let url = format!(
@@ -56,17 +64,17 @@ async fn signed(
         if qs.is_empty() { "" } else { "?" },
         qs
     );
-    reqwest::Client::new()
+    let mut req = reqwest::Client::new()
         .request(
             reqwest::Method::from_bytes(method.as_bytes()).expect("m"),
             url,
         )
-        .header("date", date)
         .header("authorization", auth)
-        .body(body)
-        .send()
-        .await
-        .expect("send")
+        .body(body);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    req.send().await.expect("send")
 }
 
 fn md5_hex(d: &[u8]) -> String {
@@ -166,6 +174,23 @@ async fn hook_sees_each_stored_object_once() {
     )
     .await;
     assert_eq!(r.status(), 200);
+
+    // AppendObject: one event per append, the size growing; a refused
+    // append (wrong position) fires none.
+    let q0 = [("append", ""), ("position", "0")];
+    let r = signed(&emu, "POST", "u/log.txt", &q0, b"abc".to_vec()).await;
+    assert_eq!(r.status(), 200);
+    let r = signed(&emu, "POST", "u/log.txt", &q0, b"again".to_vec()).await;
+    assert_eq!(r.status(), 409);
+    let q3 = [("append", ""), ("position", "3")];
+    let r = signed(&emu, "POST", "u/log.txt", &q3, b"de".to_vec()).await;
+    assert_eq!(r.status(), 200);
+    let append_etag = r.headers()["etag"].to_str().expect("etag").to_string();
+    // PutSymlink: the event carries the link's own ETag (GetSymlink's).
+    let target = [("x-oss-symlink-target", "u%2Fa%20b.txt")];
+    let r = signed_with(&emu, "PUT", "u/link", &[("symlink", "")], &target, vec![]).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let link_etag = r.headers()["etag"].to_str().expect("etag").to_string();
     emu.shutdown().await;
 
     let seen = seen.lock().expect("lock").clone();
@@ -175,9 +200,18 @@ async fn hook_sees_each_stored_object_once() {
         vec![
             hook::PUT_OBJECT,
             hook::POST_OBJECT,
-            hook::COMPLETE_MULTIPART_UPLOAD
+            hook::COMPLETE_MULTIPART_UPLOAD,
+            hook::APPEND_OBJECT,
+            hook::APPEND_OBJECT,
+            hook::PUT_SYMLINK,
         ]
     );
+    assert_eq!((seen[3].key.as_str(), seen[3].size), ("u/log.txt", 3));
+    assert_eq!((seen[4].key.as_str(), seen[4].size), ("u/log.txt", 5));
+    assert_eq!(format!("\"{}\"", seen[4].etag), append_etag);
+    assert_eq!(seen[5].key, "u/link");
+    assert_eq!(format!("\"{}\"", seen[5].etag), link_etag);
+    assert_ne!(seen[5].etag, seen[0].etag, "not the target's ETag");
     assert_eq!(seen[0].key, "u/a b.txt");
     assert_eq!(seen[0].bucket, "uploads");
     assert_eq!(seen[0].size, 5);

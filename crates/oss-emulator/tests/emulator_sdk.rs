@@ -123,7 +123,7 @@ fn assert_report(report: &serde_json::Value) {
         "{} SDK checks failed (see above)",
         failed.len()
     );
-    assert!(passed.len() >= 44, "too few checks ran: {}", passed.len());
+    assert!(passed.len() >= 52, "too few checks ran: {}", passed.len());
 }
 
 // ------------------------------------------------------------------ POST policy

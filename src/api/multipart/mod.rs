@@ -59,7 +59,7 @@ pub(super) async fn serve(
     req: &Request,
     ctx: &Context,
 ) -> Result<Response, ApiError> {
-    // A step on an existing upload: the profile its key lies in.
+    // A step on an existing upload: admitted in the profile its key lies in.
     let step = |key| {
         admit(
             app,

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::blob::{self, random_name, Blob, BlobData, Readable};
 use super::xml::OssError;
 
+mod append;
 mod uploads;
+pub(crate) use append::{check_position, APPENDABLE};
 use uploads::Upload;
 
 /// Metadata the emulator keeps for each object.
@@ -41,8 +43,11 @@ pub(crate) struct ObjectMeta {
     /// Other stored headers returned on GET/HEAD (Content-Disposition, ...).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// `Normal` or `Multipart`, as `x-oss-object-type`.
+    /// `Normal`, `Multipart`, `Appendable` or `Symlink`, as `x-oss-object-type`.
     pub object_type: String,
+    /// The key a `Symlink` points to (same bucket); `None` for other types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink_target: Option<String>,
     /// Blob file name (disk mode); empty in memory mode.
     #[serde(default)]
     pub blob: String,
@@ -58,6 +63,8 @@ pub(crate) struct NewObject {
     pub user_meta: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
+    /// Set for PutSymlink: the key the new symlink points to.
+    pub symlink_target: Option<String>,
 }
 
 /// Result of a listing call.
@@ -274,9 +281,30 @@ impl Store {
         object_type: &str,
         forbid_overwrite: bool,
     ) -> Result<ObjectMeta, OssError> {
-        if forbid_overwrite && self.head(bucket, key).is_some() {
-            return Err(file_exists());
-        }
+        let guard = |now: Option<&ObjectMeta>| match now {
+            Some(_) if forbid_overwrite => Err(file_exists()),
+            _ => Ok(()),
+        };
+        self.put_if(bucket, key, body, new, etag, object_type, &guard)
+            .await
+    }
+
+    /// [`Store::put`], but only if `guard` accepts the object currently at
+    /// `key` (`None`: absent). The guard runs before the body is placed and
+    /// again under the index lock at the moment the object is replaced, so
+    /// the replacement is atomic with the condition.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Blob,
+        new: NewObject,
+        etag: String,
+        object_type: &str,
+        guard: &(dyn Fn(Option<&ObjectMeta>) -> Result<(), OssError> + Sync),
+    ) -> Result<ObjectMeta, OssError> {
+        guard(self.head(bucket, key).as_ref())?;
         let mut meta = ObjectMeta {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -287,6 +315,7 @@ impl Store {
             user_meta: new.user_meta,
             headers: new.headers,
             object_type: object_type.to_string(),
+            symlink_target: new.symlink_target,
             blob: String::new(),
             tags: new.tags,
         };
@@ -305,9 +334,7 @@ impl Store {
                     .objects
                     .get_mut(bucket)
                     .ok_or_else(|| OssError::internal("bucket vanished"))?;
-                if forbid_overwrite && objs.contains_key(key) {
-                    return Err(file_exists());
-                }
+                guard(objs.get(key))?;
                 objs.insert(key.to_string(), meta.clone());
                 g.bodies.insert((bucket.to_string(), key.to_string()), body);
             }
@@ -330,7 +357,7 @@ impl Store {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let guard = Blob::from_file(blob_path.clone(), 0, [0; 16]);
+                let owner = Blob::from_file(blob_path.clone(), 0, [0; 16]);
                 let json = serde_json::to_vec(&meta)
                     .map_err(|e| OssError::internal(format!("metadata encode: {e}")))?;
                 let final_path = object_file(d, bucket, key);
@@ -342,17 +369,17 @@ impl Store {
                         .objects
                         .get_mut(bucket)
                         .ok_or_else(|| OssError::internal("bucket vanished"))?;
-                    if forbid_overwrite && objs.contains_key(key) {
+                    if let Err(e) = guard(objs.get(key)) {
                         drop(g);
                         let _ = std::fs::remove_file(&tmp);
-                        return Err(file_exists());
+                        return Err(e);
                     }
                     // Rename under the lock so index and disk agree on the winner.
                     std::fs::rename(&tmp, &final_path).map_err(io_err)?;
                     objs.insert(key.to_string(), meta.clone())
                 };
                 // The metadata now names the file: it is the object's.
-                guard.take();
+                owner.take();
                 if let Some(old) = old {
                     let _ = tokio::fs::remove_file(d.join("blobs").join(&old.blob)).await;
                 }

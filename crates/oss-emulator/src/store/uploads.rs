@@ -29,6 +29,8 @@ pub(super) struct Upload {
     key: String,
     new: NewObject,
     parts: BTreeMap<u32, Part>,
+    /// A CompleteMultipartUpload owns it: every other request sees no upload.
+    completing: bool,
 }
 
 /// Smallest part OSS accepts for every part but the last (100 KB).
@@ -45,6 +47,7 @@ impl Store {
                 key: key.to_string(),
                 new,
                 parts: BTreeMap::new(),
+                completing: false,
             },
         );
         id
@@ -57,7 +60,7 @@ impl Store {
         key: &str,
     ) -> Result<&'a mut Upload, OssError> {
         match g.uploads.get_mut(id) {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+            Some(u) if u.bucket == bucket && u.key == key && !u.completing => Ok(u),
             _ => Err(no_such_upload()),
         }
     }
@@ -122,6 +125,13 @@ impl Store {
     /// Checks the client's part list against the stored parts the way OSS
     /// does, assembles the object (streamed from the part files on disk) and
     /// removes the upload. A failed check leaves the upload as it was.
+    ///
+    /// The state change is atomic, as OSS's is: once the part list is
+    /// accepted the upload belongs to this request until it ends, so a
+    /// concurrent Complete, Abort, UploadPart or ListParts of the same upload
+    /// answers 404 NoSuchUpload ("aborted or completed") and can neither tear
+    /// the parts away mid-assembly nor also succeed. If the assembly fails
+    /// (FileAlreadyExists, storage), the upload is handed back unchanged.
     pub async fn complete(
         &self,
         bucket: &str,
@@ -144,15 +154,44 @@ impl Store {
                 digests.extend_from_slice(&p.md5);
             }
             let etag = format!("{}-{}", md5_hex_upper(&digests), list.len());
+            u.completing = true;
             (chosen, etag, u.new.clone())
         };
+        let done = self
+            .assemble(bucket, key, &chosen, new, etag, forbid_overwrite)
+            .await;
+        let mut g = self.lock();
+        if done.is_err() {
+            if let Some(u) = g.uploads.get_mut(id) {
+                u.completing = false;
+            }
+            return done;
+        }
+        let u = g.uploads.remove(id);
+        drop(g);
+        for p in u.into_iter().flat_map(|u| u.parts.into_values()) {
+            remove_data(p.data);
+        }
+        done
+    }
+
+    /// Concatenates the chosen parts into the object at `key`.
+    async fn assemble(
+        &self,
+        bucket: &str,
+        key: &str,
+        chosen: &[Part],
+        new: NewObject,
+        etag: String,
+        forbid_overwrite: bool,
+    ) -> Result<ObjectMeta, OssError> {
         if forbid_overwrite && self.head(bucket, key).is_some() {
             return Err(file_exists());
         }
         let body = match self.blob_dir() {
             None => {
                 let mut body = Vec::new();
-                for p in &chosen {
+                for p in chosen {
                     match &p.data {
                         BlobData::Memory(b) => body.extend_from_slice(b),
                         BlobData::File(f) => {
@@ -173,14 +212,8 @@ impl Store {
                 blob::concat_files(&dir, &files).await?
             }
         };
-        let meta = self
-            .put(bucket, key, body, new, etag, "Multipart", forbid_overwrite)
-            .await?;
-        let u = self.lock().uploads.remove(id);
-        for p in u.into_iter().flat_map(|u| u.parts.into_values()) {
-            remove_data(p.data);
-        }
-        Ok(meta)
+        self.put(bucket, key, body, new, etag, "Multipart", forbid_overwrite)
+            .await
     }
 }
 
