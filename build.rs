@@ -7,6 +7,7 @@
 use std::env;
 
 fn main() {
+    minify_openapi();
     println!("cargo::rerun-if-changed=src/native/memcpy.c");
     println!("cargo::rustc-check-cfg=cfg(native_memcpy)");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -33,4 +34,19 @@ fn main() {
         // Every memcpy reference in the final binary goes to __wrap_memcpy.
         println!("cargo::rustc-link-arg-bins=-Wl,--wrap=memcpy");
     }
+}
+
+/// The OpenAPI document the binary serves (`src/api/openapi.rs`), as compact
+/// JSON: `docs/openapi.json` is pretty-printed for people, which doubles its
+/// size in the binary. A test holds the file equal to the generated document,
+/// so it is valid JSON; if it is not, the build says so.
+fn minify_openapi() {
+    println!("cargo::rerun-if-changed=docs/openapi.json");
+    let out = std::path::PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let text = std::fs::read_to_string("docs/openapi.json").expect("docs/openapi.json is readable");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect(
+        "docs/openapi.json is not JSON: regenerate it (UPDATE=1 cargo test --lib api::openapi)",
+    );
+    let compact = serde_json::to_string(&doc).expect("a JSON value serialises");
+    std::fs::write(out.join("openapi.min.json"), compact).expect("OUT_DIR is writable");
 }
