@@ -26,7 +26,14 @@ pub const PATH: &AsciiSet = &COMPONENT.remove(b'/');
 /// published vectors pin them (`~` kept, space as `%20`, uppercase hex).
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     let set = if keep_slash { PATH } else { COMPONENT };
-    utf8_percent_encode(s, set).to_string()
+    // Runs of safe bytes come out as one slice each; pushing them straight
+    // into a sized String skips `Display`'s formatter (this runs over every
+    // signed URL's security token, hundreds of bytes).
+    let mut out = String::with_capacity(s.len() + s.len() / 2);
+    for chunk in utf8_percent_encode(s, set) {
+        out.push_str(chunk);
+    }
+    out
 }
 
 /// Builds a URL query string from unencoded pairs, keeping their order: each key and
