@@ -495,7 +495,7 @@ fn a_retried_multipart_complete_answers_the_same_result() {
     let (status, again) = post(&fs[1], "/v1/multipart/complete", complete.clone());
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, first, "the same result");
-    let out = fs[1].output_when(|o| o.contains("from the shared state"));
+    let out = fs[1].output_when(|o| o.contains("answering the retry from"));
     assert!(
         out.contains("answering the retry from the shared state"),
         "{out}"
