@@ -36,7 +36,7 @@ fn main() {
     }
 }
 
-/// The OpenAPI document the binary serves (`src/api/openapi.rs`), as compact
+/// The OpenAPI document the binary serves (`src/api/openapi/`), as compact
 /// JSON: `docs/openapi.json` is pretty-printed for people, which doubles its
 /// size in the binary. A test holds the file equal to the generated document,
 /// so it is valid JSON; if it is not, the build says so.
