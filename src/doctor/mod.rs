@@ -19,8 +19,9 @@
 //! Each finding is ok, a problem (with the one change that fixes it) or
 //! skipped (with why). Exit status 0 only when nothing is a problem.
 //!
-//! Files: `options.rs` (command line), `probes.rs` (the checks),
-//! `report.rs` (findings, text and JSON), `samples.rs` (the test files).
+//! Files: `options.rs` (command line), `probes/` (the checks, one file per
+//! concern), `report.rs` (findings, text and JSON), `samples.rs` (the test
+//! files).
 
 pub mod options;
 mod probes;
