@@ -98,7 +98,8 @@ must cargo clippy --workspace --all-targets --locked --features oss-direct-uploa
 step "cargo test (unit, loopback integration, official-SDK cross-checks)"
 must cargo build --locked --features local --bin oss-direct-upload \
   || stop "the local build failed: the tests below need it"
-run cargo test --workspace --locked --features oss-direct-upload/local -- --test-threads=2
+# --no-fail-fast: one failing test binary must not hide the others' results.
+run cargo test --workspace --locked --no-fail-fast --features oss-direct-upload/local -- --test-threads=2
 
 if [ -d tests/e2e ]; then
   step "end-to-end uploads with the official SDKs (pytest)"
