@@ -157,7 +157,8 @@ fn keys_with_dot_segments_are_signed_as_the_sdk_signs_them_and_sent_unchanged() 
     })
     .collect();
     let cases: Vec<Value> = reqs.iter().map(|r| case(r, None)).collect();
-    for endpoint in [ENDPOINT, "https://oss-cn-hangzhou.aliyuncs.com"] {
+    let real_host = "https://oss-cn-hangzhou.aliyuncs.com"; // ok: signed into URLs and parsed, never connected to
+    for endpoint in [ENDPOINT, real_host] {
         let ep = Endpoint::parse(endpoint).expect("endpoint");
         for (req, their) in reqs.iter().zip(theirs(&cases)) {
             let ours = signed_request(&creds, REGION, &ep, req, now);
