@@ -4,6 +4,9 @@
 //! the whole CreateFunction/UpdateFunction otherwise, so such a variable could
 //! never be deployed).
 
+#[path = "common/readme.rs"]
+mod readme;
+
 use oss_direct_upload::config::{SetBy, VARIABLES};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -80,13 +83,7 @@ fn names_read_in_src() -> Vec<(String, String)> {
 
 /// The backquoted names in the first column of README's "Configuration" table.
 fn readme_table_names() -> BTreeSet<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Configuration")
-        .nth(1)
-        .expect("README has a Configuration section");
-    let section = section.split("\n## ").next().unwrap();
+    let section = readme::section("## Configuration", "## ");
     let mut names = BTreeSet::new();
     for line in section.lines().filter(|l| l.starts_with("| `")) {
         let first_cell = line.split('|').nth(1).unwrap_or("");

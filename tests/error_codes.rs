@@ -10,6 +10,9 @@ mod harness;
 mod peers;
 use harness::*;
 
+#[path = "common/readme.rs"]
+mod readme;
+
 use oss_direct_upload::api::error::ErrorCode;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -17,13 +20,7 @@ use std::path::{Path, PathBuf};
 
 /// `(status, code)` rows of README's "Error codes" table.
 fn readme_rows() -> BTreeSet<(u16, String)> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme
-        .split("\n### Error codes")
-        .nth(1)
-        .expect("README has an Error codes section");
-    let section = section.split("\n#").next().unwrap();
+    let section = readme::section("### Error codes", "#");
     let mut rows = BTreeSet::new();
     for line in section.lines().filter(|l| l.starts_with("| ")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
