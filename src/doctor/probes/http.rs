@@ -159,6 +159,22 @@ pub(super) fn string_map(v: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The strings of a JSON array (a profile's `contentTypes`); none for anything else.
+pub(super) fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A request to OSS that got no answer: the finding's detail and its fix.
+pub(super) fn oss_unreachable(e: String) -> (String, String) {
+    (e, "check that OSS's endpoint is reachable".to_owned())
+}
+
 /// What to change when a function route answers an error.
 pub(super) fn api_fix(status: u16, code: &str) -> String {
     match (status, code) {

@@ -2,7 +2,7 @@
 //! again (404 `NoSuchUpload`).
 
 use super::function::profiles;
-use super::http::{oss_ok, string_map, uri_component};
+use super::http::{oss_ok, oss_unreachable, string_list, string_map, uri_component};
 use super::Doctor;
 use crate::doctor::report::Finding;
 use crate::doctor::samples::{self, Sample};
@@ -32,14 +32,7 @@ impl Doctor<'_> {
             ));
             return;
         };
-        let types: Vec<String> = p["contentTypes"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let types: Vec<String> = string_list(&p["contentTypes"]);
         let min = p["minBytes"].as_u64().unwrap_or(1);
         let max = p["maxBytes"].as_u64().unwrap_or(u64::MAX);
         let total = (3 * PART_BYTES as u64).max(min);
@@ -91,7 +84,7 @@ impl Doctor<'_> {
                     body.into(),
                 )
                 .await
-                .map_err(|e| (e, "check that OSS's endpoint is reachable".to_owned()))?;
+                .map_err(oss_unreachable)?;
             oss_ok(&a, "UploadPart", &key)?;
             etags.push(a.header("etag").unwrap_or_default().to_owned());
         }

@@ -3,7 +3,7 @@
 //! as a client would.
 
 use super::function::profiles;
-use super::http::{oss_ok, see_log, string_map, uri_component};
+use super::http::{oss_ok, oss_unreachable, see_log, string_list, string_map, uri_component};
 use super::Doctor;
 use crate::doctor::report::Finding;
 use crate::doctor::samples::{self, Sample};
@@ -42,14 +42,7 @@ impl Doctor<'_> {
                     self.add(Finding::skipped(&check, "needs --token"));
                     continue;
                 }
-                let types: Vec<String> = p["contentTypes"]
-                    .as_array()
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(|x| x.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let types: Vec<String> = string_list(&p["contentTypes"]);
                 let min = p["minBytes"].as_u64().unwrap_or(1);
                 let max = p["maxBytes"].as_u64().unwrap_or(u64::MAX);
                 let Some(sample) = samples::for_profile(&types, min, max) else {
@@ -153,7 +146,7 @@ impl Doctor<'_> {
                 body.into(),
             )
             .await
-            .map_err(|e| (e, "check that OSS's endpoint is reachable".to_owned()))?;
+            .map_err(oss_unreachable)?;
         oss_ok(&a, "PostObject", &key)?;
         Ok(key)
     }
@@ -181,7 +174,7 @@ impl Doctor<'_> {
                 s.bytes.clone().into(),
             )
             .await
-            .map_err(|e| (e, "check that OSS's endpoint is reachable".to_owned()))?;
+            .map_err(oss_unreachable)?;
         oss_ok(&a, "PutObject", &key)?;
         Ok(key)
     }
@@ -235,7 +228,7 @@ impl Doctor<'_> {
                 req.body,
             )
             .await
-            .map_err(|e| (e, "check that OSS's endpoint is reachable".to_owned()))?;
+            .map_err(oss_unreachable)?;
         oss_ok(&a, "PutObject", &key)?;
         Ok(key)
     }
@@ -271,7 +264,7 @@ impl Doctor<'_> {
                 s.bytes.clone().into(),
             )
             .await
-            .map_err(|e| (e, "check that OSS's endpoint is reachable".to_owned()))?;
+            .map_err(oss_unreachable)?;
         oss_ok(&a, "UploadPart", &key)?;
         let etag = a.header("etag").unwrap_or_default().to_owned();
         self.api(
