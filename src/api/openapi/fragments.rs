@@ -244,9 +244,7 @@ pub(super) fn fragment(handler: Handler, method: &Method, legacy: bool) -> Fragm
             );
             f.errors = codes(&[RUNTIME]);
         }
-        // FC's lifecycle hook: `document` leaves its route out.
-        // FC's lifecycle hook, and the local-only ali-oss copy: `document`
-        // leaves their routes out (the deployed build serves this document).
+        // Not in the document (see [`documented`]).
         Handler::Initialize => {}
         #[cfg(feature = "local")]
         Handler::AliOss => {}
@@ -592,4 +590,16 @@ fn uppy_target() -> Vec<Value> {
         ),
         query("key", true, key_field("The key create returned.")),
     ]
+}
+
+/// Whether a handler's route is in the document: not FC's lifecycle hook
+/// (only FC calls it), nor the ali-oss copy local builds serve (the deployed
+/// build serves this document and has no such route).
+pub(super) fn documented(handler: Handler) -> bool {
+    match handler {
+        Handler::Initialize => false,
+        #[cfg(feature = "local")]
+        Handler::AliOss => false,
+        _ => true,
+    }
 }

@@ -4,8 +4,8 @@
 
 use super::super::error::ErrorCode;
 use super::super::error::ErrorShape;
-use super::super::routes::{routes, Family, Handler, Operation, RouteSpec};
-use super::fragments::{fragment, schema_ref, Ok};
+use super::super::routes::{routes, Handler, Operation, RouteSpec};
+use super::fragments::{documented, fragment, schema_ref, Ok};
 use http::Method;
 use serde_json::{json, Map, Value};
 
@@ -428,13 +428,7 @@ fn components() -> Value {
 pub fn document() -> Value {
     let mut paths = Map::new();
     for route in routes() {
-        if route.family == Family::Service
-            && route
-                .operations
-                .iter()
-                .any(|o| o.handler == Handler::Initialize)
-            || route.family == Family::Page && route.path.template().starts_with("/vendor/")
-        {
+        if !route.operations.iter().any(|o| documented(o.handler)) {
             continue;
         }
         let mut item = Map::new();
@@ -537,8 +531,11 @@ mod tests {
         let doc = document();
         for r in routes() {
             let Some(item) = doc["paths"].get(r.path.template()) else {
-                let t = r.path.template();
-                assert!(t == "/initialize" || t.starts_with("/vendor/"), "{t}");
+                assert!(
+                    r.operations.iter().all(|o| !documented(o.handler)),
+                    "{} is missing",
+                    r.path.template()
+                );
                 continue;
             };
             let methods: Vec<String> = r.methods().map(|m| m.as_str().to_lowercase()).collect();
